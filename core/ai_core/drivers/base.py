@@ -1,0 +1,338 @@
+"""The driver contract, and the HTTP base class most drivers extend.
+
+A driver speaks one wire dialect; a :class:`ProviderSpec` names a provider that
+uses it (base URL, key variables, capabilities). Core builds drivers from specs
+with a :class:`ProviderConfig`, so one driver class serves every provider and
+tenant that shares its dialect.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from pydantic import SecretStr
+
+from ai_core import errors
+from ai_core.drivers import http
+from ai_core.types import Capabilities, ChatRequest, ChatResponse, ModelInfo, StreamEvent
+
+__all__ = ["Driver", "HTTPDriver", "ProviderConfig", "ProviderSpec", "DriverFactory"]
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Resolved settings for one provider (and possibly one tenant).
+
+    The key is a :class:`~pydantic.SecretStr`, so it never shows in a repr.
+    """
+
+    provider: str
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    timeout: float = 60.0
+    stream_idle_timeout: float = 60.0
+    retry_attempts: int = 2
+    transport: Any = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def require_key(self, variables: tuple[str, ...] = ()) -> str:
+        if self.api_key is None or not self.api_key.get_secret_value():
+            raise errors.MissingCredentialsError(self.provider, variables)
+        return self.api_key.get_secret_value()
+
+
+DriverFactory = Callable[[ProviderConfig], "Driver"]
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """A provider a plugin registers through ``register_providers``.
+
+    ``driver`` is a factory taking a :class:`ProviderConfig`, or an import string
+    ``"package.module:Factory"`` so the plugin's HTTP code loads only on use.
+    """
+
+    name: str
+    driver: DriverFactory | str
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    default_base_url: str | None = None
+    api_key_env: tuple[str, ...] = ()
+    requires_api_key: bool = True
+    description: str = ""
+    default_model: str | None = None
+
+    def load_factory(self) -> DriverFactory:
+        if callable(self.driver):
+            return self.driver
+        import importlib
+
+        module_name, _, attr = self.driver.partition(":")
+        try:
+            target = importlib.import_module(module_name)
+            for part in (attr or "Driver").split("."):
+                target = getattr(target, part)
+        except Exception as exc:  # a broken plugin is a typed error, never a crash
+            raise errors.PluginLoadError(self.name, None, f"cannot import driver {self.driver!r}: {exc}") from exc
+        return target  # type: ignore[return-value]
+
+
+class Driver(ABC):
+    """What core needs from a provider. Implement ``send`` and ``stream``.
+
+    ``stream`` yields deltas and ends with exactly one
+    :class:`~ai_core.types.StreamCompleted` whose response equals what ``send``
+    would return for the same call, usage included.
+    """
+
+    provider: str = ""
+    capabilities: Capabilities = Capabilities()
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+        self.provider = config.provider
+
+    @abstractmethod
+    async def send(self, request: ChatRequest) -> ChatResponse: ...
+
+    @abstractmethod
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]: ...
+
+    async def send_batch(
+        self, requests: Sequence[ChatRequest], *, concurrency: int = 8
+    ) -> list[ChatResponse | errors.AIError]:
+        """Send many requests, at most ``concurrency`` at once, results in order.
+
+        A failed request yields its error in place instead of failing the batch.
+        """
+        results: list[ChatResponse | errors.AIError | None] = [None] * len(requests)
+        limiter = anyio.Semaphore(max(1, concurrency))
+
+        async def one(index: int, request: ChatRequest) -> None:
+            async with limiter:
+                try:
+                    results[index] = await self.send(request)
+                except errors.AIError as exc:
+                    results[index] = exc
+
+        async with anyio.create_task_group() as tg:
+            for index, request in enumerate(requests):
+                tg.start_soon(one, index, request)
+        return [r for r in results if r is not None]
+
+    async def list_models(self) -> list[ModelInfo]:
+        """Ask the provider which models it serves (used by ``ai models sync``)."""
+        return []
+
+    async def validate_credentials(self) -> bool:
+        """True when the configured key is accepted; must not spend tokens."""
+        return True
+
+    async def aclose(self) -> None:
+        """Release pooled connections."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} provider={self.provider!r}>"
+
+
+class HTTPDriver(Driver):
+    """A driver over one pooled HTTP client, with error mapping and timeouts.
+
+    Subclasses set ``default_base_url`` and override :meth:`auth_headers`,
+    :meth:`error_from_response` where the provider differs.
+    """
+
+    default_base_url: str = ""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        super().__init__(config)
+        self._client: Any = None
+
+    # -- client ------------------------------------------------------------
+
+    def auth_headers(self) -> dict[str, str]:
+        if self.config.api_key is None:
+            return {}
+        return {"Authorization": f"Bearer {self.config.api_key.get_secret_value()}"}
+
+    @property
+    def base_url(self) -> str:
+        return (self.config.base_url or self.default_base_url).rstrip("/")
+
+    @property
+    def client(self) -> Any:
+        """The pooled client, built on first use (never at import or init)."""
+        if self._client is None:
+            from ai_core.redaction import remember_secret
+
+            if self.config.api_key is not None:
+                remember_secret(self.config.api_key.get_secret_value())
+            self._client = http.build_client(
+                http.ClientOptions(
+                    base_url=self.base_url,
+                    timeout=self.config.timeout,
+                    headers=self.auth_headers(),
+                    transport=self.config.transport,
+                )
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    # -- requests ----------------------------------------------------------
+
+    async def post_json(self, path: str, payload: dict[str, Any], **kwargs: Any) -> Any:
+        """POST JSON and return the decoded body, mapping every failure."""
+        try:
+            response = await self.client.post(path, json=payload, **kwargs)
+        except http.HTTPError as exc:
+            raise self.error_from_transport(exc) from exc
+        return self.decode(response)
+
+    async def get_json(self, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self.client.get(path, **kwargs)
+        except http.HTTPError as exc:
+            raise self.error_from_transport(exc) from exc
+        return self.decode(response)
+
+    def decode(self, response: Any) -> Any:
+        if response.status_code >= 400:
+            raise self.error_from_response(response.status_code, response.content, response.headers)
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise errors.MalformedResponseError(
+                f"expected JSON, got {response.headers.get('content-type', 'no content type')}: "
+                f"{response.text[:200]!r}",
+                provider=self.provider,
+                status_code=response.status_code,
+            ) from exc
+
+    async def stream_lines(self, path: str, payload: dict[str, Any]) -> AsyncIterator[str]:
+        """POST and yield response lines, with an idle timeout between chunks.
+
+        A stalled stream raises :class:`~ai_core.errors.ProviderTimeoutError`
+        after ``stream_idle_timeout`` seconds without a line.
+        """
+        idle = self.config.stream_idle_timeout
+        try:
+            async with self.client.stream("POST", path, json=payload) as response:
+                if response.status_code >= 400:
+                    body = await response.aread()
+                    raise self.error_from_response(response.status_code, body, response.headers)
+                lines = response.aiter_lines().__aiter__()
+                while True:
+                    try:
+                        with anyio.fail_after(idle):
+                            line = await lines.__anext__()
+                    except StopAsyncIteration:
+                        return
+                    except TimeoutError as exc:
+                        raise errors.ProviderTimeoutError(
+                            f"stream stalled: no data for {idle:g}s", provider=self.provider
+                        ) from exc
+                    yield line
+        except http.HTTPError as exc:
+            raise self.error_from_transport(exc, streaming=True) from exc
+
+    # -- error mapping -----------------------------------------------------
+
+    def error_from_transport(self, exc: Exception, *, streaming: bool = False) -> errors.ProviderError:
+        if isinstance(exc, http.TimeoutException):
+            return errors.ProviderTimeoutError(f"request timed out ({type(exc).__name__})", provider=self.provider)
+        if streaming and isinstance(exc, http.RemoteProtocolError | http.ReadError):
+            return errors.StreamInterruptedError(f"stream cut off: {exc}", provider=self.provider)
+        if isinstance(exc, http.TransportError):
+            return errors.ProviderUnavailableError(f"cannot reach provider: {exc}", provider=self.provider)
+        return errors.ProviderError(f"HTTP failure: {exc}", provider=self.provider)
+
+    def error_from_response(self, status: int, body: bytes, headers: Any) -> errors.ProviderError:
+        """Map an HTTP error status and body to the error hierarchy."""
+        message, code, parsed = parse_error_body(body)
+        kwargs: dict[str, Any] = {
+            "provider": self.provider,
+            "status_code": status,
+            "code": code,
+            "body": parsed,
+            "request_id": headers.get("x-request-id") if headers is not None else None,
+        }
+        text = message or f"HTTP {status}"
+        return error_for_status(status, text, headers=headers, **kwargs)
+
+
+def parse_error_body(body: bytes) -> tuple[str, str | None, Any]:
+    """Pull a message and code out of the usual ``{"error": ...}`` shapes."""
+    try:
+        parsed = json.loads(body) if body else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return body[:300].decode("utf-8", "replace"), None, None
+    error = parsed.get("error", parsed) if isinstance(parsed, dict) else parsed
+    if isinstance(error, dict):
+        message = str(error.get("message") or error.get("detail") or error)
+        code = error.get("code") or error.get("type") or error.get("status")
+        return message, str(code) if code is not None else None, parsed
+    if isinstance(error, str):
+        return error, None, parsed
+    return str(parsed)[:300], None, parsed
+
+
+_CONTEXT_MARKERS = ("context_length_exceeded", "context length", "maximum context", "too many tokens", "context window")
+
+
+def error_for_status(status: int, message: str, *, headers: Any = None, **kwargs: Any) -> errors.ProviderError:
+    """The error class for an HTTP status, shared by every HTTP driver."""
+    code = (kwargs.get("code") or "").lower()
+    lowered = message.lower()
+    if status == 401:
+        return errors.AuthenticationError(message, **kwargs)
+    if status == 403:
+        return errors.PermissionDeniedError(message, **kwargs)
+    if status == 404:
+        return errors.NotFoundError(message, **kwargs)
+    if status == 429:
+        return errors.RateLimitError(message, retry_after=retry_after_seconds(headers), **kwargs)
+    if status in (400, 413, 422):
+        if any(marker in code or marker in lowered for marker in _CONTEXT_MARKERS):
+            return errors.ContextLengthExceededError(message, **kwargs)
+        if "content_filter" in code or "content_policy" in code or "safety" in code:
+            return errors.ContentFilteredError(message, **kwargs)
+        return errors.InvalidRequestError(message, **kwargs)
+    if status == 408:
+        return errors.ProviderTimeoutError(message, **kwargs)
+    if status >= 500:
+        return errors.ProviderUnavailableError(message, **kwargs)
+    return errors.ProviderError(message, **kwargs)
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value is not None:
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+        from datetime import UTC, datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())

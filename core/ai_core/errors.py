@@ -1,0 +1,246 @@
+"""The one exception hierarchy of ai-core.
+
+Drivers map every provider status, error body and transport failure onto these
+classes once, at the boundary, with ``raise ... from exc`` so the underlying
+exception stays reachable as ``__cause__`` without leaking into user code.
+
+    AIError
+    ├── ConfigurationError
+    │   ├── MissingCredentialsError
+    │   ├── UnknownProviderError
+    │   └── UnknownModelError
+    ├── RequestValidationError        (a request that cannot be sent as built)
+    ├── PluginLoadError
+    ├── BudgetExceededError
+    ├── ScriptExhaustedError          (the scripted fake ran out of replies)
+    ├── CredentialError               (a stored credential cannot be read)
+    ├── ToolLoopError                 (the MCP/tool loop could not finish)
+    └── ProviderError                 (anything a provider call can end in)
+        ├── AuthenticationError       401, bad or missing key
+        ├── PermissionDeniedError     403
+        ├── NotFoundError             404, e.g. an unknown model
+        ├── RateLimitError            429, carries retry_after
+        ├── InvalidRequestError       400/422
+        │   └── ContextLengthExceededError
+        ├── ContentFilteredError
+        ├── ProviderUnavailableError  5xx, connection failures
+        ├── ProviderTimeoutError      connect/read/idle-stream timeouts
+        ├── StreamInterruptedError    a stream cut off before its end
+        └── MalformedResponseError    a body that is not the expected shape
+
+Messages never contain secrets: error texts taken from providers pass through
+:func:`ai_core.redaction.redact` before they are stored on an exception.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+__all__ = [
+    "AIError",
+    "AuthenticationError",
+    "BudgetExceededError",
+    "ConfigurationError",
+    "ContentFilteredError",
+    "ContextLengthExceededError",
+    "CredentialError",
+    "InvalidRequestError",
+    "MalformedResponseError",
+    "MissingCredentialsError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PluginLoadError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "ProviderUnavailableError",
+    "RateLimitError",
+    "RequestValidationError",
+    "ScriptExhaustedError",
+    "StreamInterruptedError",
+    "ToolLoopError",
+    "UnknownModelError",
+    "UnknownProviderError",
+]
+
+
+def _clean(message: str) -> str:
+    # Imported lazily: redaction pulls in regexes nobody needs at import time.
+    from ai_core.redaction import redact
+
+    return redact(message)
+
+
+class AIError(Exception):
+    """Base of every error ai-core raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        self.message = _clean(message)
+        super().__init__(self.message)
+
+
+class ConfigurationError(AIError):
+    """The configuration cannot serve the call (no such provider, no key, ...)."""
+
+
+class MissingCredentialsError(ConfigurationError):
+    """A provider that needs an API key has none configured."""
+
+    def __init__(self, provider: str, variables: tuple[str, ...] = ()) -> None:
+        hint = f" (set {' or '.join(variables)})" if variables else ""
+        super().__init__(f"no API key configured for provider {provider!r}{hint}")
+        self.provider = provider
+        self.variables = variables
+
+
+class UnknownProviderError(ConfigurationError):
+    """No installed plugin registers the provider a model string names."""
+
+    def __init__(self, provider: str, known: list[str]) -> None:
+        listing = ", ".join(sorted(known)) or "none"
+        super().__init__(f"unknown provider {provider!r}; installed providers: {listing}")
+        self.provider = provider
+        self.known = known
+
+
+class UnknownModelError(ConfigurationError):
+    """A model is not known where a known model is required (e.g. to price it)."""
+
+    def __init__(self, model: str, detail: str = "") -> None:
+        super().__init__(f"unknown model {model!r}" + (f": {detail}" if detail else ""))
+        self.model = model
+
+
+class RequestValidationError(AIError):
+    """A request is malformed before anything is sent; ``errors`` lists why."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class PluginLoadError(AIError):
+    """A plugin could not be imported or registered; other plugins keep working."""
+
+    def __init__(self, name: str, distribution: str | None, error: str) -> None:
+        super().__init__(f"plugin {name!r} ({distribution or 'unknown distribution'}) failed: {error}")
+        self.name = name
+        self.distribution = distribution
+        self.error = error
+
+
+class BudgetExceededError(AIError):
+    """A hard budget limit refuses the request before any provider is called."""
+
+    def __init__(
+        self,
+        budget: str,
+        *,
+        limit: Decimal,
+        spent: Decimal,
+        requested: Decimal,
+        currency: str = "USD",
+    ) -> None:
+        over = spent + requested - limit
+        super().__init__(
+            f"budget {budget!r} exceeded: limit {limit} {currency}, spent {spent}, "
+            f"this request needs up to {requested}, over by {over}"
+        )
+        self.budget = budget
+        self.limit = limit
+        self.spent = spent
+        self.requested = requested
+        self.over_by = over
+        self.currency = currency
+
+
+class ScriptExhaustedError(AIError):
+    """The scripted fake driver was called more often than it has replies for."""
+
+
+class CredentialError(AIError):
+    """A stored credential cannot be decrypted: wrong or missing encryption key."""
+
+
+class ToolLoopError(AIError):
+    """The tool-calling loop could not finish (unknown tool, too many rounds)."""
+
+
+class ProviderError(AIError):
+    """A provider call failed. Carries what the provider said, minus secrets."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status_code: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+    ) -> None:
+        prefix = f"{provider}: " if provider else ""
+        super().__init__(prefix + message)
+        self.provider = provider
+        self.status_code = status_code
+        self.code = code
+        self.request_id = request_id
+        self.body = body
+
+
+class AuthenticationError(ProviderError):
+    """The provider rejected the credentials (HTTP 401)."""
+
+
+class PermissionDeniedError(ProviderError):
+    """The credentials are valid but not allowed to do this (HTTP 403)."""
+
+
+class NotFoundError(ProviderError):
+    """The model or resource does not exist at the provider (HTTP 404)."""
+
+
+class RateLimitError(ProviderError):
+    """Too many requests (HTTP 429). ``retry_after`` is in seconds when known."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class InvalidRequestError(ProviderError):
+    """The provider refused the request as invalid (HTTP 400/422)."""
+
+
+class ContextLengthExceededError(InvalidRequestError):
+    """The prompt plus the requested output does not fit the model's context."""
+
+
+class ContentFilteredError(ProviderError):
+    """The provider's content filter blocked the prompt or the answer."""
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider is down, overloaded or unreachable (HTTP 5xx, connect errors)."""
+
+    retryable = True
+
+
+class ProviderTimeoutError(ProviderError):
+    """A connect, read or idle-stream timeout expired."""
+
+    retryable = True
+
+
+class StreamInterruptedError(ProviderError):
+    """A stream ended before the provider said it was done."""
+
+    retryable = True
+
+
+class MalformedResponseError(ProviderError):
+    """The provider answered with a body that is not the expected JSON shape."""

@@ -1,0 +1,149 @@
+"""Typed events, named as in the design.
+
+Events are facts after the fact: listeners learn of them in the background and
+cannot change the call. The message ledger, not these events, is the record of
+money, so a lost event never loses a cost.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ai_core.types import TokenUsage
+
+__all__ = [
+    "AgentStepCompleted",
+    "BudgetThresholdReached",
+    "ConversationUpdated",
+    "CostCalculated",
+    "Event",
+    "MessageSent",
+    "ModelSynced",
+    "ProviderSwitched",
+    "RequestFailed",
+    "ResponseGenerated",
+    "ToolCalled",
+    "event_types",
+]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: ClassVar[str] = "event"
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    occurred_at: datetime = Field(default_factory=_now)
+
+
+class MessageSent(Event):
+    name: ClassVar[str] = "message.sent"
+    conversation_id: str | None
+    provider: str
+    model: str
+    user: str | None = None
+    tenant: str | None = None
+    message_ids: list[str] = Field(default_factory=list)
+
+
+class ResponseGenerated(Event):
+    name: ClassVar[str] = "response.generated"
+    conversation_id: str | None
+    message_id: str | None
+    provider: str
+    model: str
+    usage: TokenUsage
+    cost: Decimal | None
+    latency_ms: float | None
+    finish_reason: str
+    streamed: bool = False
+    user: str | None = None
+    tenant: str | None = None
+
+
+class ConversationUpdated(Event):
+    name: ClassVar[str] = "conversation.updated"
+    conversation_id: str
+    message_count: int | None = None
+    total_cost: Decimal | None = None
+
+
+class CostCalculated(Event):
+    name: ClassVar[str] = "cost.calculated"
+    conversation_id: str | None
+    provider: str
+    model: str
+    usage: TokenUsage
+    cost: Decimal | None
+    currency: str = "USD"
+    user: str | None = None
+    tenant: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+class BudgetThresholdReached(Event):
+    name: ClassVar[str] = "budget.threshold_reached"
+    budget: str
+    scope: str
+    period: str
+    period_start: datetime
+    threshold: Decimal
+    spent: Decimal
+    limit: Decimal
+    currency: str = "USD"
+
+
+class ModelSynced(Event):
+    name: ClassVar[str] = "model.synced"
+    provider: str
+    models: int
+    prices: int = 0
+
+
+class ProviderSwitched(Event):
+    name: ClassVar[str] = "provider.switched"
+    from_model: str
+    to_model: str
+    reason: str
+
+
+class RequestFailed(Event):
+    name: ClassVar[str] = "request.failed"
+    conversation_id: str | None
+    provider: str
+    model: str
+    error_type: str
+    message: str
+    attempt: int = 1
+
+
+class ToolCalled(Event):
+    name: ClassVar[str] = "tool.called"
+    conversation_id: str | None
+    tool: str
+    server: str | None = None
+    is_error: bool = False
+    duration_ms: float | None = None
+
+
+class AgentStepCompleted(Event):
+    name: ClassVar[str] = "agent.step_completed"
+    conversation_id: str | None
+    step: int
+    tool_calls: int
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+def event_types() -> list[type[Event]]:
+    return [
+        MessageSent, ResponseGenerated, ConversationUpdated, CostCalculated, BudgetThresholdReached,
+        ModelSynced, ProviderSwitched, RequestFailed, ToolCalled, AgentStepCompleted,
+    ]

@@ -1,0 +1,87 @@
+"""What a provider offers: capabilities, models and their prices."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["Capabilities", "ModelInfo", "ModelPrice", "PriceTier"]
+
+
+class Capabilities(BaseModel):
+    """Features a driver (or one model) supports; listed by ``ai plugins``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    streaming: bool = True
+    tools: bool = False
+    tool_streaming: bool = False
+    vision: bool = False
+    json_schema: bool = False
+    reasoning: bool = False
+    batch: bool = True
+    list_models: bool = False
+
+    def names(self) -> list[str]:
+        return [name for name, on in self.model_dump().items() if on]
+
+
+class ModelInfo(BaseModel):
+    """A model a provider serves. ``id`` is the provider's own id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    id: str
+    name: str | None = None
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    capabilities: Capabilities | None = None
+    reasoning: bool = False
+    deprecated: bool = False
+    served_by: str | None = Field(None, description="the model that actually answers, for retired aliases")
+
+    @property
+    def qualified_id(self) -> str:
+        return f"{self.provider}/{self.id}"
+
+
+class PriceTier(BaseModel):
+    """Prices that apply once the prompt exceeds ``above_input_tokens`` (long context)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    above_input_tokens: int = Field(ge=0)
+    input_per_mtok: Decimal = Field(ge=0)
+    output_per_mtok: Decimal = Field(ge=0)
+    cached_input_per_mtok: Decimal | None = Field(None, ge=0)
+
+
+class ModelPrice(BaseModel):
+    """Price per million tokens, in force from ``effective_from`` (inclusive).
+
+    ``cached_input_per_mtok`` and ``reasoning_per_mtok`` default to the input and
+    output prices: a provider that does not discount them charges the full rate.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    model: str
+    effective_from: date
+    currency: str = "USD"
+    input_per_mtok: Decimal = Field(ge=0)
+    output_per_mtok: Decimal = Field(ge=0)
+    cached_input_per_mtok: Decimal | None = Field(None, ge=0)
+    cache_write_per_mtok: Decimal | None = Field(None, ge=0)
+    reasoning_per_mtok: Decimal | None = Field(None, ge=0)
+    tiers: tuple[PriceTier, ...] = ()
+
+    @model_validator(mode="after")
+    def _tiers_sorted(self) -> ModelPrice:
+        thresholds = [t.above_input_tokens for t in self.tiers]
+        if thresholds != sorted(thresholds) or len(set(thresholds)) != len(thresholds):
+            raise ValueError("price tiers must have distinct, ascending thresholds")
+        return self
