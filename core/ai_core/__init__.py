@@ -1,0 +1,113 @@
+"""ai-core: one interface to many AI providers.
+
+The public API is re-exported here and loaded lazily (PEP 562), so
+``import ai_core`` costs almost nothing and imports no provider or HTTP code
+until a name that needs it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # facade and pipeline
+    "AI": "ai_core.app",
+    "ConversationBuilder": "ai_core.pipeline.builder",
+    "Middleware": "ai_core.pipeline.middleware",
+    "Call": "ai_core.pipeline.middleware",
+    "ConversationStore": "ai_core.pipeline.store",
+    "MemoryStore": "ai_core.pipeline.store",
+    "Services": "ai_core.services",
+    "Settings": "ai_core.config",
+    # plugins
+    "PluginRegistry": "ai_core.plugins",
+    "PluginInfo": "ai_core.plugins",
+    "default_registry": "ai_core.plugins",
+    "ProviderSpec": "ai_core.drivers.base",
+    "ProviderConfig": "ai_core.drivers.base",
+    "Driver": "ai_core.drivers.base",
+    "HTTPDriver": "ai_core.drivers.base",
+    "StreamAccumulator": "ai_core.drivers.streaming",
+    "FakeDriver": "ai_core.drivers.fake",
+    "Listener": "ai_core.events.listener",
+    "EventDispatcher": "ai_core.events.dispatcher",
+    "MCPServerSpec": "ai_core.mcp.spec",
+    "MCPServer": "ai_core.mcp.spec",
+    "ToolResult": "ai_core.mcp.spec",
+    # costs
+    "PriceBook": "ai_core.costs",
+    "compute_cost": "ai_core.costs",
+    # events
+    "Event": "ai_core.events.types",
+    "MessageSent": "ai_core.events.types",
+    "ResponseGenerated": "ai_core.events.types",
+    "ConversationUpdated": "ai_core.events.types",
+    "CostCalculated": "ai_core.events.types",
+    "BudgetThresholdReached": "ai_core.events.types",
+    "ModelSynced": "ai_core.events.types",
+    "ProviderSwitched": "ai_core.events.types",
+    "RequestFailed": "ai_core.events.types",
+    "ToolCalled": "ai_core.events.types",
+    "AgentStepCompleted": "ai_core.events.types",
+    # logging
+    "configure_logging": "ai_core.logging",
+    # the plugin contract (imports pluggy, so only on use)
+    "hookimpl": "ai_core.hookspecs",
+}
+
+_TYPES = (
+    "Capabilities", "ChatRequest", "ChatResponse", "Cost", "FinishReason", "ImagePart", "Message", "ModelInfo",
+    "ModelPrice", "Part", "PriceTier", "ReasoningDelta", "ReasoningPart", "ResponseFormat", "Role",
+    "StreamCompleted", "StreamEvent", "TextDelta", "TextPart", "TokenUsage", "ToolCallDelta", "ToolCallPart",
+    "ToolChoice", "ToolResultPart", "ToolSpec", "UsageReported",
+)
+_EXPORTS.update(dict.fromkeys(_TYPES, "ai_core.types"))
+
+_ERRORS = (
+    "AIError", "AuthenticationError", "BudgetExceededError", "ConfigurationError", "ContentFilteredError",
+    "ContextLengthExceededError", "CredentialError", "InvalidRequestError", "MalformedResponseError",
+    "MissingCredentialsError", "NotFoundError", "PermissionDeniedError", "PluginLoadError", "ProviderError",
+    "ProviderTimeoutError", "ProviderUnavailableError", "RateLimitError", "RequestValidationError",
+    "ScriptExhaustedError", "StreamInterruptedError", "ToolLoopError", "UnknownModelError", "UnknownProviderError",
+)
+_EXPORTS.update(dict.fromkeys(_ERRORS, "ai_core.errors"))
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ai_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
+    from ai_core.app import AI
+    from ai_core.config import Settings
+    from ai_core.costs import PriceBook, compute_cost
+    from ai_core.drivers.base import Driver, HTTPDriver, ProviderConfig, ProviderSpec
+    from ai_core.drivers.fake import FakeDriver
+    from ai_core.drivers.streaming import StreamAccumulator
+    from ai_core.errors import *  # noqa: F403
+    from ai_core.events.dispatcher import EventDispatcher
+    from ai_core.events.listener import Listener
+    from ai_core.events.types import *  # noqa: F403
+    from ai_core.hookspecs import hookimpl
+    from ai_core.logging import configure_logging
+    from ai_core.mcp.spec import MCPServer, MCPServerSpec, ToolResult
+    from ai_core.pipeline.builder import ConversationBuilder
+    from ai_core.pipeline.middleware import Call, Middleware
+    from ai_core.pipeline.store import ConversationStore, MemoryStore
+    from ai_core.plugins import PluginInfo, PluginRegistry, default_registry
+    from ai_core.services import Services
+    from ai_core.types import *  # noqa: F403

@@ -1,0 +1,217 @@
+"""The ``AI`` facade: one object that owns settings, plugins, storage and events.
+
+    from ai_core import AI
+
+    ai = AI()                                    # env + config file + plugins
+    reply = ai.conversation().model("openai/gpt-4o-mini").user("Hi").send()
+    print(reply.text, reply.usage, reply.cost.total)
+
+Several ``AI`` instances can live side by side (one per tenant, or a test next
+to the app) and share nothing but the process-wide plugin registry.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ai_core import errors
+from ai_core.config import Settings, load_settings
+from ai_core.costs import PriceBook
+from ai_core.drivers.base import Driver
+from ai_core.events.dispatcher import EventDispatcher
+from ai_core.events.listener import Listener
+from ai_core.mcp.spec import MCPServer
+from ai_core.pipeline.builder import ConversationBuilder
+from ai_core.pipeline.middleware import Middleware, compose, compose_stream, order_layers
+from ai_core.pipeline.providers import ProviderManager, _loop_token
+from ai_core.pipeline.runner import TurnRunner
+from ai_core.pipeline.store import ConversationStore, MemoryStore
+from ai_core.pipeline.syncbridge import SyncBridge
+from ai_core.plugins import PluginRegistry, default_registry
+from ai_core.services import Services
+from ai_core.types import ModelInfo
+
+__all__ = ["AI"]
+
+
+class AI:
+    """Entry point of the library.
+
+    :param persistence: store conversations (default: ``AI_PERSISTENCE``, on).
+    :param database_url: SQLAlchemy URL; default SQLite in the user data dir.
+    :param providers: run-time provider settings, e.g. ``{"openai": {"api_key":
+        tenant_key, "base_url": ...}}``; they override the environment for this
+        instance only.
+    :param drivers: ready driver instances by provider name (tests, the fake).
+    :param registry: a plugin registry (default: installed entry points).
+    :param budgets: budgets enforced for this instance, added to configured ones.
+    :param listeners: extra event listeners; :param middleware: extra layers.
+    :param store: a custom conversation store (overrides persistence).
+    """
+
+    def __init__(
+        self,
+        *,
+        persistence: bool | None = None,
+        database_url: str | None = None,
+        providers: Mapping[str, Mapping[str, Any]] | None = None,
+        drivers: Mapping[str, Driver] | None = None,
+        registry: PluginRegistry | None = None,
+        budgets: Sequence[Any] | None = None,
+        listeners: Iterable[Listener] = (),
+        middleware: Iterable[Middleware] = (),
+        store: ConversationStore | None = None,
+        settings: Settings | None = None,
+        default_model: str | None = None,
+    ) -> None:
+        settings = settings or load_settings(persistence=persistence, database_url=database_url, default_model=default_model)
+        if budgets:
+            settings = settings.model_copy(
+                update={"budgets": [*settings.budgets, *(b.model_dump() if hasattr(b, "model_dump") else dict(b) for b in budgets)]}
+            )
+        registry = registry or default_registry()
+        prices = PriceBook(registry.prices())
+        database = None
+        if store is None and settings.persistence:
+            from ai_core.storage import Database
+
+            database = Database.open(settings.database_url, settings=settings)
+            database.load_prices(prices)
+            store = database.conversation_store()
+        self.services = Services(
+            settings=settings,
+            registry=registry,
+            prices=prices,
+            events=EventDispatcher([*registry.listeners(), *listeners]),
+            store=store or MemoryStore(),
+            database=database,
+        )
+        self.providers = ProviderManager(self.services, overrides=providers, drivers=drivers)
+        layers = order_layers([*registry.middleware(), *middleware])
+        self.middleware = layers
+        self._runner = TurnRunner(self.services, self.providers, handler=compose(layers, self._endpoint), stream_handler=compose_stream(layers, self._stream_endpoint))
+        self._bridge = SyncBridge()
+        self._mcp: dict[tuple[str, Any], MCPServer] = {}
+        self._mcp_lock = threading.Lock()
+        self._closed = False
+
+    # The endpoints are methods so the composed stack is built once per instance.
+    async def _endpoint(self, call: Any) -> Any:
+        return await self._runner.endpoint(call)
+
+    def _stream_endpoint(self, call: Any) -> Any:
+        return self._runner.stream_endpoint(call)
+
+    # -- public API --------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def events(self) -> EventDispatcher:
+        return self.services.events
+
+    def conversation(
+        self,
+        model: str | None = None,
+        *,
+        id: str | None = None,
+        user: str | None = None,
+        tenant: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> ConversationBuilder:
+        """Start a conversation, or resume a stored one with ``id=``."""
+        builder = ConversationBuilder(self, id=id, user=user, tenant=tenant, tags=tags)
+        if model is not None:
+            builder.model(model)
+        return builder
+
+    def on(self, *event_types: type, timeout: float = 30.0) -> Any:
+        """Decorator: ``@ai.on(ResponseGenerated)`` registers a listener."""
+
+        def register(handler: Any) -> Any:
+            self.services.events.add_listener(Listener(events=tuple(event_types), handler=handler, timeout=timeout))
+            return handler
+
+        return register
+
+    def models(self, provider: str | None = None) -> list[ModelInfo]:
+        """Models the installed plugins declare (offline)."""
+        return [m for m in self.services.registry.models() if provider is None or m.provider == provider]
+
+    async def _mcp_server(self, name: str) -> MCPServer:
+        """One connected server per name and event loop, closed with the AI."""
+        key = (name, _loop_token())
+        server = self._mcp.get(key)
+        if server is None:
+            spec = self.services.registry.mcp_servers().get(name)
+            if spec is None:
+                raise errors.ConfigurationError(f"unknown MCP server {name!r}")
+            server = spec.load_factory()()
+            connect = getattr(server, "connect", None)
+            if connect is not None:
+                await connect()
+            self._mcp[key] = server
+        return server
+
+    # -- lifetime ----------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close HTTP pools and MCP servers, drain events, close the database."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.providers.aclose()
+        for server in list(self._mcp.values()):
+            try:
+                await server.aclose()
+            except Exception:  # a server that died already has nothing to close
+                pass
+        self._mcp.clear()
+        await self.services.events.adrain()
+        self.services.events.close()
+        await self.services.store.aclose()
+        if self._bridge.started:
+            self._bridge.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        if self._bridge.started:
+            self._bridge.call(self._close_on_bridge)
+            self._bridge.close()
+        else:
+            import anyio
+
+            anyio.run(self.aclose)
+        self._closed = True
+
+    async def _close_on_bridge(self) -> None:
+        await self.providers.aclose()
+        for server in list(self._mcp.values()):
+            try:
+                await server.aclose()
+            except Exception:
+                pass
+        self._mcp.clear()
+        self.services.events.close()
+        await self.services.store.aclose()
+
+    def __enter__(self) -> AI:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> AI:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        storage = "sql" if self.services.database is not None else "memory"
+        return f"<AI plugins={len(self.services.registry.plugin_names())} storage={storage}>"

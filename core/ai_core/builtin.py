@@ -1,0 +1,34 @@
+"""Core's own plugin (entry point ``core``): the defaults other plugins override.
+
+It is loaded like any plugin so that ``ai plugins`` shows where core's default
+behaviour comes from, but it is always enabled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ai_core.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from ai_core.types import Cost, ModelPrice, TokenUsage
+
+
+@hookimpl(trylast=True)
+def calculate_cost(
+    provider: str, model: str, usage: TokenUsage, priced_at: datetime, price: ModelPrice | None
+) -> Cost | None:
+    """The price table: exact Decimal cost, or an explicitly unknown cost."""
+    from ai_core.costs import compute_cost
+    from ai_core.types import Cost
+
+    if price is None:
+        return Cost.unknown(provider, model)
+    return compute_cost(usage, price)
+
+
+@hookimpl
+def register_middleware(register: Callable[[Any], None]) -> None:
+    """Core's layers. Each is inert unless configured (no budgets, no limits)."""

@@ -1,0 +1,10 @@
+"""Wire dialects that several providers share.
+
+A dialect is one wire protocol, written once. A provider that speaks it is a
+plugin naming its base URL, key variables, models, prices and a *profile* of
+its quirks, not a copy of the protocol code. Today: :mod:`.openai_chat`, the
+OpenAI Chat Completions dialect spoken by OpenAI, xAI, Ollama's ``/v1``, vLLM,
+LM Studio and most hosted inference services.
+
+:mod:`.catalog` loads the model and price tables such plugins ship as data.
+"""

@@ -1,0 +1,306 @@
+"""The fluent conversation builder, sync and async.
+
+A builder *is* the conversation: it keeps its history across sends, so
+
+    chat = ai.conversation().model("openai/gpt-4o-mini").system("Be brief.")
+    chat.user("Hi").send()
+    chat.user("And again?").send()      # the model sees the whole exchange
+
+Setters return ``self`` and stay in force for later sends; messages added with
+``.user()`` wait for the next send. Sync methods (``send``, ``stream``) run on
+the ``AI`` instance's own event-loop thread, so they also work where a loop is
+already running (Jupyter).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from ai_core import errors
+from ai_core.pipeline.providers import split_model
+from ai_core.pipeline.store import ConversationRecord, ConversationStore, new_id
+from ai_core.pipeline.tools import FunctionTool, ToolBox
+from ai_core.types import ChatRequest, ChatResponse, ImagePart, Message, ResponseFormat, StreamEvent, ToolSpec
+
+if TYPE_CHECKING:
+    from ai_core.app import AI
+
+__all__ = ["ConversationBuilder"]
+
+
+class ConversationBuilder:
+    def __init__(
+        self,
+        ai: AI,
+        *,
+        model: str | None = None,
+        id: str | None = None,
+        user: str | None = None,
+        tenant: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> None:
+        self._ai = ai
+        self._model = model
+        self._id = id
+        self._resume = id is not None
+        self._loaded = False
+        self._record: ConversationRecord | None = None
+        self._history: list[Message] = []
+        self._pending: list[Message] = []
+        self._system: str | None = None
+        self._params: dict[str, Any] = {}
+        self._provider_options: dict[str, Any] = {}
+        self._metadata: dict[str, str] = {}
+        self._tool_specs: list[ToolSpec] = []
+        self._functions: list[FunctionTool] = []
+        self._mcp_names: list[str] = []
+        self._output_model: type[BaseModel] | None = None
+        self._fallbacks: tuple[str, ...] = ()
+        self._overrides: dict[str, dict[str, Any]] = {}
+        self._user_id = user
+        self._tenant = tenant
+        self._tags = tuple(tags)
+
+    # -- identity ----------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        if self._id is None:
+            self._id = new_id()
+        return self._id
+
+    @property
+    def messages(self) -> list[Message]:
+        """Messages sent and received so far (a copy)."""
+        return list(self._history)
+
+    def __repr__(self) -> str:
+        return f"<Conversation id={self._id!r} model={self._model!r} messages={len(self._history)}>"
+
+    # -- fluent setters ----------------------------------------------------
+
+    def model(self, model: str) -> ConversationBuilder:
+        """``"provider/model"``, e.g. ``"openai/gpt-4o-mini"``."""
+        split_model(model)
+        self._model = model
+        return self
+
+    def system(self, text: str) -> ConversationBuilder:
+        self._system = text
+        return self
+
+    def user(self, text: str, *, images: Sequence[ImagePart | str] | None = None) -> ConversationBuilder:
+        """Queue a user message; ``images`` are :class:`ImagePart` or URLs."""
+        parts = [img if isinstance(img, ImagePart) else ImagePart(url=img) for img in images or []]
+        self._pending.append(Message.user(text, images=parts))
+        return self
+
+    def assistant(self, text: str) -> ConversationBuilder:
+        self._pending.append(Message.assistant(text))
+        return self
+
+    def message(self, message: Message) -> ConversationBuilder:
+        self._pending.append(message)
+        return self
+
+    def history(self, messages: Sequence[Message]) -> ConversationBuilder:
+        """Seed earlier turns (e.g. from another store). System messages set the system prompt."""
+        for message in messages:
+            if message.role == "system":
+                self._system = message.text
+            else:
+                self._history.append(message)
+        return self
+
+    def temperature(self, value: float) -> ConversationBuilder:
+        self._params["temperature"] = value
+        return self
+
+    def top_p(self, value: float) -> ConversationBuilder:
+        self._params["top_p"] = value
+        return self
+
+    def max_tokens(self, value: int) -> ConversationBuilder:
+        self._params["max_tokens"] = value
+        return self
+
+    def stop(self, *sequences: str) -> ConversationBuilder:
+        self._params["stop"] = list(sequences)
+        return self
+
+    def seed(self, value: int) -> ConversationBuilder:
+        self._params["seed"] = value
+        return self
+
+    def reasoning_effort(self, value: str) -> ConversationBuilder:
+        self._params["reasoning_effort"] = value
+        return self
+
+    def tools(self, tools: Sequence[ToolSpec | Callable[..., Any]]) -> ConversationBuilder:
+        """Declare tools: a :class:`ToolSpec` is returned to you when called; a
+        Python function is run for the model and its result sent back."""
+        for tool in tools:
+            if isinstance(tool, ToolSpec):
+                self._tool_specs.append(tool)
+            elif callable(tool):
+                self._functions.append(FunctionTool(tool))
+            else:
+                raise errors.RequestValidationError(f"not a tool: {tool!r}")
+        return self
+
+    def tool(self, func: Callable[..., Any]) -> ConversationBuilder:
+        return self.tools([func])
+
+    def tool_choice(self, choice: str) -> ConversationBuilder:
+        self._params["tool_choice"] = choice
+        return self
+
+    def mcp(self, name: str) -> ConversationBuilder:
+        """Give the model the tools of the MCP server registered as ``name``."""
+        if name not in self._ai.services.registry.mcp_servers():
+            known = ", ".join(sorted(self._ai.services.registry.mcp_servers())) or "none installed"
+            raise errors.ConfigurationError(f"unknown MCP server {name!r} (known: {known})")
+        self._mcp_names.append(name)
+        return self
+
+    def output(self, schema: type[BaseModel]) -> ConversationBuilder:
+        """Ask for JSON matching ``schema``; ``response.parsed`` is an instance of it."""
+        self._output_model = schema
+        return self
+
+    def json(self) -> ConversationBuilder:
+        """Ask for any JSON object (no schema)."""
+        self._params["response_format"] = ResponseFormat(type="json_object")
+        return self
+
+    def fallback(self, *models: str) -> ConversationBuilder:
+        """Models to try, in order, when the main one fails after its retries."""
+        for model in models:
+            split_model(model)
+        self._fallbacks = (*self._fallbacks, *models)
+        return self
+
+    def option(self, name: str, value: Any) -> ConversationBuilder:
+        """A provider-specific request field, passed to the driver untouched."""
+        self._provider_options[name] = value
+        return self
+
+    def options(self, **values: Any) -> ConversationBuilder:
+        self._provider_options.update(values)
+        return self
+
+    def for_user(self, user: str | None, *, tenant: str | None = None) -> ConversationBuilder:
+        """Attribute this conversation (costs, budgets, analytics) to a user and tenant."""
+        self._user_id = user
+        if tenant is not None:
+            self._tenant = tenant
+        return self
+
+    def tenant(self, tenant: str) -> ConversationBuilder:
+        self._tenant = tenant
+        return self
+
+    def tag(self, *tags: str) -> ConversationBuilder:
+        self._tags = (*self._tags, *tags)
+        return self
+
+    def metadata(self, **values: str) -> ConversationBuilder:
+        self._metadata.update({k: str(v) for k, v in values.items()})
+        return self
+
+    def credentials(self, provider: str | None = None, *, api_key: str | None = None, base_url: str | None = None, **settings: Any) -> ConversationBuilder:
+        """Run-time credentials for one provider in this conversation only
+        (a tenant's own key), overriding the environment."""
+        name = provider or self._resolve_model()[0]
+        values = {k: v for k, v in {"api_key": api_key, "base_url": base_url, **settings}.items() if v is not None}
+        self._overrides[name] = {**self._overrides.get(name, {}), **values}
+        return self
+
+    # -- sending -----------------------------------------------------------
+
+    async def asend(self) -> ChatResponse:
+        return await self._ai._runner.send(self)
+
+    def send(self) -> ChatResponse:
+        return self._ai._bridge.call(self.asend)
+
+    def astream(self) -> AsyncIterator[StreamEvent]:
+        """Yield deltas, then one ``StreamCompleted`` with the full, priced response."""
+        return self._ai._runner.stream(self)
+
+    def stream(self) -> Iterator[StreamEvent]:
+        return self._ai._bridge.iterate(self.astream)
+
+    # -- used by the runner ------------------------------------------------
+
+    async def _load(self, store: ConversationStore) -> ConversationRecord:
+        if not self._loaded:
+            self._loaded = True
+            if self._resume:
+                record = await store.load(self.id)
+                if record is None:
+                    raise errors.ConfigurationError(f"no stored conversation with id {self.id!r}")
+                self._history = [*record.messages, *self._history]
+                self._user_id = self._user_id or record.user
+                self._tenant = self._tenant or record.tenant
+                self._tags = self._tags or record.tags
+                self._record = record
+            else:
+                self._record = ConversationRecord(id=self.id, user=self._user_id, tenant=self._tenant, tags=self._tags)
+        assert self._record is not None
+        return self._record
+
+    def _take_pending(self) -> list[Message]:
+        pending, self._pending = self._pending, []
+        return pending
+
+    def _resolve_model(self) -> tuple[str, str]:
+        return split_model(self._model or self._ai.services.settings.default_model)
+
+    async def _toolbox(self) -> ToolBox:
+        box = ToolBox()
+        for spec in self._tool_specs:
+            box.add_spec(spec)
+        for function in self._functions:
+            box.add_function(function)
+        for name in self._mcp_names:
+            await box.add_mcp_server(name, await self._ai._mcp_server(name))
+        return box
+
+    def _request(self, provider: str, model: str, messages: list[Message], toolbox: ToolBox) -> ChatRequest:
+        params = dict(self._params)
+        if self._output_model is not None:
+            schema = self._output_model.model_json_schema()
+            params["response_format"] = ResponseFormat(name=self._output_model.__name__, json_schema=schema)
+        try:
+            return ChatRequest(
+                provider=provider,
+                model=model,
+                messages=messages,
+                system=self._system,
+                tools=list(toolbox.specs.values()) or None,
+                provider_options=self._provider_options,
+                user=self._user_id,
+                metadata=self._metadata,
+                **params,
+            )
+        except ValidationError as exc:
+            raise errors.RequestValidationError(
+                f"invalid request: {exc.errors(include_url=False)[0]['msg']}", errors=exc.errors(include_url=False)
+            ) from exc
+
+    def _parse_output(self, response: ChatResponse) -> Any:
+        assert self._output_model is not None
+        text = response.text.strip()
+        if text.startswith("```"):
+            text = text.strip("`").removeprefix("json").strip()
+        try:
+            return self._output_model.model_validate_json(text)
+        except (ValidationError, json.JSONDecodeError) as exc:
+            raise errors.MalformedResponseError(
+                f"structured output does not match {self._output_model.__name__}: {exc}", provider=response.provider
+            ) from exc

@@ -1,0 +1,58 @@
+"""Finish a response: latency, cost (through the cost hooks), and events.
+
+A stream is priced here once, at its end, never per chunk.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from ai_core.events.types import CostCalculated
+from ai_core.logging import get_logger
+from ai_core.types import ChatResponse, Cost
+
+if TYPE_CHECKING:
+    from ai_core.pipeline.middleware import Call
+    from ai_core.services import Services
+
+__all__ = ["ResponseProcessor"]
+
+log = get_logger("ai_core.costs")
+
+
+class ResponseProcessor:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._warned: set[tuple[str, str]] = set()
+
+    def price(self, provider: str, model: str, response: ChatResponse, priced_at: datetime) -> Cost:
+        price = self.services.prices.price_at(provider, model, priced_at)
+        cost: Cost | None = self.services.registry.hook.calculate_cost(
+            provider=provider, model=model, usage=response.usage, priced_at=priced_at, price=price
+        )
+        if cost is None or not cost.known:
+            if (provider, model) not in self._warned:
+                self._warned.add((provider, model))
+                log.warning("unknown_price", provider=provider, model=model, hint="cost recorded as unknown, not zero")
+            return cost or Cost.unknown(provider, model)
+        return cost
+
+    def finish(self, call: Call, response: ChatResponse, started_at: datetime, started: float, now: float) -> ChatResponse:
+        """Attach latency and cost, and announce the cost."""
+        cost = self.price(response.provider, response.model, response, started_at)
+        finished = response.model_copy(update={"cost": cost, "latency_ms": (now - started) * 1000.0})
+        events = self.services.events
+        if events.wants(CostCalculated):
+            events.emit(
+                CostCalculated(
+                    conversation_id=call.conversation_id, provider=response.provider, model=response.model,
+                    usage=response.usage, cost=cost.total, currency=cost.currency, user=call.user,
+                    tenant=call.tenant, tags=call.tags,
+                )
+            )
+        return finished
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

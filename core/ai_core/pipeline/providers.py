@@ -1,0 +1,274 @@
+"""Resolve ``provider/model`` to a configured driver, and call it resiliently.
+
+Drivers are cached per provider, per credentials and per event loop: an HTTP
+pool belongs to the loop that made it, and one ``AI`` may be used from a sync
+caller (its own loop thread) and from async code at once. Credentials given at
+run time (one tenant's key) get their own driver without touching any global.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import weakref
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from pydantic import SecretStr
+
+from ai_core import errors
+from ai_core.drivers.base import Driver, ProviderConfig, ProviderSpec
+from ai_core.events.types import ProviderSwitched, RequestFailed
+from ai_core.pipeline.resilience import CircuitBreaker, RetryPolicy
+from ai_core.types import ChatRequest, ChatResponse, StreamEvent
+
+if TYPE_CHECKING:
+    from ai_core.services import Services
+
+__all__ = ["ProviderManager", "split_model"]
+
+
+def split_model(model: str, default_provider: str | None = None) -> tuple[str, str]:
+    """``"openai/gpt-4o"`` -> ``("openai", "gpt-4o")``; split at the first slash,
+    so model ids with slashes (``"ollama/library/llama3"``) survive."""
+    provider, sep, name = model.partition("/")
+    if sep and provider and name:
+        return provider, name
+    if not sep and default_provider:
+        return default_provider, model
+    raise errors.RequestValidationError(f"model must be 'provider/model', got {model!r}")
+
+
+def _loop_token() -> Any:
+    """An object identifying the running event loop (asyncio or trio)."""
+    import sniffio
+
+    library = sniffio.current_async_library()
+    if library == "trio":
+        import trio
+
+        return trio.lowlevel.current_root_task()
+    import asyncio
+
+    return asyncio.get_running_loop()
+
+
+class ProviderManager:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        drivers: Mapping[str, Driver] | None = None,
+    ) -> None:
+        self.services = services
+        self._overrides = {name: dict(values) for name, values in (overrides or {}).items()}
+        self._fixed = dict(drivers or {})
+        self._cache: dict[tuple[str, str], tuple[weakref.ref[Any], Driver]] = {}
+        self.breaker = CircuitBreaker()
+
+    # -- resolution --------------------------------------------------------
+
+    def spec(self, provider: str) -> ProviderSpec:
+        specs = self.services.registry.providers()
+        spec = specs.get(provider)
+        if spec is None:
+            if provider in self._fixed:
+                return ProviderSpec(name=provider, driver=lambda cfg: self._fixed[provider], requires_api_key=False)
+            raise errors.UnknownProviderError(provider, list(specs) + list(self._fixed))
+        return spec
+
+    def config(self, provider: str, overrides: Mapping[str, Any] | None = None, *, api_key: SecretStr | None = None) -> ProviderConfig:
+        """Merge run-time overrides over the environment and config file."""
+        spec = self.spec(provider)
+        settings = self.services.settings
+        found = settings.provider(provider, spec.api_key_env)
+        merged: dict[str, Any] = {**self._overrides.get(provider, {}), **(overrides or {})}
+        key = merged.pop("api_key", None)
+        key = key if isinstance(key, SecretStr) or key is None else SecretStr(str(key))
+        options = merged.pop("options", {})
+        transport = merged.pop("transport", None)
+        unknown = set(merged) - {"base_url", "timeout", "stream_idle_timeout", "retry_attempts"}
+        if unknown:
+            raise errors.ConfigurationError(f"unknown provider settings for {provider!r}: {sorted(unknown)}")
+        return ProviderConfig(
+            provider=provider,
+            api_key=key or found.api_key or api_key,
+            base_url=merged.get("base_url") or found.base_url or spec.default_base_url,
+            timeout=float(merged.get("timeout") or found.timeout or settings.timeout),
+            stream_idle_timeout=float(
+                merged.get("stream_idle_timeout") or found.stream_idle_timeout or settings.stream_idle_timeout
+            ),
+            retry_attempts=int(
+                merged["retry_attempts"]
+                if merged.get("retry_attempts") is not None
+                else found.retry_attempts
+                if found.retry_attempts is not None
+                else settings.retry_attempts
+            ),
+            transport=transport,
+            options=dict(options),
+        )
+
+    async def driver(self, provider: str, overrides: Mapping[str, Any] | None = None, *, tenant: str | None = None) -> Driver:
+        if provider in self._fixed:
+            return self._fixed[provider]
+        config = self.config(provider, overrides)
+        spec = self.spec(provider)
+        if config.api_key is None and spec.requires_api_key:
+            stored = await self._stored_key(provider, tenant)
+            if stored is not None:
+                config = ProviderConfig(**{**config.__dict__, "api_key": stored})
+            else:
+                raise errors.MissingCredentialsError(provider, (f"AI_{provider.upper()}_API_KEY", *spec.api_key_env))
+        loop = _loop_token()
+        key = (provider, _fingerprint(config))
+        cached = self._cache.get(key)
+        if cached is not None and cached[0]() is loop:
+            return cached[1]
+        driver = spec.load_factory()(config)
+        self._cache[key] = (weakref.ref(loop), driver)
+        return driver
+
+    async def _stored_key(self, provider: str, tenant: str | None) -> SecretStr | None:
+        database = self.services.database
+        if database is None:
+            return None
+        try:
+            from ai_core.credentials import lookup_api_key
+        except ImportError:
+            return None
+        result: SecretStr | None = await lookup_api_key(database, provider, tenant=tenant)
+        return result
+
+    # -- calling -----------------------------------------------------------
+
+    def _retry_policy(self, provider: str, overrides: Mapping[str, Any] | None) -> RetryPolicy:
+        if provider in self._fixed:
+            return RetryPolicy(attempts=self.services.settings.retry_attempts)
+        return RetryPolicy(attempts=self.config(provider, overrides).retry_attempts)
+
+    async def send(
+        self,
+        request: ChatRequest,
+        *,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        fallbacks: Sequence[str] = (),
+        tenant: str | None = None,
+        conversation_id: str | None = None,
+    ) -> ChatResponse:
+        """Call the request's provider with retries, then each fallback in turn."""
+        candidates = [request, *(_retarget(request, model) for model in fallbacks)]
+        last_error: BaseException | None = None
+        for index, candidate in enumerate(candidates):
+            if index:
+                self._switched(candidates[index - 1], candidate, last_error)
+            provider_overrides = (overrides or {}).get(candidate.provider)
+            policy = self._retry_policy(candidate.provider, provider_overrides)
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    self.breaker.check(candidate.provider)
+                    driver = await self.driver(candidate.provider, provider_overrides, tenant=tenant)
+                    response = await driver.send(candidate)
+                except errors.ProviderError as exc:
+                    last_error = exc
+                    self.breaker.record_failure(candidate.provider, exc)
+                    self._failed(candidate, exc, attempt, conversation_id)
+                    if policy.should_retry(exc, attempt) and not self.breaker.is_open(candidate.provider):
+                        await anyio.sleep(policy.delay(exc, attempt))
+                        continue
+                    break
+                self.breaker.record_success(candidate.provider)
+                return response
+            if not fallbacks:
+                break
+        assert last_error is not None
+        raise last_error
+
+    async def stream(
+        self,
+        request: ChatRequest,
+        *,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        fallbacks: Sequence[str] = (),
+        tenant: str | None = None,
+        conversation_id: str | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """Stream with retries and fallbacks, but only before the first event:
+        once text has reached the caller, a failure is raised, not replayed."""
+        candidates = [request, *(_retarget(request, model) for model in fallbacks)]
+        last_error: BaseException | None = None
+        for index, candidate in enumerate(candidates):
+            if index:
+                self._switched(candidates[index - 1], candidate, last_error)
+            provider_overrides = (overrides or {}).get(candidate.provider)
+            policy = self._retry_policy(candidate.provider, provider_overrides)
+            attempt = 0
+            while True:
+                attempt += 1
+                started = False
+                try:
+                    self.breaker.check(candidate.provider)
+                    driver = await self.driver(candidate.provider, provider_overrides, tenant=tenant)
+                    async for event in driver.stream(candidate):
+                        started = True
+                        yield event
+                except errors.ProviderError as exc:
+                    last_error = exc
+                    self.breaker.record_failure(candidate.provider, exc)
+                    self._failed(candidate, exc, attempt, conversation_id)
+                    if started:
+                        raise
+                    if policy.should_retry(exc, attempt) and not self.breaker.is_open(candidate.provider):
+                        await anyio.sleep(policy.delay(exc, attempt))
+                        continue
+                    break
+                self.breaker.record_success(candidate.provider)
+                return
+            if not fallbacks:
+                break
+        assert last_error is not None
+        raise last_error
+
+    def _failed(self, request: ChatRequest, exc: BaseException, attempt: int, conversation_id: str | None) -> None:
+        events = self.services.events
+        if events.wants(RequestFailed):
+            events.emit(
+                RequestFailed(
+                    conversation_id=conversation_id, provider=request.provider, model=request.model,
+                    error_type=type(exc).__name__, message=str(exc), attempt=attempt,
+                )
+            )
+
+    def _switched(self, previous: ChatRequest, current: ChatRequest, error: BaseException | None) -> None:
+        events = self.services.events
+        if events.wants(ProviderSwitched):
+            events.emit(
+                ProviderSwitched(
+                    from_model=previous.qualified_model, to_model=current.qualified_model,
+                    reason=f"{type(error).__name__}: {error}" if error else "fallback",
+                )
+            )
+
+    async def aclose(self) -> None:
+        drivers = [driver for _, driver in self._cache.values()]
+        self._cache.clear()
+        for driver in drivers:
+            try:
+                await driver.aclose()
+            except Exception:  # closing a pool bound to a finished loop can fail; nothing to release then
+                pass
+
+
+def _retarget(request: ChatRequest, model: str) -> ChatRequest:
+    provider, name = split_model(model)
+    return request.model_copy(update={"provider": provider, "model": name})
+
+
+def _fingerprint(config: ProviderConfig) -> str:
+    """Distinguishes drivers by their settings without keeping the key in the cache key."""
+    key = config.api_key.get_secret_value() if config.api_key else ""
+    raw = f"{key}|{config.base_url}|{config.timeout}|{config.stream_idle_timeout}|{id(config.transport)}|{sorted(config.options.items())!r}"
+    return hashlib.sha256(raw.encode()).hexdigest()

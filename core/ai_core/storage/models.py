@@ -1,0 +1,42 @@
+"""Every table of ai-core's schema, imported in one place.
+
+Alembic's autogenerate and ``metadata.create_all`` see only tables whose
+modules were imported; importing this module guarantees the whole schema,
+including the credential tables owned by :mod:`ai_core.credentials`.
+"""
+
+from __future__ import annotations
+
+from ai_core.budgets.tables import BudgetCounter, BudgetReservation, BudgetThresholdMark
+from ai_core.credentials.tables import Account, AuditLogEntry
+from ai_core.storage.analytics_tables import CostTracking, ModelPerformance, UsageAnalytics
+from ai_core.storage.base import Base, metadata
+from ai_core.storage.catalog_tables import Provider, ProviderModel, ProviderModelCost
+from ai_core.storage.conversation_tables import (
+    Conversation,
+    ConversationParticipant,
+    ConversationTag,
+    FailedAttempt,
+    StoredMessage,
+)
+
+__all__ = [
+    "Account",
+    "AuditLogEntry",
+    "Base",
+    "BudgetCounter",
+    "BudgetReservation",
+    "BudgetThresholdMark",
+    "Conversation",
+    "ConversationParticipant",
+    "ConversationTag",
+    "CostTracking",
+    "FailedAttempt",
+    "ModelPerformance",
+    "Provider",
+    "ProviderModel",
+    "ProviderModelCost",
+    "StoredMessage",
+    "UsageAnalytics",
+    "metadata",
+]

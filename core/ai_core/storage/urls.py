@@ -1,0 +1,48 @@
+"""Which database to use, and a URL form that is safe to show."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+
+__all__ = ["DEFAULT_DB_FILENAME", "default_sqlite_url", "display_url", "resolve_url"]
+
+DEFAULT_DB_FILENAME = "ai-core.db"
+
+
+def _data_dir(settings: Any) -> Path:
+    data_dir = getattr(settings, "data_dir", None)
+    if data_dir:
+        return Path(data_dir)
+    override = os.environ.get("AI_DATA_DIR")
+    if override:
+        return Path(override)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("ai-core", appauthor=False))
+
+
+def default_sqlite_url(settings: Any = None) -> str:
+    """SQLite in the user's data directory (``AI_DATA_DIR`` overrides it)."""
+    return f"sqlite:///{_data_dir(settings) / DEFAULT_DB_FILENAME}"
+
+
+def resolve_url(url: str | None = None, settings: Any = None) -> URL:
+    """``url``, else the settings' (``AI_DATABASE_URL``), else the default SQLite file.
+
+    ``postgresql://`` and ``postgres://`` mean psycopg 3, the driver ai-core ships
+    support for, so users need not know SQLAlchemy's driver suffixes.
+    """
+    raw = url or getattr(settings, "database_url", None) or os.environ.get("AI_DATABASE_URL") or default_sqlite_url(settings)
+    parsed = make_url(str(raw))
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def display_url(url: URL) -> str:
+    """The URL with its password masked, for messages and logs."""
+    return url.render_as_string(hide_password=True)

@@ -1,0 +1,70 @@
+"""Fixtures for the credential tests: a SQLite database in tmp_path and a private key file."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio.to_thread
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+
+from ai_core.credentials.keys import KeyConfig
+from ai_core.credentials.store import CredentialStore
+from ai_core.credentials.tables import Account, AuditLogEntry
+from ai_core.storage.base import metadata
+
+T = TypeVar("T")
+
+
+class EngineDatabase:
+    """The slice of ``ai_core.storage.Database`` the store uses: a sync engine run in worker threads."""
+
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = create_engine(url)
+        metadata.create_all(self.engine, tables=[Account.__table__, AuditLogEntry.__table__])
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_key_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Never let a developer's real key or data directory leak into a test.
+    for name in ("AI_ENCRYPTION_KEY", "AI_KEY_FILE", "AI_DATABASE_URL", "AI_ACTOR", "AI_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AI_CONFIG_FILE", str(tmp_path / "no-config.toml"))
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "credentials.db"
+
+
+@pytest.fixture
+def database(db_path: Path) -> Iterator[EngineDatabase]:
+    db = EngineDatabase(f"sqlite:///{db_path}")
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    return tmp_path / "keys" / "encryption.key"
+
+
+@pytest.fixture
+def keys(key_file: Path) -> KeyConfig:
+    return KeyConfig(key_file=key_file)
+
+
+@pytest.fixture
+def store(database: EngineDatabase, keys: KeyConfig) -> CredentialStore:
+    return CredentialStore(database, keys=keys, actor="tester")
