@@ -78,7 +78,7 @@ class AI:
             from ai_core.storage import Database
 
             database = Database.open(settings.database_url, settings=settings)
-            database.load_prices(prices)
+            database.load_prices(prices)  # prices stored by `ai models sync` join the plugins' tables
             store = database.conversation_store()
         self.services = Services(
             settings=settings,

@@ -362,7 +362,9 @@ class PluginRegistry:
     def _record(self, plugin: _Plugin, phase: str, error: str) -> None:
         dist, version = plugin.distribution()
         self.load_errors.append(
-            LoadError(name=plugin.name, distribution=dist, version=version, module=plugin.module, phase=phase, error=error)
+            LoadError(
+                name=plugin.name, distribution=dist, version=version, module=plugin.module, phase=phase, error=error
+            )
         )
 
     # -- the command line ---------------------------------------------------
@@ -408,7 +410,9 @@ class PluginRegistry:
                     models=[m.qualified_id for m in items.get("models", ())],
                     priced_models=sorted({f"{p.provider}/{p.model}" for p in items.get("prices", ())}),
                     mcp_servers=[
-                        MCPServerEntry(name=s.name, transport=s.transport, description=s.description, tools=list(s.tools))
+                        MCPServerEntry(
+                            name=s.name, transport=s.transport, description=s.description, tools=list(s.tools)
+                        )
                         for s in items.get("mcp_servers", ())
                     ],
                     middleware=[
@@ -515,7 +519,11 @@ def _load_entry_points(
         dist, version = _distribution_of(entry_point)
         errors.append(
             LoadError(
-                name=entry_point.name, distribution=dist, version=version, module=entry_point.value, error=_describe(exc)
+                name=entry_point.name,
+                distribution=dist,
+                version=version,
+                module=entry_point.value,
+                error=_describe(exc),
             )
         )
 
@@ -524,7 +532,9 @@ def _load_entry_points(
         for name in sorted(missing):
             if name != CORE_PLUGIN and name not in failed:
                 errors.append(
-                    LoadError(name=name, phase="not installed", error=f"no {ENTRY_POINT_GROUP!r} entry point named {name!r}")
+                    LoadError(
+                        name=name, phase="not installed", error=f"no {ENTRY_POINT_GROUP!r} entry point named {name!r}"
+                    )
                 )
 
     if names is None:

@@ -9,13 +9,12 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.engine import Engine
-
 from ai_core.credentials.keys import KeyConfig
 from ai_core.credentials.store import CredentialStore
 from ai_core.credentials.tables import Account, AuditLogEntry
 from ai_core.storage.base import metadata
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
 
 T = TypeVar("T")
 

@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from ai_core.credentials.keys import KeyConfig, Keyring, fingerprint, load_keyring, write_key_file
+from ai_core.errors import CredentialError
 from cryptography.fernet import Fernet
 from hypothesis import given
 from hypothesis import strategies as st
-
-from ai_core.credentials.keys import KeyConfig, Keyring, fingerprint, load_keyring, write_key_file
-from ai_core.errors import CredentialError
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
 
@@ -170,12 +169,8 @@ def test_world_readable_key_file_is_warned_about(
     assert key.decode() not in caplog.text
 
 
-@given(st.text(min_size=1).filter(lambda s: "\ud800" > s or True))
+@given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1))
 def test_any_text_round_trips_through_a_keyring(secret: str) -> None:
-    try:
-        secret.encode("utf-8")
-    except UnicodeEncodeError:
-        return  # lone surrogates are not text a user can type
     ring = Keyring([Fernet.generate_key()], source="test")
     token = ring.encrypt(secret)
     assert secret not in token or len(secret) < 4

@@ -9,13 +9,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-from stevedore.extension import ExtensionManager
-
 from ai_core import plugins
 from ai_core.errors import ConfigurationError
 from ai_core.plugins import PluginRegistry, default_registry, parse_plugin_names, reset_default_registry
+from hypothesis import given
+from hypothesis import strategies as st
+from stevedore.extension import ExtensionManager
 
 
 class Site:
@@ -57,7 +56,8 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Site:
     monkeypatch.delenv("AI_CORE_PLUGINS", raising=False)
     monkeypatch.delenv("AI_PLUGINS", raising=False)
     monkeypatch.setenv("AI_CONFIG_FILE", str(tmp_path / "absent.toml"))
-    return Site(tmp_path / "site", monkeypatch) if (tmp_path / "site").mkdir() is None else None  # type: ignore[return-value]
+    (tmp_path / "site").mkdir()
+    return Site(tmp_path / "site", monkeypatch)
 
 
 def test_only_enabled_plugins_are_imported(site: Site) -> None:

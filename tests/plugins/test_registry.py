@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 import pytest
-
 from ai_core import builtin
 from ai_core.drivers import fake_plugin
 from ai_core.drivers.base import ProviderSpec
@@ -51,8 +50,11 @@ class AcmePlugin:
     def register_prices(self, register: Any) -> None:
         register(
             ModelPrice(
-                provider="acme", model="rocket-1", effective_from=date(2025, 1, 1),
-                input_per_mtok=Decimal("1"), output_per_mtok=Decimal("2"),
+                provider="acme",
+                model="rocket-1",
+                effective_from=date(2025, 1, 1),
+                input_per_mtok=Decimal("1"),
+                output_per_mtok=Decimal("2"),
             )
         )
 
@@ -112,8 +114,11 @@ def test_calculate_cost_first_result_wins_and_core_answers_last() -> None:
     assert acme.total == Decimal("0.42")
 
     price = ModelPrice(
-        provider="other", model="m", effective_from=date(2025, 1, 1),
-        input_per_mtok=Decimal("2"), output_per_mtok=Decimal("4"),
+        provider="other",
+        model="m",
+        effective_from=date(2025, 1, 1),
+        input_per_mtok=Decimal("2"),
+        output_per_mtok=Decimal("4"),
     )
     other = registry.hook.calculate_cost(provider="other", model="m", usage=usage, priced_at=when, price=price)
     assert other.total == Decimal("0.004")  # 1000 * 2/1M + 500 * 4/1M, from core's table
@@ -259,8 +264,14 @@ def test_inventory_lists_what_each_plugin_provides() -> None:
     acme = by_name["acme"]
     assert acme.hooks == sorted(
         [
-            "calculate_cost", "register_commands", "register_listeners", "register_mcp_servers",
-            "register_middleware", "register_models", "register_prices", "register_providers",
+            "calculate_cost",
+            "register_commands",
+            "register_listeners",
+            "register_mcp_servers",
+            "register_middleware",
+            "register_models",
+            "register_prices",
+            "register_providers",
         ]
     )
     [provider] = acme.providers

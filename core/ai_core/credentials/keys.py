@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ai_core.errors import CredentialError
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from ai_core.errors import CredentialError
 
 if TYPE_CHECKING:
     from ai_core.config import Settings
@@ -186,9 +187,11 @@ class Keyring:
         return Keyring([key, *self._keys], source=self.source, path=self.path)
 
 
-def _parse_keys(text: str, source: str) -> list[bytes]:
-    keys = [line.strip().encode("ascii", "replace") for line in text.replace(",", "\n").splitlines()]
-    keys = [k for k in keys if k and not k.startswith(b"#")]
+def _parse_keys(text: str, source: str, *, separator: str = "\n") -> list[bytes]:
+    """Keys from ``text``: one per ``separator``-split item; blank items and ``#`` comment lines skipped."""
+    lines = [line.strip() for line in text.splitlines() if not line.strip().startswith("#")]
+    items = [item.strip() for line in lines for item in line.split(separator)] if separator != "\n" else lines
+    keys = [item.encode("ascii", "replace") for item in items if item]
     if not keys:
         raise CredentialError(f"{source} is empty: it must hold a Fernet key (run `ai keys generate-key` to make one)")
     return keys
@@ -204,7 +207,7 @@ def load_keyring(config: KeyConfig, *, create: bool = False) -> Keyring | None:
     if config.encryption_key is not None:
         if not config.encryption_key.strip():
             raise CredentialError(f"{ENV_VAR} is set but empty; unset it or give it a Fernet key")
-        return Keyring(_parse_keys(config.encryption_key, ENV_VAR), source=ENV_VAR)
+        return Keyring(_parse_keys(config.encryption_key, ENV_VAR, separator=","), source=ENV_VAR)
     path = config.key_file_path
     source = f"key file {path}"
     try:

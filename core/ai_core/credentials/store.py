@@ -28,23 +28,25 @@ import builtins
 import getpass
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from pydantic import SecretStr
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ai_core.credentials.keys import KeyConfig, Keyring, generate_key, key_file_lock, load_keyring, write_key_file
 from ai_core.credentials.tables import DEFAULT_ACCOUNT, NO_TENANT, Account, AuditLogEntry
 from ai_core.errors import ConfigurationError, CredentialError
 from ai_core.logging import get_logger
 from ai_core.redaction import remember_secret
-from pydantic import SecretStr
-from sqlalchemy import Select, func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
 __all__ = ["AccountInfo", "CredentialStore", "RotationReport", "lookup_api_key", "mask"]
 
@@ -61,6 +63,10 @@ class DatabaseLike(Protocol):
     def engine(self) -> Engine: ...
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T: ...
+
+    def write(self) -> AbstractContextManager[Connection]: ...
+
+    def read(self) -> AbstractContextManager[Connection]: ...
 
 
 def mask(secret: str) -> str:
@@ -220,8 +226,29 @@ class CredentialStore:
             _check_name("tenant", tenant, 128) if tenant is not None else NO_TENANT,
         )
 
-    def _session(self) -> Session:
-        return Session(self._database.engine, expire_on_commit=False)
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """An ORM session inside one ``Database.write()`` transaction (BEGIN IMMEDIATE on SQLite).
+
+        The session joins the database's transaction and only flushes; the
+        transaction commits when the block ends and rolls back if it raises.
+        """
+        with self._database.write() as connection:
+            session = Session(bind=connection, expire_on_commit=False)
+            try:
+                yield session
+                session.flush()
+            finally:
+                session.close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        with self._database.read() as connection:
+            session = Session(bind=connection, expire_on_commit=False)
+            try:
+                yield session
+            finally:
+                session.close()
 
     def _audit(self, session: Session, action: str, row: Account | None = None, **fields: Any) -> AuditLogEntry:
         values: dict[str, Any] = {"actor": self._actor, "action": action}
@@ -249,7 +276,7 @@ class CredentialStore:
         token = ring.encrypt(plaintext)
         for attempt in range(2):
             try:
-                with self._session() as session, session.begin():
+                with self._writing() as session:
                     # Writing the audit row first takes SQLite's write lock before
                     # the lookup, so two writers cannot both decide to insert.
                     audit = self._audit(session, "set", provider=provider, account_name=name, tenant=tenant)
@@ -293,7 +320,7 @@ class CredentialStore:
 
     def _get_sync(self, provider: str, account: str | None, tenant: str | None) -> SecretStr | None:
         failure: CredentialError | None = None
-        with self._session() as session, session.begin():
+        with self._writing() as session:
             row = self._find(session, provider, account, tenant)
             if row is None:
                 self._audit(session, "read", provider=provider, account_name=account, tenant=tenant, outcome="missing")
@@ -310,7 +337,7 @@ class CredentialStore:
                 self._audit(session, "read", row)
         if failure is not None:
             # The read is audited even though it failed; its own transaction, then the clear error.
-            with self._session() as session, session.begin():
+            with self._writing() as session:
                 self._audit(session, "read", row, outcome="error", detail=f"undecryptable (key {row.key_fingerprint})")
             _log.warning("credential.read_failed", provider=row.provider, account=row.name, tenant=row.tenant or None)
             raise failure
@@ -319,7 +346,7 @@ class CredentialStore:
         return SecretStr(plaintext)
 
     def _list_sync(self, provider: str | None, tenant: str | None) -> builtins.list[AccountInfo]:
-        with self._session() as session, session.begin():
+        with self._writing() as session:
             query = select(Account).order_by(Account.provider, Account.tenant, Account.name)
             if provider is not None:
                 query = query.where(Account.provider == provider)
@@ -331,7 +358,7 @@ class CredentialStore:
 
     def _delete_sync(self, key: tuple[str, str, str]) -> bool:
         provider, name, tenant = key
-        with self._session() as session, session.begin():
+        with self._writing() as session:
             row = session.scalars(_exact(provider, name, tenant)).one_or_none()
             if row is None:
                 self._audit(session, "delete", provider=provider, account_name=name, tenant=tenant, outcome="missing")
@@ -342,7 +369,7 @@ class CredentialStore:
         return True
 
     def _count(self) -> int:
-        with self._session() as session:
+        with self._reading() as session:
             return int(session.scalar(select(func.count()).select_from(Account)) or 0)
 
     def _reencrypt_stale(self, ring: Keyring) -> int:
@@ -352,7 +379,7 @@ class CredentialStore:
         names every such account.
         """
         primary = ring.primary_fingerprint
-        with self._session() as session, session.begin():
+        with self._writing() as session:
             # The audit row goes first: on SQLite it takes the write lock, so no
             # writer can slip a row in between the read and the updates below.
             self._audit(session, "rotate", detail=f"re-encrypting under key {primary}")

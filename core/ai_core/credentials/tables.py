@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ai_core.storage.base import Base
 from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
+
+from ai_core.storage.base import Base
 
 __all__ = ["DEFAULT_ACCOUNT", "NO_TENANT", "Account", "AuditLogEntry"]
 

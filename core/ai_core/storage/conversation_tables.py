@@ -27,6 +27,10 @@ __all__ = ["Conversation", "ConversationParticipant", "ConversationTag", "Failed
 _ID = String(32)
 
 
+def _conversation_fk() -> ForeignKey:
+    return ForeignKey("ai_conversations.id", ondelete="CASCADE")
+
+
 class Conversation(Base):
     """One conversation with running totals kept exact by SQL increments."""
 
@@ -66,7 +70,7 @@ class ConversationTag(Base):
     __tablename__ = "ai_conversation_tags"
     __table_args__ = (Index(None, "tag"),)
 
-    conversation_id: Mapped[str] = mapped_column(_ID, ForeignKey("ai_conversations.id", ondelete="CASCADE"), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(_ID, _conversation_fk(), primary_key=True)
     tag: Mapped[str] = mapped_column(String(255), primary_key=True)
 
 
@@ -75,7 +79,7 @@ class ConversationParticipant(Base):
 
     __tablename__ = "ai_conversation_participants"
 
-    conversation_id: Mapped[str] = mapped_column(_ID, ForeignKey("ai_conversations.id", ondelete="CASCADE"), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(_ID, _conversation_fk(), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     participant: Mapped[str] = mapped_column(String(255), primary_key=True)
     joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -94,7 +98,7 @@ class StoredMessage(Base):
     )
 
     id: Mapped[str] = mapped_column(_ID, primary_key=True)
-    conversation_id: Mapped[str] = mapped_column(_ID, ForeignKey("ai_conversations.id", ondelete="CASCADE"))
+    conversation_id: Mapped[str] = mapped_column(_ID, _conversation_fk())
     position: Mapped[int] = mapped_column(Integer)
     """1-based order within the conversation, assigned atomically from its counter."""
     turn_id: Mapped[str | None] = mapped_column(_ID)
@@ -139,7 +143,7 @@ class FailedAttempt(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    conversation_id: Mapped[str] = mapped_column(_ID, ForeignKey("ai_conversations.id", ondelete="CASCADE"))
+    conversation_id: Mapped[str] = mapped_column(_ID, _conversation_fk())
     turn_id: Mapped[str | None] = mapped_column(_ID)
     provider: Mapped[str] = mapped_column(String(64))
     model: Mapped[str] = mapped_column(String(255))

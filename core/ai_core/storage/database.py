@@ -64,7 +64,9 @@ class Database:
     # -- opening -------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str | None = None, settings: Any = None, *, migrate: bool | None = None, echo: bool = False) -> Database:
+    def open(
+        cls, url: str | None = None, settings: Any = None, *, migrate: bool | None = None, echo: bool = False
+    ) -> Database:
         """Open ``url`` (or the configured database, or SQLite in the data directory).
 
         ``migrate=None`` applies Alembic migrations automatically for SQLite, and

@@ -25,7 +25,14 @@ from typing import Any
 from ai_core.errors import AIError
 from ai_core.types import Message
 
-__all__ = ["CURRENT_FORMAT", "UPGRADES", "StoredFormatError", "decode_message", "encode_message", "upgrade_stored_parts"]
+__all__ = [
+    "CURRENT_FORMAT",
+    "UPGRADES",
+    "StoredFormatError",
+    "decode_message",
+    "encode_message",
+    "upgrade_stored_parts",
+]
 
 CURRENT_FORMAT = 1
 
@@ -53,7 +60,8 @@ def upgrade_stored_parts(version: int, parts: Any) -> Any:
     """``parts`` stored in ``version``, brought to :data:`CURRENT_FORMAT`."""
     if version > CURRENT_FORMAT:
         raise StoredFormatError(
-            f"stored message format {version} is newer than this ai-core understands ({CURRENT_FORMAT}); upgrade ai-core"
+            f"stored message format {version} is newer than this ai-core understands "
+            f"({CURRENT_FORMAT}); upgrade ai-core"
         )
     if version < 0:
         raise StoredFormatError(f"invalid stored message format {version}")

@@ -17,7 +17,8 @@ import decimal
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Numeric, String
+from sqlalchemy import Numeric, String, literal
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -70,7 +71,7 @@ class Money(TypeDecorator[Decimal]):
         return quantize_money(Decimal(str(value)) if not isinstance(value, Decimal) else value)
 
 
-class money_add(FunctionElement[Decimal]):  # noqa: N801 - reads like the SQL function it is
+class money_add(FunctionElement[Decimal]):
     """``a + b`` for money columns; exact on SQLite through a registered function."""
 
     type = Money()
@@ -78,7 +79,7 @@ class money_add(FunctionElement[Decimal]):  # noqa: N801 - reads like the SQL fu
     name = "money_add"
 
 
-class money_sum(FunctionElement[Decimal]):  # noqa: N801
+class money_sum(FunctionElement[Decimal]):
     """``SUM(x)`` for money columns (NULLs ignored, no rows -> NULL)."""
 
     type = Money()

@@ -36,7 +36,8 @@ def resolve_url(url: str | None = None, settings: Any = None) -> URL:
     ``postgresql://`` and ``postgres://`` mean psycopg 3, the driver ai-core ships
     support for, so users need not know SQLAlchemy's driver suffixes.
     """
-    raw = url or getattr(settings, "database_url", None) or os.environ.get("AI_DATABASE_URL") or default_sqlite_url(settings)
+    raw = url or getattr(settings, "database_url", None) or os.environ.get("AI_DATABASE_URL")
+    raw = raw or default_sqlite_url(settings)
     parsed = make_url(str(raw))
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")

@@ -1,0 +1,114 @@
+"""``ai chat``: one prompt streamed to the terminal, or a REPL that keeps the conversation."""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from ai_core.pipeline.builder import ConversationBuilder
+    from ai_core.types import ChatResponse, Cost, TokenUsage
+
+EXIT_WORDS = frozenset({"exit", "quit", ":q"})
+
+
+@click.command()
+@click.argument("prompt", required=False)
+@click.option("-m", "--model", help="provider/model, e.g. fake/echo (default: AI_DEFAULT_MODEL).")
+@click.option("-s", "--system", help="System prompt.")
+@click.option("--no-persist", is_flag=True, help="Do not store the conversation.")
+@click.option("--cid", "conversation_id", help="Continue a stored conversation by id.")
+def chat(prompt: str | None, model: str | None, system: str | None, no_persist: bool, conversation_id: str | None) -> None:
+    """Chat with a model: stream the answer to PROMPT, or with no PROMPT open a
+    REPL that keeps the conversation (type 'exit' or press Ctrl-D to leave).
+    PROMPT '-' reads the prompt from standard input.
+
+    Token usage and cost are printed to standard error after each answer.
+    """
+    from ai_core.app import AI
+    from ai_core.errors import AIError
+
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    try:
+        ai = AI(persistence=False) if no_persist else AI()
+    except AIError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        conversation = ai.conversation(model, id=conversation_id)
+        if system:
+            conversation.system(system)
+        if prompt is not None:
+            _turn(conversation, prompt)
+        else:
+            _repl(conversation)
+    except AIError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        ai.close()
+
+
+def _turn(conversation: ConversationBuilder, prompt: str) -> ChatResponse:
+    """Send one user message, echoing text deltas as they arrive."""
+    from ai_core.types import ReasoningDelta, StreamCompleted, TextDelta
+
+    conversation.user(prompt)
+    response: ChatResponse | None = None
+    for event in conversation.stream():
+        if isinstance(event, TextDelta):
+            click.echo(event.text, nl=False)
+            sys.stdout.flush()
+        elif isinstance(event, ReasoningDelta):
+            click.secho(event.text, nl=False, dim=True, err=True)
+        elif isinstance(event, StreamCompleted):
+            response = event.response
+    click.echo()
+    if response is None:  # a driver that breaks the contract; never print a made-up usage line
+        raise click.ClickException("the stream ended without a final response")
+    click.echo(describe_usage(response.provider, response.model, response.usage, response.cost), err=True)
+    return response
+
+
+def _repl(conversation: ConversationBuilder) -> None:
+    from ai_core.types import TokenUsage
+
+    click.echo("Chatting; type 'exit' or press Ctrl-D to leave.", err=True)
+    total_usage, total_cost, unknown_cost, turns = TokenUsage(), Decimal(0), False, 0
+    while True:
+        try:
+            line = click.prompt(">", prompt_suffix=" ", default="", show_default=False)
+        except (click.Abort, EOFError):
+            click.echo(err=True)
+            break
+        if line.strip().lower() in EXIT_WORDS:
+            break
+        if not line.strip():
+            continue
+        response = _turn(conversation, line)
+        turns += 1
+        total_usage = total_usage + response.usage
+        if response.cost is None or response.cost.total is None:
+            unknown_cost = True
+        else:
+            total_cost += response.cost.total
+    if turns:
+        cost = "unknown" if unknown_cost else f"${total_cost:.6f}"
+        click.echo(f"{turns} turn(s), {total_usage.total_tokens} tokens, cost {cost}", err=True)
+
+
+def describe_usage(provider: str, model: str, usage: TokenUsage, cost: Cost | None) -> str:
+    """One line: tokens by kind and the cost (``unknown`` when no price was found, never $0)."""
+    parts = [f"{usage.input_tokens} in"]
+    if usage.cached_input_tokens:
+        parts.append(f"{usage.cached_input_tokens} cached")
+    parts.append(f"{usage.output_tokens} out")
+    if usage.reasoning_tokens:
+        parts.append(f"{usage.reasoning_tokens} reasoning")
+    if cost is None or cost.total is None:
+        money = "cost unknown"
+    else:
+        money = f"cost {cost.total:.6f} {cost.currency}"
+    return f"[{provider}/{model}] {', '.join(parts)} tokens; {money}"

@@ -1,0 +1,90 @@
+"""``ai models``: the models installed plugins declare, offline, with today's prices."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from ai_core.types import ModelInfo, ModelPrice
+
+
+@click.group(invoke_without_command=True)
+@click.option("-p", "--provider", help="Only this provider's models.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def models(ctx: click.Context, provider: str | None, as_json: bool) -> None:
+    """List models the installed plugins declare, with their current prices.
+
+    Offline: nothing is asked of any provider. `ai models sync` asks providers'
+    APIs and stores what they serve.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from ai_core.costs import PriceBook
+    from ai_core.plugins import default_registry
+
+    registry = default_registry()
+    if provider is not None and provider not in registry.providers():
+        known = ", ".join(sorted(registry.providers())) or "none"
+        raise click.UsageError(f"no provider named {provider!r} is installed (installed: {known})")
+    book = PriceBook(registry.prices())
+    rows = [
+        (model, book.price_at(model.provider, model.id))
+        for model in sorted(registry.models(), key=lambda m: (m.provider, m.id))
+        if provider is None or model.provider == provider
+    ]
+    if as_json:
+        click.echo(json.dumps([_as_json(model, price) for model, price in rows], indent=2))
+        return
+    if not rows:
+        click.echo("No models.")
+        return
+    if sys.stdout.isatty():
+        _print_table(rows)
+    else:
+        for model, price in rows:
+            click.echo("  ".join(_cells(model, price)))
+
+
+def _as_json(model: ModelInfo, price: ModelPrice | None) -> dict[str, Any]:
+    data = model.model_dump(mode="json")
+    data["qualified_id"] = model.qualified_id
+    data["price"] = price.model_dump(mode="json") if price else None
+    return data
+
+
+def _cells(model: ModelInfo, price: ModelPrice | None) -> list[str]:
+    context = f"{model.context_window:,} ctx" if model.context_window else "- ctx"
+    if price is None:
+        cost = "unpriced"
+    else:
+        cost = f"{price.currency} {price.input_per_mtok} in / {price.output_per_mtok} out per Mtok"
+    flags = [flag for flag, on in (("reasoning", model.reasoning), ("deprecated", model.deprecated)) if on]
+    return [model.qualified_id, model.name or "", context, cost, *flags]
+
+
+def _print_table(rows: list[tuple[ModelInfo, ModelPrice | None]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Models")
+    for column in ("Model", "Name", "Context", "Price", "Notes"):
+        table.add_column(column)
+    for model, price in rows:
+        cells = _cells(model, price)
+        table.add_row(*cells[:4], " ".join(cells[4:]))
+    Console().print(table)
+
+
+@models.command()
+@click.option("-p", "--provider", "providers", multiple=True, help="Sync only this provider (repeatable).")
+def sync(providers: tuple[str, ...]) -> None:
+    """Ask providers' APIs which models they serve and store them with prices."""
+    from ai_core.jobs import sync_models  # the storage job; imported on use only
+
+    result = sync_models(providers=list(providers) or None)
+    click.echo(str(result))

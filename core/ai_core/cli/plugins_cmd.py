@@ -1,0 +1,102 @@
+"""``ai plugins``: what is installed, what each plugin provides, and what failed."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from ai_core.plugins import LoadError, PluginInfo
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 if any plugin failed to load.")
+def plugins(as_json: bool, strict: bool) -> None:
+    """List installed plugins: distribution, version, entry point, hooks, and what
+    each provides (providers with capabilities, models, MCP servers, middleware,
+    listeners, cost calculators, commands), then any plugin that failed to load.
+
+    AI_CORE_PLUGINS=openai,fake limits which plugins load; AI_CORE_PLUGINS=none
+    loads only core's own.
+    """
+    from ai_core.plugins import default_registry
+
+    registry = default_registry()
+    infos = registry.inventory()
+    errors = list(registry.load_errors)
+    if as_json:
+        payload = {
+            "plugins": [info.model_dump(mode="json") for info in infos],
+            "load_errors": [error.model_dump(mode="json") for error in errors],
+        }
+        click.echo(json.dumps(payload, indent=2))
+    elif sys.stdout.isatty():
+        _print_table(infos, errors)
+    else:
+        click.echo(render_plain(infos, errors), nl=False)
+    if strict and errors:
+        sys.exit(1)
+
+
+def _provides(info: PluginInfo) -> list[str]:
+    lines = [f"provider {p.name} ({', '.join(p.capabilities) or 'no capabilities'})" for p in info.providers]
+    if info.models:
+        lines.append(f"models: {', '.join(info.models)}")
+    if info.priced_models:
+        lines.append(f"prices: {', '.join(info.priced_models)}")
+    lines += [f"MCP server {s.name} [{s.transport}] tools: {', '.join(s.tools) or '-'}" for s in info.mcp_servers]
+    lines += [f"middleware {m.name} (order {m.order})" for m in info.middleware]
+    lines += [f"listener {lst.name} on {', '.join(lst.events)}" for lst in info.listeners]
+    lines += [f"cost calculator {c}" for c in info.cost_calculators]
+    if info.cli_commands:
+        lines.append(f"commands: {', '.join(info.cli_commands)}")
+    return lines
+
+
+def _dist(name: str | None, version: str | None) -> str:
+    return f"{name} {version}" if name else "(no distribution)"
+
+
+def render_plain(infos: list[PluginInfo], errors: list[LoadError]) -> str:
+    """The plain-text listing, for pipes and logs."""
+    out: list[str] = []
+    for info in infos:
+        out.append(f"{info.name}  {_dist(info.distribution, info.version)}  {info.module or ''}".rstrip())
+        out.append(f"  hooks: {', '.join(info.hooks) or '-'}")
+        out += [f"  {line}" for line in _provides(info)]
+    if errors:
+        out.append("")
+        out.append(f"Load errors ({len(errors)}):")
+        out += [f"  {e.name}  {_dist(e.distribution, e.version)}  [{e.phase}] {e.error}" for e in errors]
+    return "\n".join(out) + "\n"
+
+
+def _print_table(infos: list[PluginInfo], errors: list[LoadError]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="ai-core plugins", show_lines=True)
+    table.add_column("Plugin", style="bold")
+    table.add_column("Distribution")
+    table.add_column("Hooks")
+    table.add_column("Provides")
+    for info in infos:
+        table.add_row(
+            info.name,
+            f"{_dist(info.distribution, info.version)}\n[dim]{info.module or ''}[/dim]",
+            "\n".join(info.hooks),
+            "\n".join(_provides(info)) or "-",
+        )
+    console.print(table)
+    if errors:
+        failed = Table(title="Load errors", title_style="bold red")
+        for column in ("Plugin", "Distribution", "Phase", "Error"):
+            failed.add_column(column)
+        for e in errors:
+            failed.add_row(e.name, _dist(e.distribution, e.version), e.phase, e.error)
+        console.print(failed)

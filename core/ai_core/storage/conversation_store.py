@@ -1,0 +1,298 @@
+"""The SQL :class:`~ai_core.pipeline.store.ConversationStore`.
+
+Each method is one transaction run in a worker thread. Totals are SQL
+increments (``message_count = message_count + :n``, ``total_cost =
+money_add(total_cost, :cost)``) so concurrent writers never lose an update,
+and message positions come from the same ``UPDATE ... RETURNING``, so they
+are gap-free and unique per conversation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from ai_core.pipeline.store import ConversationRecord, TurnContext, new_id
+from ai_core.redaction import redact
+from ai_core.storage.columns import as_utc, utcnow
+from ai_core.storage.conversation_tables import (
+    Conversation,
+    ConversationParticipant,
+    ConversationTag,
+    FailedAttempt,
+    StoredMessage,
+)
+from ai_core.storage.database import Database
+from ai_core.storage.message_format import decode_message, encode_message
+from ai_core.storage.money import money_add, quantize_money
+from ai_core.storage.sql import insert_ignore
+from ai_core.types import ChatResponse, Message
+
+__all__ = ["SQLConversationStore"]
+
+_conversations = Conversation.__table__
+_messages = StoredMessage.__table__
+_tags = ConversationTag.__table__
+_participants = ConversationParticipant.__table__
+_failures = FailedAttempt.__table__
+
+_MAX_ERROR_TEXT = 2000
+
+
+class SQLConversationStore:
+    """Conversations and the message ledger in a :class:`Database`."""
+
+    def __init__(self, database: Database, *, owns_database: bool = False) -> None:
+        self.database = database
+        self._owns_database = owns_database
+
+    # -- the protocol -------------------------------------------------------------
+
+    async def load(self, conversation_id: str) -> ConversationRecord | None:
+        return await self.database.run(self._load, conversation_id)
+
+    async def save_user_turn(self, turn: TurnContext) -> None:
+        turn.message_ids = await self.database.run(self._save_user_turn, turn)
+
+    async def save_response(
+        self, turn: TurnContext, response: ChatResponse, *, extra_messages: list[Message] | None = None
+    ) -> str:
+        return await self.database.run(self._save_response, turn, response, list(extra_messages or []))
+
+    async def save_failure(self, turn: TurnContext, error: BaseException) -> None:
+        await self.database.run(self._save_failure, turn, _error_row(error))
+
+    async def aclose(self) -> None:
+        if self._owns_database:
+            await self.database.aclose()
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _load(self, conversation_id: str) -> ConversationRecord | None:
+        with self.database.read() as conn:
+            row = conn.execute(select(_conversations).where(_conversations.c.id == conversation_id)).mappings().first()
+            if row is None:
+                return None
+            rows = conn.execute(
+                select(_messages.c.role, _messages.c.name, _messages.c.format_version, _messages.c.parts)
+                .where(_messages.c.conversation_id == conversation_id)
+                .order_by(_messages.c.position)
+            ).all()
+        return ConversationRecord(
+            id=row["id"],
+            messages=[decode_message(r.role, r.name, r.format_version, r.parts) for r in rows],
+            user=row["user_id"],
+            tenant=row["tenant"],
+            tags=tuple(row["tags"] or ()),
+            title=row["title"],
+            metadata=dict(row["metadata"] or {}),
+        )
+
+    # -- writes ------------------------------------------------------------------------
+
+    def _ensure_conversation(self, conn: Connection, turn: TurnContext, now: datetime) -> None:
+        record = turn.conversation
+        tags = list(dict.fromkeys((*record.tags, *turn.tags)))
+        created = insert_ignore(conn, _conversations, {
+            "id": record.id,
+            "user_id": record.user or turn.user,
+            "tenant": record.tenant or turn.tenant,
+            "tags": tags,
+            "title": record.title,
+            "metadata": dict(record.metadata),
+            "status": "active",
+            "provider": turn.provider,
+            "model": turn.model,
+            "message_count": 0,
+            "total_cost": Decimal(0),
+            "unknown_cost_count": 0,
+            "total_input_tokens": 0,
+            "total_output_tokens": 0,
+            "created_at": now,
+            "updated_at": now,
+        })
+        if tags and (created or turn.tags):
+            insert_ignore(conn, _tags, [{"conversation_id": record.id, "tag": tag} for tag in tags])
+
+    def _advance(self, conn: Connection, turn: TurnContext, count: int, now: datetime, **totals: Any) -> int:
+        """Add ``count`` messages (and any totals) to the conversation; return the new count.
+
+        The conversation row is created first if this turn is its first.
+        """
+        statement = (
+            update(_conversations)
+            .where(_conversations.c.id == turn.conversation.id)
+            .values(
+                message_count=_conversations.c.message_count + count,
+                updated_at=now,
+                provider=turn.provider,
+                model=turn.model,
+                **totals,
+            )
+            .returning(_conversations.c.message_count)
+        )
+        last = conn.execute(statement).scalar()
+        if last is None:
+            self._ensure_conversation(conn, turn, now)
+            last = conn.execute(statement).scalar_one()
+        return int(last)
+
+    def _message_row(
+        self, message: Message, *, conversation_id: str, position: int, turn: TurnContext, now: datetime,
+        turn_id: str | None,
+    ) -> dict[str, Any]:
+        version, parts = encode_message(message)
+        return {
+            "id": new_id(),
+            "conversation_id": conversation_id,
+            "position": position,
+            "turn_id": turn_id,
+            "role": message.role,
+            "name": message.name,
+            "format_version": version,
+            "parts": parts,
+            "user_id": turn.user,
+            "tenant": turn.tenant,
+            "provider": None,
+            "model": None,
+            "billable": False,
+            "finish_reason": None,
+            "response_id": None,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cached_input_tokens": 0,
+            "cache_write_tokens": 0,
+            "reasoning_tokens": 0,
+            "cost": None,
+            "cost_known": False,
+            "currency": None,
+            "price_effective_from": None,
+            "priced_by": None,
+            "latency_ms": None,
+            "streamed": False,
+            "created_at": now,
+            "created_on": now.date(),
+        }
+
+    def _save_user_turn(self, turn: TurnContext) -> list[str]:
+        now = utcnow()
+        messages = turn.new_messages
+        with self.database.write() as conn:
+            if turn.tags:
+                self._ensure_conversation(conn, turn, now)
+            last = self._advance(conn, turn, len(messages), now)
+            first = last - len(messages) + 1
+            rows = [
+                self._message_row(m, conversation_id=turn.conversation.id, position=first + i, turn=turn, now=now,
+                                  turn_id=None)
+                for i, m in enumerate(messages)
+            ]
+            turn_id = next((r["id"] for r in rows if r["role"] == "user"), rows[0]["id"] if rows else None)
+            for row in rows:
+                row["turn_id"] = turn_id
+            if rows:
+                conn.execute(_messages.insert(), rows)
+            participant = turn.user or turn.conversation.user
+            if participant and any(m.role == "user" for m in messages):
+                insert_ignore(conn, _participants, {
+                    "conversation_id": turn.conversation.id, "kind": "user",
+                    "participant": participant, "joined_at": now,
+                })
+        return [row["id"] for row in rows]
+
+    def _save_response(self, turn: TurnContext, response: ChatResponse, extra: list[Message]) -> str:
+        now = utcnow()
+        usage = response.usage
+        cost = response.cost
+        known = cost is not None and cost.total is not None
+        amount = quantize_money(cost.total) if known and cost is not None and cost.total is not None else None
+        count = len(extra) + 1
+        turn_id = turn.message_ids[0] if turn.message_ids else None
+        with self.database.write() as conn:
+            last = self._advance(
+                conn, turn, count, now,
+                total_cost=money_add(_conversations.c.total_cost, amount if amount is not None else Decimal(0)),
+                unknown_cost_count=_conversations.c.unknown_cost_count + (0 if known else 1),
+                total_input_tokens=_conversations.c.total_input_tokens + usage.input_tokens,
+                total_output_tokens=_conversations.c.total_output_tokens + usage.output_tokens,
+            )
+            first = last - count + 1
+            rows = [
+                self._message_row(m, conversation_id=turn.conversation.id, position=first + i, turn=turn, now=now,
+                                  turn_id=turn_id)
+                for i, m in enumerate([*extra, response.message])
+            ]
+            answer = rows[-1]
+            answer.update(
+                provider=response.provider,
+                model=response.model,
+                billable=True,
+                finish_reason=response.finish_reason,
+                response_id=response.id,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cached_input_tokens=usage.cached_input_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
+                cost=amount,
+                cost_known=known,
+                currency=(cost.currency if cost is not None else None),
+                price_effective_from=(cost.price_effective_from if cost is not None else None),
+                priced_by=(cost.priced_by if cost is not None else "none"),
+                latency_ms=response.latency_ms,
+                streamed=bool(response.provider_fields.get("streamed", False)),
+            )
+            conn.execute(_messages.insert(), rows)
+            insert_ignore(conn, _participants, {
+                "conversation_id": turn.conversation.id, "kind": "model",
+                "participant": f"{response.provider}/{response.model}", "joined_at": now,
+            })
+        return str(answer["id"])
+
+    def _save_failure(self, turn: TurnContext, error: dict[str, Any]) -> None:
+        now = utcnow()
+        with self.database.write() as conn:
+            exists = conn.execute(
+                select(_conversations.c.id).where(_conversations.c.id == turn.conversation.id)
+            ).first()
+            if exists is None:
+                self._ensure_conversation(conn, turn, now)
+            conn.execute(_failures.insert(), {
+                "conversation_id": turn.conversation.id,
+                "turn_id": turn.message_ids[0] if turn.message_ids else None,
+                "provider": turn.provider,
+                "model": turn.model,
+                "user_id": turn.user,
+                "tenant": turn.tenant,
+                "created_at": now,
+                "created_on": now.date(),
+                **error,
+            })
+
+    # -- extras beyond the protocol -------------------------------------------------
+
+    async def totals(self, conversation_id: str) -> dict[str, Any] | None:
+        """The stored running totals of a conversation (for checks and the CLI)."""
+        return await self.database.run(self._totals, conversation_id)
+
+    def _totals(self, conversation_id: str) -> dict[str, Any] | None:
+        with self.database.read() as conn:
+            row = conn.execute(select(_conversations).where(_conversations.c.id == conversation_id)).mappings().first()
+        if row is None:
+            return None
+        data = dict(row)
+        data["created_at"], data["updated_at"] = as_utc(data["created_at"]), as_utc(data["updated_at"])
+        return data
+
+
+def _error_row(error: BaseException) -> dict[str, Any]:
+    text = redact(f"{error}")[:_MAX_ERROR_TEXT]
+    return {
+        "error_type": type(error).__name__,
+        "message": text,
+        "status_code": getattr(error, "status_code", None),
+    }

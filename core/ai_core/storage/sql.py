@@ -1,0 +1,31 @@
+"""Small dialect-aware statement builders both databases share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Insert
+
+__all__ = ["dialect_insert", "insert_ignore"]
+
+
+def dialect_insert(conn: Connection, table: Table) -> Any:
+    """An INSERT with ``on_conflict_*`` support for the connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"no upsert support for {conn.dialect.name}")  # pragma: no cover
+
+
+def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]] | dict[str, Any]) -> int:
+    """Insert rows, skipping any that collide with an existing key; return how many went in."""
+    if not rows:
+        return 0
+    statement: Insert = dialect_insert(conn, table).on_conflict_do_nothing()
+    result = conn.execute(statement, rows)
+    return int(result.rowcount or 0)

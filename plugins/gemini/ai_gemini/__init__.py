@@ -1,0 +1,1 @@
+"""ai-gemini: the Gemini driver (generateContent wire format) for ai-core."""

@@ -1,0 +1,1 @@
+"""ai-mcp-sequential: the sequential-thinking MCP server for ai-core."""

@@ -1,0 +1,1 @@
+"""ai-ollama: the Ollama driver (NDJSON streaming) for ai-core."""

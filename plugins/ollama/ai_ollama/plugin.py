@@ -1,0 +1,7 @@
+"""Entry point of ai-ollama.
+
+Packaging and the entry point exist so the distribution installs and shows in
+``ai plugins``; the Ollama driver (NDJSON streaming) arrives with its own issue and will register
+here through the hooks in :mod:`ai_core.hookspecs`. Until then this plugin
+registers nothing, and ``ai plugins`` shows it with no hooks.
+"""
