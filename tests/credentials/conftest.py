@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
-import anyio.to_thread
 import pytest
 from ai_core.credentials.keys import KeyConfig
 from ai_core.credentials.store import CredentialStore
-from ai_core.credentials.tables import Account, AuditLogEntry
-from ai_core.storage.base import metadata
-from sqlalchemy import create_engine
-from sqlalchemy.engine import Engine
-
-T = TypeVar("T")
-
-
-class EngineDatabase:
-    """The slice of ``ai_core.storage.Database`` the store uses: a sync engine run in worker threads."""
-
-    def __init__(self, url: str) -> None:
-        self.engine: Engine = create_engine(url)
-        metadata.create_all(self.engine, tables=[Account.__table__, AuditLogEntry.__table__])
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args))
-
-    def close(self) -> None:
-        self.engine.dispose()
+from ai_core.storage.database import Database
 
 
 @pytest.fixture(autouse=True)
@@ -48,8 +26,9 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def database(db_path: Path) -> Iterator[EngineDatabase]:
-    db = EngineDatabase(f"sqlite:///{db_path}")
+def database(db_path: Path) -> Iterator[Database]:
+    # The real storage layer: migrated SQLite, sync engine driven from worker threads.
+    db = Database.open(f"sqlite:///{db_path}")
     yield db
     db.close()
 
@@ -65,5 +44,5 @@ def keys(key_file: Path) -> KeyConfig:
 
 
 @pytest.fixture
-def store(database: EngineDatabase, keys: KeyConfig) -> CredentialStore:
+def store(database: Database, keys: KeyConfig) -> CredentialStore:
     return CredentialStore(database, keys=keys, actor="tester")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
 from ai_core.credentials.keys import KeyConfig, fingerprint, write_key_file
 from ai_core.credentials.store import CredentialStore, lookup_api_key, mask
 from ai_core.credentials.tables import Account, AuditLogEntry
 from ai_core.errors import ConfigurationError, CredentialError
+from ai_core.storage.database import Database
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -18,17 +18,15 @@ from sqlalchemy.orm import Session
 
 pytestmark = pytest.mark.anyio
 
-EngineDatabase = Any  # the conftest fixture: `.engine` plus `async run(fn, *args)`
-
 SECRET = "sk-test-PLAINTEXT-4f1c9a7be2d04c6f8a3e"
 
 
-def audit_rows(database: EngineDatabase) -> list[AuditLogEntry]:
+def audit_rows(database: Database) -> list[AuditLogEntry]:
     with Session(database.engine) as session:
         return list(session.scalars(select(AuditLogEntry).order_by(AuditLogEntry.id)))
 
 
-def account_rows(database: EngineDatabase) -> list[Account]:
+def account_rows(database: Database) -> list[Account]:
     with Session(database.engine) as session:
         return list(session.scalars(select(Account).order_by(Account.id)))
 
@@ -43,7 +41,7 @@ async def test_round_trip(store: CredentialStore) -> None:
     assert SECRET not in repr(value) and SECRET not in str(value)
 
 
-async def test_set_accepts_secretstr_and_replaces(store: CredentialStore, database: EngineDatabase) -> None:
+async def test_set_accepts_secretstr_and_replaces(store: CredentialStore, database: Database) -> None:
     await store.set("openai", SecretStr("sk-first-aaaaaaaaaaaa"), label="first")
     await store.set("openai", "sk-second-bbbbbbbbbbbb")
     assert (await store.get("openai")) == SecretStr("sk-second-bbbbbbbbbbbb")
@@ -89,7 +87,7 @@ def test_mask_hides_short_secrets() -> None:
     assert mask("abcdefghijkl") == "****ijkl"
 
 
-async def test_delete(store: CredentialStore, database: EngineDatabase) -> None:
+async def test_delete(store: CredentialStore, database: Database) -> None:
     await store.set("openai", SECRET)
     assert await store.delete("openai") is True
     assert await store.delete("openai") is False
@@ -124,7 +122,7 @@ async def test_empty_or_padded_secret_is_refused(store: CredentialStore, secret:
     assert "sk-padded" not in str(info.value)
 
 
-async def test_every_read_is_audited(store: CredentialStore, database: EngineDatabase) -> None:
+async def test_every_read_is_audited(store: CredentialStore, database: Database) -> None:
     await store.set("openai", SECRET, account="work", tenant="acme")
     for _ in range(3):
         await store.get("openai", account="work", tenant="acme")
@@ -149,7 +147,7 @@ async def test_every_read_is_audited(store: CredentialStore, database: EngineDat
 
 
 async def test_actor_defaults_to_env_then_os_user(
-    database: EngineDatabase, keys: KeyConfig, monkeypatch: pytest.MonkeyPatch
+    database: Database, keys: KeyConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AI_ACTOR", "ci-bot")
     await CredentialStore(database, keys=keys).get("openai")
@@ -159,7 +157,7 @@ async def test_actor_defaults_to_env_then_os_user(
     assert actors[0] == "ci-bot" and actors[1] and actors[1] != "ci-bot"
 
 
-async def test_wrong_key_is_a_clear_error_and_audited(database: EngineDatabase, key_file: Path, tmp_path: Path) -> None:
+async def test_wrong_key_is_a_clear_error_and_audited(database: Database, key_file: Path, tmp_path: Path) -> None:
     await CredentialStore(database, keys=KeyConfig(key_file=key_file), actor="t").set("openai", SECRET)
     other = tmp_path / "other.key"
     write_key_file(other, [Fernet.generate_key()])
@@ -175,7 +173,7 @@ async def test_wrong_key_is_a_clear_error_and_audited(database: EngineDatabase, 
 
 
 async def test_missing_key_with_stored_rows_is_a_clear_error(
-    database: EngineDatabase, key_file: Path, tmp_path: Path
+    database: Database, key_file: Path, tmp_path: Path
 ) -> None:
     await CredentialStore(database, keys=KeyConfig(key_file=key_file)).set("openai", SECRET)
     lost = CredentialStore(database, keys=KeyConfig(key_file=tmp_path / "gone.key"))
@@ -184,7 +182,7 @@ async def test_missing_key_with_stored_rows_is_a_clear_error(
     assert not (tmp_path / "gone.key").exists()
 
 
-async def test_env_key_is_used(database: EngineDatabase, key_file: Path) -> None:
+async def test_env_key_is_used(database: Database, key_file: Path) -> None:
     key = Fernet.generate_key().decode()
     store = CredentialStore(database, keys=KeyConfig(encryption_key=key, key_file=key_file))
     info = await store.set("openai", SECRET)
@@ -193,7 +191,7 @@ async def test_env_key_is_used(database: EngineDatabase, key_file: Path) -> None
     assert (await store.get("openai")) == SecretStr(SECRET)
 
 
-async def test_lookup_api_key(database: EngineDatabase, keys: KeyConfig) -> None:
+async def test_lookup_api_key(database: Database, keys: KeyConfig) -> None:
     assert await lookup_api_key(database, "openai", keys=keys) is None
     await CredentialStore(database, keys=keys).set("openai", SECRET, tenant="acme")
     found = await lookup_api_key(database, "openai", tenant="acme", keys=keys, actor="manager")
@@ -201,14 +199,14 @@ async def test_lookup_api_key(database: EngineDatabase, keys: KeyConfig) -> None
     assert audit_rows(database)[-1].actor == "manager"
 
 
-async def test_lookup_api_key_reads_the_environment(database: EngineDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_lookup_api_key_reads_the_environment(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AI_ENCRYPTION_KEY", Fernet.generate_key().decode())
     await CredentialStore(database).set("xai", SECRET)
     assert await lookup_api_key(database, "xai") == SecretStr(SECRET)
 
 
 async def test_no_plaintext_in_database_logs_or_reprs(
-    store: CredentialStore, database: EngineDatabase, db_path: Path, caplog: pytest.LogCaptureFixture
+    store: CredentialStore, database: Database, db_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     secrets = [SECRET, "gemini-AIzaSyPLAINTEXT0123456789abcdef", "ollama-plain-text-token-xyz"]
     with caplog.at_level(logging.DEBUG):

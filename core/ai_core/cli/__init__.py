@@ -40,9 +40,13 @@ class LazyGroup(click.Group):
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
+        from ai_core.errors import AIError
         from ai_core.plugins import default_registry
 
-        default_registry().add_cli_commands(self)
+        try:
+            default_registry().add_cli_commands(self)
+        except AIError as exc:  # e.g. a bad AI_CORE_PLUGINS: built-in commands must still work
+            click.echo(f"warning: plugin commands not loaded: {exc}", err=True)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load_plugin_commands()
@@ -57,11 +61,22 @@ class LazyGroup(click.Group):
         self._load_plugin_commands()
         return self.commands.get(cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a library error becomes ``Error: ...`` and exit 1, not a traceback."""
+        from ai_core.errors import AIError
+
+        try:
+            return super().invoke(ctx)
+        except AIError as exc:
+            raise click.ClickException(str(exc)) from exc
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Help for built-ins comes from the table, so `ai --help` imports nothing.
         self._load_plugin_commands()
         rows = [(name, help_text) for name, (_, help_text) in BUILTIN_COMMANDS.items()]
-        rows += [(name, cmd.get_short_help_str(60)) for name, cmd in self.commands.items() if name not in BUILTIN_COMMANDS]
+        rows += [
+            (name, cmd.get_short_help_str(60)) for name, cmd in self.commands.items() if name not in BUILTIN_COMMANDS
+        ]
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(sorted(rows))

@@ -21,7 +21,9 @@ EXIT_WORDS = frozenset({"exit", "quit", ":q"})
 @click.option("-s", "--system", help="System prompt.")
 @click.option("--no-persist", is_flag=True, help="Do not store the conversation.")
 @click.option("--cid", "conversation_id", help="Continue a stored conversation by id.")
-def chat(prompt: str | None, model: str | None, system: str | None, no_persist: bool, conversation_id: str | None) -> None:
+def chat(
+    prompt: str | None, model: str | None, system: str | None, no_persist: bool, conversation_id: str | None
+) -> None:
     """Chat with a model: stream the answer to PROMPT, or with no PROMPT open a
     REPL that keeps the conversation (type 'exit' or press Ctrl-D to leave).
     PROMPT '-' reads the prompt from standard input.
@@ -107,8 +109,5 @@ def describe_usage(provider: str, model: str, usage: TokenUsage, cost: Cost | No
     parts.append(f"{usage.output_tokens} out")
     if usage.reasoning_tokens:
         parts.append(f"{usage.reasoning_tokens} reasoning")
-    if cost is None or cost.total is None:
-        money = "cost unknown"
-    else:
-        money = f"cost {cost.total:.6f} {cost.currency}"
+    money = "cost unknown" if cost is None or cost.total is None else f"cost {cost.total:.6f} {cost.currency}"
     return f"[{provider}/{model}] {', '.join(parts)} tokens; {money}"

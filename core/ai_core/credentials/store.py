@@ -44,6 +44,7 @@ from ai_core.credentials.tables import DEFAULT_ACCOUNT, NO_TENANT, Account, Audi
 from ai_core.errors import ConfigurationError, CredentialError
 from ai_core.logging import get_logger
 from ai_core.redaction import remember_secret
+from ai_core.storage.columns import as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -130,9 +131,9 @@ class AccountInfo:
             key_fingerprint=row.key_fingerprint,
             key_version=row.key_version,
             active=row.active,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            last_used_at=row.last_used_at,
+            created_at=as_utc(row.created_at) or row.created_at,
+            updated_at=as_utc(row.updated_at) or row.updated_at,
+            last_used_at=as_utc(row.last_used_at),
         )
 
 
@@ -277,10 +278,9 @@ class CredentialStore:
         for attempt in range(2):
             try:
                 with self._writing() as session:
-                    # Writing the audit row first takes SQLite's write lock before
-                    # the lookup, so two writers cannot both decide to insert.
+                    # SQLite serialises writers (BEGIN IMMEDIATE); on PostgreSQL two
+                    # first-time inserts can race, and the loser retries as an update.
                     audit = self._audit(session, "set", provider=provider, account_name=name, tenant=tenant)
-                    session.flush()
                     row = session.scalars(_exact(provider, name, tenant)).one_or_none()
                     if row is None:
                         row = Account(provider=provider, name=name, tenant=tenant, key_version=1)
@@ -380,10 +380,9 @@ class CredentialStore:
         """
         primary = ring.primary_fingerprint
         with self._writing() as session:
-            # The audit row goes first: on SQLite it takes the write lock, so no
-            # writer can slip a row in between the read and the updates below.
+            # Writers are held off for the whole transaction: BEGIN IMMEDIATE on
+            # SQLite, row locks (FOR UPDATE) on PostgreSQL.
             self._audit(session, "rotate", detail=f"re-encrypting under key {primary}")
-            session.flush()
             rows = session.scalars(
                 select(Account).where(Account.key_fingerprint != primary).order_by(Account.id).with_for_update()
             ).all()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -66,6 +66,27 @@ class ProviderManager:
         self._fixed = dict(drivers or {})
         self._cache: dict[tuple[str, str], tuple[weakref.ref[Any], Driver]] = {}
         self.breaker = CircuitBreaker()
+
+    # -- test seams --------------------------------------------------------
+
+    def override(self, provider: str, driver: Driver) -> Callable[[], None]:
+        """Serve ``provider`` with ``driver`` until the returned function is called.
+
+        For tests (``ai_core.testing.override_provider``): an existing ``AI``
+        talks to a fake instead of the real provider, without patching. The
+        restore function puts back whatever was there; overrides nest.
+        """
+        missing = object()
+        previous: Any = self._fixed.get(provider, missing)
+        self._fixed[provider] = driver
+
+        def restore() -> None:
+            if previous is missing:
+                self._fixed.pop(provider, None)
+            else:
+                self._fixed[provider] = previous
+
+        return restore
 
     # -- resolution --------------------------------------------------------
 

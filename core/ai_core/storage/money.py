@@ -18,9 +18,9 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Numeric, String, literal
-from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -71,12 +71,20 @@ class Money(TypeDecorator[Decimal]):
         return quantize_money(Decimal(str(value)) if not isinstance(value, Decimal) else value)
 
 
+def _money_argument(value: Any) -> Any:
+    # A bare Decimal would bind as NUMERIC, which SQLite's driver turns into a float.
+    return value if isinstance(value, ClauseElement) else literal(value, Money())
+
+
 class money_add(FunctionElement[Decimal]):
     """``a + b`` for money columns; exact on SQLite through a registered function."""
 
     type = Money()
     inherit_cache = True
     name = "money_add"
+
+    def __init__(self, left: Any, right: Any) -> None:
+        super().__init__(_money_argument(left), _money_argument(right))
 
 
 class money_sum(FunctionElement[Decimal]):

@@ -1,0 +1,1 @@
+"""Placeholder while the real plugin is written (keeps pytest start-up working)."""

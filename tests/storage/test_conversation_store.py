@@ -1,0 +1,126 @@
+"""The SQL conversation store against the pipeline's protocol, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from ai_core.errors import RateLimitError
+from ai_core.pipeline.store import ConversationRecord, ConversationStore, TurnContext, new_id
+from ai_core.storage.conversation_tables import FailedAttempt, StoredMessage
+from ai_core.types import ChatResponse, Cost, ImagePart, Message, TokenUsage, ToolCallPart
+
+pytestmark = pytest.mark.anyio
+
+
+def _turn(conversation_id: str | None = None, text: str = "hi", **kwargs: object) -> TurnContext:
+    record = ConversationRecord(id=conversation_id or new_id(), user=kwargs.get("user"), tags=kwargs.get("tags", ()))  # type: ignore[arg-type]
+    return TurnContext(
+        conversation=record, new_messages=[Message.user(text)], provider="fake", model="echo",
+        user=kwargs.get("user"), tenant=kwargs.get("tenant"), tags=kwargs.get("tags", ()),  # type: ignore[arg-type]
+    )
+
+
+def _response(text: str = "Echo: hi", cost: str | None = "0.0000075", **usage: int) -> ChatResponse:
+    return ChatResponse(
+        provider="fake", model="echo", message=Message.assistant(text),
+        usage=TokenUsage(input_tokens=usage.get("input", 3), output_tokens=usage.get("output", 4)),
+        cost=Cost(total=Decimal(cost)) if cost is not None else Cost.unknown("fake", "echo"),
+        latency_ms=12.5,
+    )
+
+
+async def test_store_satisfies_protocol(database) -> None:
+    assert isinstance(database.conversation_store(), ConversationStore)
+
+
+async def test_user_turn_then_response_round_trip(database) -> None:
+    store = database.conversation_store()
+    turn = _turn(user="alice", tenant="acme", tags=("support", "beta"))
+    await store.save_user_turn(turn)
+    assert len(turn.message_ids) == 1
+    # The user message is there before any response.
+    record = await store.load(turn.conversation.id)
+    assert record is not None and [m.text for m in record.messages] == ["hi"]
+    assert record.user == "alice" and record.tenant == "acme" and set(record.tags) == {"support", "beta"}
+
+    call = Message(role="assistant", parts=[ToolCallPart(id="c1", name="add", arguments={"a": 1})])
+    result = Message.tool_result("c1", "2", name="add")
+    message_id = await store.save_response(turn, _response(), extra_messages=[call, result])
+    record = await store.load(turn.conversation.id)
+    assert record is not None
+    assert [m.role for m in record.messages] == ["user", "assistant", "tool", "assistant"]
+    assert record.messages[1].tool_calls[0].arguments == {"a": 1}
+    totals = await store.totals(turn.conversation.id)
+    assert totals["message_count"] == 4
+    assert totals["total_cost"] == Decimal("0.0000075")
+    with database.read() as conn:
+        row = conn.execute(select(StoredMessage).where(StoredMessage.id == message_id)).scalar_one()
+    assert (row.provider, row.model, row.input_tokens, row.output_tokens, row.latency_ms) == ("fake", "echo", 3, 4, 12.5)
+    assert row.cost == Decimal("0.0000075") and row.cost_known and row.billable
+    assert row.format_version == 1
+
+
+async def test_images_survive_storage(database) -> None:
+    store = database.conversation_store()
+    turn = _turn()
+    turn.new_messages = [Message.user("look", images=[ImagePart(data=b"\x89PNG\x00\xff", media_type="image/png")])]
+    await store.save_user_turn(turn)
+    record = await store.load(turn.conversation.id)
+    assert record is not None and record.messages[0].parts[1].data == b"\x89PNG\x00\xff"
+
+
+async def test_unknown_cost_is_recorded_not_zero(database) -> None:
+    store = database.conversation_store()
+    turn = _turn()
+    await store.save_user_turn(turn)
+    message_id = await store.save_response(turn, _response(cost=None))
+    totals = await store.totals(turn.conversation.id)
+    assert totals["unknown_cost_count"] == 1 and totals["total_cost"] == 0
+    with database.read() as conn:
+        row = conn.execute(select(StoredMessage).where(StoredMessage.id == message_id)).scalar_one()
+    assert row.cost is None and not row.cost_known and row.billable
+
+
+async def test_failure_leaves_user_message_and_a_record(database) -> None:
+    store = database.conversation_store()
+    turn = _turn()
+    await store.save_user_turn(turn)
+    await store.save_failure(turn, RateLimitError("slow down, key sk-abcdefghijklmnopqrstuvwxyz123456", provider="fake", status_code=429))
+    record = await store.load(turn.conversation.id)
+    assert record is not None and [m.role for m in record.messages] == ["user"]
+    with database.read() as conn:
+        failure = conn.execute(select(FailedAttempt)).scalar_one()
+        responses = conn.execute(select(func.count()).select_from(StoredMessage).where(StoredMessage.billable)).scalar()
+    assert failure.error_type == "RateLimitError" and failure.status_code == 429
+    assert failure.turn_id == turn.message_ids[0]
+    assert "abcdefghijklmnopqrstuvwxyz123456" not in failure.message
+    assert responses == 0
+
+
+async def test_resume_by_id_continues_history(database) -> None:
+    store = database.conversation_store()
+    turn = _turn(text="first")
+    await store.save_user_turn(turn)
+    await store.save_response(turn, _response("one"))
+    loaded = await store.load(turn.conversation.id)
+    assert loaded is not None
+    second = TurnContext(conversation=loaded, new_messages=[Message.user("second")], provider="fake", model="echo")
+    await store.save_user_turn(second)
+    await store.save_response(second, _response("two"))
+    again = await store.load(turn.conversation.id)
+    assert again is not None and [m.text for m in again.messages] == ["first", "one", "second", "two"]
+
+
+async def test_load_missing_is_none(database) -> None:
+    assert await database.conversation_store().load("nope") is None
+
+
+async def test_response_without_user_turn_creates_conversation(database) -> None:
+    store = database.conversation_store()
+    turn = _turn()
+    await store.save_response(turn, _response())
+    totals = await store.totals(turn.conversation.id)
+    assert totals is not None and totals["message_count"] == 1
