@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from ai_core.credentials import keys as keys_module
 from ai_core.credentials import store as store_module
-from ai_core.credentials.keys import KeyConfig, fingerprint, load_keyring, write_key_file
+from ai_core.credentials.keys import KeyConfig, fingerprint, load_keyring
 from ai_core.credentials.store import CredentialStore
 from ai_core.credentials.tables import Account, AuditLogEntry
 from ai_core.errors import CredentialError
@@ -223,4 +223,3 @@ async def test_concurrent_rotation_is_refused(store: CredentialStore, key_file: 
     with keys_module.key_file_lock(key_file), pytest.raises(CredentialError, match="another"):
         await store.rotate()
     await assert_all_readable(store)
-    write_key_file  # noqa: B018 - imported for the crash tests' monkeypatch target

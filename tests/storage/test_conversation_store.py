@@ -14,6 +14,8 @@ from ai_core.types import ChatResponse, Cost, ImagePart, Message, TokenUsage, To
 
 pytestmark = pytest.mark.anyio
 
+MESSAGES = StoredMessage.__table__
+
 
 def _turn(conversation_id: str | None = None, text: str = "hi", **kwargs: object) -> TurnContext:
     record = ConversationRecord(id=conversation_id or new_id(), user=kwargs.get("user"), tags=kwargs.get("tags", ()))  # type: ignore[arg-type]
@@ -57,7 +59,7 @@ async def test_user_turn_then_response_round_trip(database) -> None:
     assert totals["message_count"] == 4
     assert totals["total_cost"] == Decimal("0.0000075")
     with database.read() as conn:
-        row = conn.execute(select(StoredMessage).where(StoredMessage.id == message_id)).scalar_one()
+        row = conn.execute(select(MESSAGES).where(MESSAGES.c.id == message_id)).one()
     assert (row.provider, row.model, row.input_tokens, row.output_tokens, row.latency_ms) == ("fake", "echo", 3, 4, 12.5)
     assert row.cost == Decimal("0.0000075") and row.cost_known and row.billable
     assert row.format_version == 1
@@ -80,7 +82,7 @@ async def test_unknown_cost_is_recorded_not_zero(database) -> None:
     totals = await store.totals(turn.conversation.id)
     assert totals["unknown_cost_count"] == 1 and totals["total_cost"] == 0
     with database.read() as conn:
-        row = conn.execute(select(StoredMessage).where(StoredMessage.id == message_id)).scalar_one()
+        row = conn.execute(select(MESSAGES).where(MESSAGES.c.id == message_id)).one()
     assert row.cost is None and not row.cost_known and row.billable
 
 
@@ -92,7 +94,7 @@ async def test_failure_leaves_user_message_and_a_record(database) -> None:
     record = await store.load(turn.conversation.id)
     assert record is not None and [m.role for m in record.messages] == ["user"]
     with database.read() as conn:
-        failure = conn.execute(select(FailedAttempt)).scalar_one()
+        failure = conn.execute(select(FailedAttempt.__table__)).one()
         responses = conn.execute(select(func.count()).select_from(StoredMessage).where(StoredMessage.billable)).scalar()
     assert failure.error_type == "RateLimitError" and failure.status_code == 429
     assert failure.turn_id == turn.message_ids[0]

@@ -51,7 +51,9 @@ class PostgresServer:
 
     def create_database(self, template: str | None = None) -> str:
         name = f"t_{uuid.uuid4().hex[:16]}"
-        self.admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        # FILE_COPY clones a small template faster than PostgreSQL 15's default WAL_LOG.
+        clone = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
+        self.admin(f'CREATE DATABASE "{name}"{clone}')
         return name
 
     def drop_database(self, name: str) -> None:

@@ -34,19 +34,27 @@ class LazyGroup(click.Group):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._plugins_loaded = False
+        self._loaded_from: object = None
+        self._plugin_commands: set[str] = set()
 
     def _load_plugin_commands(self) -> None:
-        if self._plugins_loaded:
-            return
-        self._plugins_loaded = True
+        """Add the process registry's plugin commands (again only if the registry was replaced)."""
         from ai_core.errors import AIError
         from ai_core.plugins import default_registry
 
         try:
-            default_registry().add_cli_commands(self)
+            registry = default_registry()
         except AIError as exc:  # e.g. a bad AI_CORE_PLUGINS: built-in commands must still work
             click.echo(f"warning: plugin commands not loaded: {exc}", err=True)
+            return
+        if registry is self._loaded_from:
+            return
+        for name in self._plugin_commands:
+            self.commands.pop(name, None)
+        before = set(self.commands)
+        registry.add_cli_commands(self)
+        self._plugin_commands = set(self.commands) - before
+        self._loaded_from = registry
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load_plugin_commands()

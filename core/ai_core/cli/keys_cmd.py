@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from ai_core.credentials.store import CredentialStore
+    from ai_core.credentials.store import AccountInfo, CredentialStore
 
 __all__ = ["keys"]
 
@@ -53,9 +53,14 @@ def _run_with_store(action: Callable[[CredentialStore], Awaitable[T]]) -> T:
 
 
 async def _open_database(settings: Any) -> Any:
-    from ai_core.storage import Database
+    """The configured database (SQLite in the data directory by default), migrated as Database.open does."""
+    from functools import partial
 
-    return await Database.aopen(settings=settings)
+    import anyio.to_thread
+
+    from ai_core.storage.database import Database
+
+    return await anyio.to_thread.run_sync(partial(Database.open, settings=settings))
 
 
 async def _close_database(database: Any) -> None:
@@ -102,7 +107,17 @@ def set_key(provider: str, account: str | None, tenant: str | None, label: str |
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_keys(provider: str | None, tenant: str | None, as_json: bool) -> None:
     """List stored credentials, masked."""
-    infos = _run_with_store(lambda store: store.list(provider=provider, tenant=tenant))
+
+    async def listing(store: CredentialStore) -> tuple[list[AccountInfo], frozenset[str] | None, str | None]:
+        from ai_core.errors import CredentialError
+
+        infos = await store.list(provider=provider, tenant=tenant)
+        try:
+            return infos, store.key_fingerprints(), None
+        except CredentialError as exc:
+            return infos, None, exc.message
+
+    infos, readable, key_problem = _run_with_store(listing)
     if as_json:
         rows = [
             {
@@ -122,17 +137,27 @@ def list_keys(provider: str | None, tenant: str | None, as_json: bool) -> None:
         ]
         click.echo(json.dumps(rows, indent=2))
         return
+    if key_problem:
+        click.echo(f"warning: {key_problem}", err=True)
     if not infos:
         click.echo("no stored credentials (add one with `ai keys set PROVIDER`)")
         return
+    unreadable = [i for i in infos if readable is not None and i.key_fingerprint not in readable]
     table = [("PROVIDER", "ACCOUNT", "TENANT", "KEY", "ENCRYPTED WITH", "LAST USED", "LABEL")]
     for i in infos:
         last = i.last_used_at.strftime("%Y-%m-%d %H:%M") if i.last_used_at else "never"
         account = i.account if i.active else f"{i.account} (inactive)"
-        table.append((i.provider, account, i.tenant or "-", i.hint, i.key_fingerprint, last, i.label or ""))
+        key = i.key_fingerprint + (" (no such key!)" if i in unreadable else "")
+        table.append((i.provider, account, i.tenant or "-", i.hint, key, last, i.label or ""))
     widths = [max(len(row[c]) for row in table) for c in range(len(table[0]))]
     for row in table:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    if unreadable:
+        click.echo(
+            f"warning: {len(unreadable)} credential(s) were encrypted with a key that is not configured now; "
+            "reading them will fail until that key is restored",
+            err=True,
+        )
 
 
 @keys.command("rotate")

@@ -217,6 +217,15 @@ class CredentialStore:
         """Re-encrypt every stored credential under a new key; see the module docstring."""
         return await self._database.run(self._rotate_sync)
 
+    def key_fingerprints(self) -> frozenset[str] | None:
+        """Fingerprints of the keys this store can decrypt with; None when no key exists yet.
+
+        Lets ``ai keys list`` flag rows the current key cannot open, before a
+        read fails. Raises CredentialError for a malformed key, like any use would.
+        """
+        ring = load_keyring(self._keys, create=False)
+        return ring.fingerprints if ring is not None else None
+
     # -- helpers ----------------------------------------------------------------
 
     @staticmethod

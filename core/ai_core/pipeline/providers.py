@@ -8,7 +8,6 @@ run time (one tenant's key) get their own driver without touching any global.
 
 from __future__ import annotations
 
-import hashlib
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -64,7 +63,9 @@ class ProviderManager:
         self.services = services
         self._overrides = {name: dict(values) for name, values in (overrides or {}).items()}
         self._fixed = dict(drivers or {})
-        self._cache: dict[tuple[str, str], tuple[weakref.ref[Any], Driver]] = {}
+        self._cache: dict[tuple[Any, ...], tuple[weakref.ref[Any], Driver]] = {}
+        self._configs: dict[tuple[Any, ...], tuple[ProviderConfig, RetryPolicy]] = {}
+        self._fixed_policy = RetryPolicy(attempts=services.settings.retry_attempts)
         self.breaker = CircuitBreaker()
 
     # -- test seams --------------------------------------------------------
@@ -131,24 +132,37 @@ class ProviderManager:
             options=dict(options),
         )
 
+    def _resolved(self, provider: str, overrides: Mapping[str, Any] | None) -> tuple[ProviderConfig, RetryPolicy]:
+        """Config and retry policy, resolved once per provider and override set.
+
+        Settings are read when an instance first uses a provider; the hot path
+        then costs a dict lookup instead of re-reading the environment.
+        """
+        key = (provider, _overrides_key(overrides))
+        found = self._configs.get(key)
+        if found is None:
+            config = self.config(provider, overrides)
+            found = self._configs[key] = (config, RetryPolicy(attempts=config.retry_attempts))
+        return found
+
     async def driver(self, provider: str, overrides: Mapping[str, Any] | None = None, *, tenant: str | None = None) -> Driver:
-        if provider in self._fixed:
-            return self._fixed[provider]
-        config = self.config(provider, overrides)
+        fixed = self._fixed.get(provider)
+        if fixed is not None:
+            return fixed
+        loop = _loop_token()
+        cache_key = (provider, _overrides_key(overrides), tenant)
+        cached = self._cache.get(cache_key)
+        if cached is not None and cached[0]() is loop:
+            return cached[1]
+        config, _ = self._resolved(provider, overrides)
         spec = self.spec(provider)
         if config.api_key is None and spec.requires_api_key:
             stored = await self._stored_key(provider, tenant)
-            if stored is not None:
-                config = ProviderConfig(**{**config.__dict__, "api_key": stored})
-            else:
+            if stored is None:
                 raise errors.MissingCredentialsError(provider, (f"AI_{provider.upper()}_API_KEY", *spec.api_key_env))
-        loop = _loop_token()
-        key = (provider, _fingerprint(config))
-        cached = self._cache.get(key)
-        if cached is not None and cached[0]() is loop:
-            return cached[1]
+            config = ProviderConfig(**{**config.__dict__, "api_key": stored})
         driver = spec.load_factory()(config)
-        self._cache[key] = (weakref.ref(loop), driver)
+        self._cache[cache_key] = (weakref.ref(loop), driver)
         return driver
 
     async def _stored_key(self, provider: str, tenant: str | None) -> SecretStr | None:
@@ -166,8 +180,8 @@ class ProviderManager:
 
     def _retry_policy(self, provider: str, overrides: Mapping[str, Any] | None) -> RetryPolicy:
         if provider in self._fixed:
-            return RetryPolicy(attempts=self.services.settings.retry_attempts)
-        return RetryPolicy(attempts=self.config(provider, overrides).retry_attempts)
+            return self._fixed_policy
+        return self._resolved(provider, overrides)[1]
 
     async def send(
         self,
@@ -288,8 +302,18 @@ def _retarget(request: ChatRequest, model: str) -> ChatRequest:
     return request.model_copy(update={"provider": provider, "model": name})
 
 
-def _fingerprint(config: ProviderConfig) -> str:
-    """Distinguishes drivers by their settings without keeping the key in the cache key."""
-    key = config.api_key.get_secret_value() if config.api_key else ""
-    raw = f"{key}|{config.base_url}|{config.timeout}|{config.stream_idle_timeout}|{id(config.transport)}|{sorted(config.options.items())!r}"
-    return hashlib.sha256(raw.encode()).hexdigest()
+def _overrides_key(overrides: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
+    """A hashable key for run-time overrides (secrets stay in memory, never in a repr)."""
+    if not overrides:
+        return None
+    return tuple(sorted((name, _hashable(value)) for name, value in overrides.items()))
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return ("secret", value.get_secret_value())
+    if isinstance(value, str | int | float | bool | type(None)):
+        return value
+    if isinstance(value, Mapping):
+        return _overrides_key(value)
+    return ("object", id(value))
