@@ -32,3 +32,6 @@ def calculate_cost(
 @hookimpl
 def register_middleware(register: Callable[[Any], None]) -> None:
     """Core's layers. Each is inert unless configured (no budgets, no limits)."""
+    from ai_core.budgets.middleware import BudgetMiddleware
+
+    register(BudgetMiddleware())

@@ -215,7 +215,7 @@ class PluginRegistry:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self._pm.add_hookspecs(hookspecs)
         self._plugins: dict[str, _Plugin] = {}
-        self.load_errors: list[LoadError] = []
+        self._errors: list[LoadError] = []
         self._collected = False
         self._lock = threading.RLock()
         for name, obj in plugins:
@@ -233,7 +233,7 @@ class PluginRegistry:
         """
         names = enabled_plugins_from_environment() if enabled is None else parse_plugin_names(list(enabled))
         registry = cls()
-        for name, obj, entry_point in _load_entry_points(names, registry.load_errors):
+        for name, obj, entry_point in _load_entry_points(names, registry._errors):
             registry._register(name, obj, entry_point)
         return registry
 
@@ -276,7 +276,15 @@ class PluginRegistry:
     def plugin_manager(self) -> pluggy.PluginManager:
         return self._pm
 
+    @property
+    def load_errors(self) -> list[LoadError]:
+        """Plugins that failed to import or register (running the registration hooks first)."""
+        self._collect()
+        return list(self._errors)
+
     def plugin_names(self) -> list[str]:
+        """Plugins loaded and not skipped (running the registration hooks first)."""
+        self._collect()
         return list(self._plugins)
 
     def get_plugin(self, name: str) -> object | None:
@@ -361,7 +369,7 @@ class PluginRegistry:
 
     def _record(self, plugin: _Plugin, phase: str, error: str) -> None:
         dist, version = plugin.distribution()
-        self.load_errors.append(
+        self._errors.append(
             LoadError(
                 name=plugin.name, distribution=dist, version=version, module=plugin.module, phase=phase, error=error
             )
@@ -431,7 +439,7 @@ class PluginRegistry:
         return infos
 
     def __repr__(self) -> str:
-        return f"<PluginRegistry plugins={self.plugin_names()!r} load_errors={len(self.load_errors)}>"
+        return f"<PluginRegistry plugins={list(self._plugins)!r} load_errors={len(self._errors)}>"
 
 
 # ---------------------------------------------------------------------------

@@ -175,3 +175,13 @@ def test_any_text_round_trips_through_a_keyring(secret: str) -> None:
     token = ring.encrypt(secret)
     assert secret not in token or len(secret) < 4
     assert ring.decrypt(token, what="p/a") == secret
+
+
+def test_package_exports_resolve_lazily() -> None:
+    import ai_core.credentials as credentials
+    from ai_core.credentials.store import lookup_api_key
+
+    assert credentials.lookup_api_key is lookup_api_key
+    assert sorted(credentials.__all__) == sorted(n for n in credentials.__all__ if getattr(credentials, n))
+    with pytest.raises(AttributeError):
+        _ = credentials.nothing_here

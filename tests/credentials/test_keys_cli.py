@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,13 @@ SECRET = "sk-cli-PLAINTEXT-9d8c7b6a5f4e3d2c1b0a"
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"  # AI_DATA_DIR, set by the autouse fixture in conftest
+
+
+@pytest.fixture(autouse=True)
+def _migrated_default_database(data_dir: Path, sqlite_template: Path) -> None:
+    # The CLI opens <AI_DATA_DIR>/ai-core.db; start it migrated so each test skips the migration.
+    data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sqlite_template, data_dir / "ai-core.db")
 
 
 def invoke(*args: str, input: str | None = None) -> Result:

@@ -88,10 +88,16 @@ def test_generic_compatible_servers_get_max_tokens() -> None:
 
 def test_reasoning_model_gets_developer_role_and_effort() -> None:
     body = valid_body(
-        request(model="o4-mini", system="Think.", max_tokens=500, reasoning_effort="high", messages=[
-            Message(role="system", parts=[TextPart(text="More rules.")]),
-            Message.user("Solve it"),
-        ])
+        request(
+            model="o4-mini",
+            system="Think.",
+            max_tokens=500,
+            reasoning_effort="high",
+            messages=[
+                Message(role="system", parts=[TextPart(text="More rules.")]),
+                Message.user("Solve it"),
+            ],
+        )
     )
     assert [m["role"] for m in body["messages"]] == ["developer", "developer", "user"]
     assert body["reasoning_effort"] == "high" and body["max_completion_tokens"] == 500
@@ -236,7 +242,10 @@ def parse(body: dict[str, Any], model: str = "gpt-4o-mini") -> Any:
 
 def test_parse_text_response_and_usage_details() -> None:
     body = render_completion(
-        Completion(text="Hello!", usage=Usage(prompt_tokens=2006, completion_tokens=300, cached_tokens=1920, reasoning_tokens=256)),
+        Completion(
+            text="Hello!",
+            usage=Usage(prompt_tokens=2006, completion_tokens=300, cached_tokens=1920, reasoning_tokens=256),
+        ),
         "o4-mini-2025-04-16",
         "openai",
     )
@@ -268,12 +277,20 @@ def test_refusal_is_kept() -> None:
 
 
 def test_usage_convention_detected_for_unknown_servers() -> None:
-    additive = {"prompt_tokens": 32, "completion_tokens": 9, "total_tokens": 135,
-                "completion_tokens_details": {"reasoning_tokens": 94}}
+    additive = {
+        "prompt_tokens": 32,
+        "completion_tokens": 9,
+        "total_tokens": 135,
+        "completion_tokens_details": {"reasoning_tokens": 94},
+    }
     usage, _ = parse_usage(additive, COMPATIBLE)
     assert (usage.output_tokens, usage.reasoning_tokens, usage.total_tokens) == (103, 94, 135)
-    included = {"prompt_tokens": 32, "completion_tokens": 103, "total_tokens": 135,
-                "completion_tokens_details": {"reasoning_tokens": 94}}
+    included = {
+        "prompt_tokens": 32,
+        "completion_tokens": 103,
+        "total_tokens": 135,
+        "completion_tokens_details": {"reasoning_tokens": 94},
+    }
     usage, _ = parse_usage(included, COMPATIBLE)
     assert (usage.output_tokens, usage.reasoning_tokens, usage.total_tokens) == (103, 94, 135)
 
@@ -285,9 +302,14 @@ def test_usage_convention_detected_for_unknown_servers() -> None:
         ({"choices": []}, errors.MalformedResponseError),
         ({"choices": [{"message": "hi"}]}, errors.MalformedResponseError),
         ({"choices": [{"message": {"content": 5}}]}, errors.MalformedResponseError),
-        ({"choices": [{"message": {"tool_calls": [{"function": {"arguments": "{}"}}]}}]}, errors.MalformedResponseError),
-        ({"choices": [{"message": {"tool_calls": [{"function": {"name": "f", "arguments": "{oops"}}]}}]},
-         errors.MalformedResponseError),
+        (
+            {"choices": [{"message": {"tool_calls": [{"function": {"arguments": "{}"}}]}}]},
+            errors.MalformedResponseError,
+        ),
+        (
+            {"choices": [{"message": {"tool_calls": [{"function": {"name": "f", "arguments": "{oops"}}]}}]},
+            errors.MalformedResponseError,
+        ),
         ({"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": -1}}, errors.MalformedResponseError),
         ({"error": {"message": "overloaded", "type": "server_error"}}, errors.ProviderUnavailableError),
     ],
@@ -346,7 +368,9 @@ def test_stream_without_done_or_usage_is_interrupted() -> None:
 def test_stream_finished_with_usage_but_no_done_is_complete() -> None:
     reader = ChunkReader("openai", "gpt-4o", OPENAI_PROFILE)
     reader.feed(json.dumps({"id": "c", "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}))
-    reader.feed(json.dumps({"id": "c", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}))
+    reader.feed(
+        json.dumps({"id": "c", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+    )
     assert reader.finish().usage.total_tokens == 2
 
 
@@ -354,8 +378,10 @@ def test_stream_finished_with_usage_but_no_done_is_complete() -> None:
     ("error", "expected"),
     [
         ({"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}, errors.RateLimitError),
-        ({"message": "too long", "type": "invalid_request_error", "code": "context_length_exceeded"},
-         errors.ContextLengthExceededError),
+        (
+            {"message": "too long", "type": "invalid_request_error", "code": "context_length_exceeded"},
+            errors.ContextLengthExceededError,
+        ),
         ({"message": "boom", "type": "server_error", "code": None}, errors.ProviderUnavailableError),
         ({"message": "bad", "type": "invalid_request_error"}, errors.InvalidRequestError),
         ("plain text error", errors.ProviderUnavailableError),
@@ -374,12 +400,40 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=5),
     max_leaves=20,
 )
-KEYS = ["id", "choices", "usage", "delta", "message", "content", "tool_calls", "function", "name", "arguments",
-        "index", "finish_reason", "reasoning_content", "refusal", "prompt_tokens", "completion_tokens",
-        "total_tokens", "prompt_tokens_details", "completion_tokens_details", "cached_tokens", "reasoning_tokens",
-        "error", "model", "message", "type", "code"]
+KEYS = [
+    "id",
+    "choices",
+    "usage",
+    "delta",
+    "message",
+    "content",
+    "tool_calls",
+    "function",
+    "name",
+    "arguments",
+    "index",
+    "finish_reason",
+    "reasoning_content",
+    "refusal",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "prompt_tokens_details",
+    "completion_tokens_details",
+    "cached_tokens",
+    "reasoning_tokens",
+    "error",
+    "model",
+    "message",
+    "type",
+    "code",
+]
 shaped = st.recursive(
-    st.none() | st.booleans() | st.integers(-3, 50) | st.text(max_size=8) | st.sampled_from(["stop", "{", "{}", "[DONE]"]),
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 50)
+    | st.text(max_size=8)
+    | st.sampled_from(["stop", "{", "{}", "[DONE]"]),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(KEYS), children, max_size=6),
     max_leaves=30,
 )

@@ -8,12 +8,14 @@ accepted, the default model list.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
 from servers.openai_compat import OpenAICompatServer
 
-__all__ = ["openai_server", "xai_server"]
+__all__ = ["TEST_API_KEY", "driver_config", "openai_server", "xai_server"]
+
+TEST_API_KEY = "sk-test-0123456789abcdef"
 
 _XAI_MODELS = ["grok-4.3", "grok-3-mini", "grok-imagine-image"]
 
@@ -49,3 +51,19 @@ def openai_server(_openai_server_session: OpenAICompatServer) -> OpenAICompatSer
 def xai_server(_xai_server_session: OpenAICompatServer) -> OpenAICompatServer:
     """A running xAI-flavoured Chat Completions server, reset for this test."""
     return _fresh(_xai_server_session, _XAI_MODELS)
+
+
+def driver_config(server: OpenAICompatServer, provider: str = "openai", **overrides: Any) -> Any:
+    """A ``ProviderConfig`` pointing at ``server``, with short timeouts for tests."""
+    from ai_core.drivers.base import ProviderConfig
+    from pydantic import SecretStr
+
+    values: dict[str, Any] = {
+        "provider": provider,
+        "api_key": SecretStr(TEST_API_KEY),
+        "base_url": server.base_url,
+        "timeout": 5.0,
+        "stream_idle_timeout": 2.0,
+    }
+    values.update(overrides)
+    return ProviderConfig(**values)

@@ -54,11 +54,12 @@ def _truncate_all(server: PostgresServer) -> None:
     """Empty every table of the schema: much cheaper than a database per test."""
     from ai_core.storage.models import metadata
 
-    tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
     import psycopg
 
+    # DELETE, children first: TRUNCATE makes new files per table and is slower on tiny tables.
+    statements = "; ".join(f'DELETE FROM "{table.name}"' for table in reversed(metadata.sorted_tables))
     with psycopg.connect(host=server.host, port=server.port, user=server.user, dbname=TEMPLATE, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]
+        conn.execute(statements)  # type: ignore[arg-type]
 
 
 @pytest.fixture

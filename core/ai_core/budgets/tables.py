@@ -14,11 +14,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from sqlalchemy import Date, DateTime, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
 from ai_core.storage.base import Base
 from ai_core.storage.columns import utcnow
 from ai_core.storage.money import Money
-from sqlalchemy import Date, DateTime, Index, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
 
 __all__ = ["BudgetCounter", "BudgetReservation", "BudgetThresholdMark"]
 

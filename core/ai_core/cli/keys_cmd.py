@@ -71,7 +71,7 @@ def _read_secret(provider: str) -> str:
     if _stdin_is_tty():
         value = click.prompt(f"API key for {provider}", hide_input=True, prompt_suffix=": ", show_default=False)
     else:
-        value = click.get_text_stream("stdin").read()
+        value = sys.stdin.read()
     value = value.strip()
     if not value:
         raise click.ClickException("no credential given (empty input); nothing was stored")
@@ -113,7 +113,7 @@ def list_keys(provider: str | None, tenant: str | None, as_json: bool) -> None:
 
         infos = await store.list(provider=provider, tenant=tenant)
         try:
-            return infos, store.key_fingerprints(), None
+            return infos, await store.key_fingerprints(), None
         except CredentialError as exc:
             return infos, None, exc.message
 

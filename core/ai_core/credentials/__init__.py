@@ -1,4 +1,31 @@
 """Encrypted provider credentials: where the key comes from, the store, and its audit trail.
 
-Kept import-light: submodules load SQLAlchemy and ``cryptography`` only when used.
+Names resolve lazily, so importing this package loads neither SQLAlchemy nor
+``cryptography`` until a credential is actually touched.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ai_core.credentials.keys import KeyConfig, Keyring
+    from ai_core.credentials.store import AccountInfo, CredentialStore, RotationReport, lookup_api_key
+
+__all__ = ["AccountInfo", "CredentialStore", "KeyConfig", "Keyring", "RotationReport", "lookup_api_key"]
+
+_WHERE = {
+    "AccountInfo": "ai_core.credentials.store",
+    "CredentialStore": "ai_core.credentials.store",
+    "RotationReport": "ai_core.credentials.store",
+    "lookup_api_key": "ai_core.credentials.store",
+    "KeyConfig": "ai_core.credentials.keys",
+    "Keyring": "ai_core.credentials.keys",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -217,13 +217,13 @@ class CredentialStore:
         """Re-encrypt every stored credential under a new key; see the module docstring."""
         return await self._database.run(self._rotate_sync)
 
-    def key_fingerprints(self) -> frozenset[str] | None:
+    async def key_fingerprints(self) -> frozenset[str] | None:
         """Fingerprints of the keys this store can decrypt with; None when no key exists yet.
 
         Lets ``ai keys list`` flag rows the current key cannot open, before a
         read fails. Raises CredentialError for a malformed key, like any use would.
         """
-        ring = load_keyring(self._keys, create=False)
+        ring = await self._database.run(load_keyring, self._keys)
         return ring.fingerprints if ring is not None else None
 
     # -- helpers ----------------------------------------------------------------
@@ -460,7 +460,7 @@ class CredentialStore:
         return RotationReport(rotated, staged.primary_fingerprint, dropped, staged.source)
 
 
-def _exact(provider: str, name: str, tenant: str) -> Select[tuple[Account]]:
+def _exact(provider: str, name: str, tenant: str) -> Select[Account]:
     return select(Account).where(Account.provider == provider, Account.name == name, Account.tenant == tenant)
 
 

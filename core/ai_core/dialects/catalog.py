@@ -33,7 +33,7 @@ from typing import Any
 
 from ai_core.types import Capabilities, ModelInfo, ModelPrice, PriceTier
 
-__all__ = ["Catalog", "load_catalog", "read_package_catalog"]
+__all__ = ["Catalog", "catalog_from_data", "load_catalog", "read_package_catalog"]
 
 _PRICE_FIELDS = {
     "input": "input_per_mtok",
@@ -64,10 +64,23 @@ def load_catalog(provider: str, text: str, *, source: str = "catalog") -> Catalo
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{source}: not valid TOML: {exc}") from exc
-    models = [_model(provider, entry, source) for entry in data.get("models", [])]
-    prices = [_price(provider, entry, source) for entry in data.get("prices", [])]
-    prices.extend(_retired_prices(models, prices, data.get("models", []), source))
+    return catalog_from_data(provider, data, source=source)
+
+
+def catalog_from_data(provider: str, data: dict[str, Any], *, source: str = "catalog") -> Catalog:
+    """Build a catalogue from already-parsed data (TOML, JSON...): same checks, same errors."""
+    model_entries = _tables(data, "models", source)
+    models = [_model(provider, entry, source) for entry in model_entries]
+    prices = [_price(provider, entry, source) for entry in _tables(data, "prices", source)]
+    prices.extend(_retired_prices(models, prices, model_entries, source))
     return Catalog(tuple(models), tuple(prices))
+
+
+def _tables(data: dict[str, Any], key: str, source: str) -> list[dict[str, Any]]:
+    entries = data.get(key, [])
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise ValueError(f"{source}: {key!r} must be an array of tables ([[{key}]])")
+    return entries
 
 
 def _model(provider: str, entry: dict[str, Any], source: str) -> ModelInfo:
@@ -79,6 +92,9 @@ def _model(provider: str, entry: dict[str, Any], source: str) -> ModelInfo:
             if unknown:
                 raise ValueError(f"unknown capabilities {sorted(unknown)}")
             capabilities = Capabilities(**{name: name in names for name in Capabilities.model_fields})
+        retired_on = entry.get("retired_on")
+        if retired_on is not None and not isinstance(retired_on, date):
+            raise ValueError(f"retired_on must be a TOML date, got {retired_on!r}")
         return ModelInfo(
             provider=provider,
             id=entry["id"],
@@ -90,7 +106,7 @@ def _model(provider: str, entry: dict[str, Any], source: str) -> ModelInfo:
             deprecated=bool(entry.get("deprecated", False) or entry.get("retired_on")),
             served_by=entry.get("served_by"),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{source}: bad model entry {entry.get('id', entry)!r}: {exc}") from exc
 
 
@@ -111,7 +127,9 @@ def _price(provider: str, entry: dict[str, Any], source: str) -> ModelPrice:
                 above_input_tokens=tier["above_input_tokens"],
                 input_per_mtok=_money(tier["input"], "tier input"),
                 output_per_mtok=_money(tier["output"], "tier output"),
-                cached_input_per_mtok=_money(tier["cached_input"], "tier cached_input") if "cached_input" in tier else None,
+                cached_input_per_mtok=_money(tier["cached_input"], "tier cached_input")
+                if "cached_input" in tier
+                else None,
             )
             for tier in entry.get("tiers", [])
         )
@@ -126,7 +144,7 @@ def _price(provider: str, entry: dict[str, Any], source: str) -> ModelPrice:
             tiers=tiers,
             **fields,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{source}: bad price entry for {entry.get('model', entry)!r}: {exc}") from exc
 
 

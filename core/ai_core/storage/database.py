@@ -35,6 +35,7 @@ from ai_core.storage.money import register_sqlite_functions
 from ai_core.storage.urls import display_url, resolve_url
 
 if TYPE_CHECKING:
+    from ai_core.costs import PriceBook
     from ai_core.storage.conversation_store import SQLConversationStore
 
 __all__ = ["Database"]
@@ -146,10 +147,18 @@ class Database:
 
     # -- stores ------------------------------------------------------------------
 
-    def conversation_store(self) -> SQLConversationStore:
+    def conversation_store(self, *, owns_database: bool = True) -> SQLConversationStore:
+        """A :class:`ConversationStore` on this database; closing it closes the
+        database too unless ``owns_database=False``."""
         from ai_core.storage.conversation_store import SQLConversationStore
 
-        return SQLConversationStore(self)
+        return SQLConversationStore(self, owns_database=owns_database)
+
+    def load_prices(self, book: PriceBook) -> int:
+        """Add the price rows stored by ``ai models sync`` that ``book`` lacks."""
+        from ai_core.storage.catalog import load_prices
+
+        return load_prices(self, book)
 
     # -- closing -------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
     """Insert rows, skipping any that collide with an existing key; return how many went in."""
     if not rows:
         return 0
-    statement: Insert = dialect_insert(conn, table).on_conflict_do_nothing()
-    result = conn.execute(statement, rows)
-    return int(result.rowcount or 0)
+    # Count RETURNING rows: psycopg reports rowcount -1 for INSERT ... ON CONFLICT DO NOTHING.
+    key = next(iter(table.primary_key.columns))
+    statement: Insert = dialect_insert(conn, table).on_conflict_do_nothing().returning(key)
+    return len(conn.execute(statement, rows).all())

@@ -61,13 +61,14 @@ def fake_registry(*plugins: tuple[str, object]) -> PluginRegistry:
 def fake_ai(
     driver: Driver | Mapping[str, Driver] | Iterable[Reply] | str | None = None,
     *,
-    provider: str = "fake",
+    provider: str | None = None,
     registry: PluginRegistry | None = None,
     **ai_options: Any,
 ) -> AI:
     """An ``AI`` without persistence whose providers are fakes.
 
-    :param driver: a driver for ``provider``; a mapping of provider name to
+    :param driver: a driver (serving ``provider``, default the driver's own
+        provider name); a mapping of provider name to
         driver for several; replies to script a new fake with; ``None`` for an
         echo fake. Reach a driver made here with ``ai.providers.driver``.
     :param registry: plugins to load; default :func:`fake_registry` (core and
@@ -82,11 +83,11 @@ def fake_ai(
     if isinstance(driver, Mapping):
         drivers = dict(driver)
     elif isinstance(driver, Driver):
-        drivers = {provider: driver}
+        drivers = {provider or driver.provider: driver}
     else:
-        drivers = {provider: make_fake(driver, provider=provider)}
+        drivers = {provider or "fake": make_fake(driver, provider=provider or "fake")}
     ai_options.setdefault("persistence", False)
-    if "default_model" not in ai_options and "settings" not in ai_options and provider == "fake":
+    if "default_model" not in ai_options and "settings" not in ai_options and "fake" in drivers:
         ai_options["default_model"] = "fake/echo"
     return AI(drivers=drivers, registry=registry or fake_registry(), **ai_options)
 

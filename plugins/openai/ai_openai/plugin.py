@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ai_core.hookspecs import hookimpl
+from ai_core import hookimpl
 
 if TYPE_CHECKING:
     from ai_core.dialects.catalog import Catalog
@@ -30,8 +30,7 @@ def catalog() -> Catalog:
 
 @hookimpl
 def register_providers(register: Callable[[Any], None]) -> None:
-    from ai_core.drivers.base import ProviderSpec
-    from ai_core.types import Capabilities
+    from ai_core import Capabilities, ProviderSpec
 
     register(
         ProviderSpec(

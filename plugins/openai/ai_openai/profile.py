@@ -11,8 +11,23 @@ from ai_core.dialects.openai_chat.profile import ChatProfile
 __all__ = ["OPENAI_PROFILE", "is_chat_model", "is_reasoning_model"]
 
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
-_NOT_CHAT = ("embedding", "tts", "whisper", "dall-e", "transcribe", "realtime", "audio", "image", "moderation", "sora",
-             "davinci", "babbage", "search", "computer-use", "codex")
+_NOT_CHAT = (
+    "embedding",
+    "tts",
+    "whisper",
+    "dall-e",
+    "transcribe",
+    "realtime",
+    "audio",
+    "image",
+    "moderation",
+    "sora",
+    "davinci",
+    "babbage",
+    "search",
+    "computer-use",
+    "codex",
+)
 
 
 def _base(model: str) -> str:

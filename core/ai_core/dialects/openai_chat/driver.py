@@ -15,7 +15,15 @@ from ai_core.dialects.openai_chat import wire
 from ai_core.dialects.openai_chat.profile import COMPATIBLE, ChatProfile
 from ai_core.drivers.base import HTTPDriver, ProviderConfig
 from ai_core.drivers.streaming import iter_sse
-from ai_core.types import Capabilities, ChatRequest, ChatResponse, ModelInfo, StreamCompleted, StreamEvent, UsageReported
+from ai_core.types import (
+    Capabilities,
+    ChatRequest,
+    ChatResponse,
+    ModelInfo,
+    StreamCompleted,
+    StreamEvent,
+    UsageReported,
+)
 
 __all__ = ["OpenAIChatDriver"]
 

@@ -362,7 +362,7 @@ class ChunkReader:
     usage object, which xAI repeats on every chunk, is parsed once at the end.
     """
 
-    __slots__ = ("acc", "done", "finished", "profile", "provider", "_refusal", "_usage", "_served")
+    __slots__ = ("_refusal", "_served", "_usage", "acc", "done", "finished", "profile", "provider")
 
     def __init__(self, provider: str, model: str, profile: ChatProfile) -> None:
         self.acc = StreamAccumulator(provider, model)
@@ -393,7 +393,7 @@ class ChunkReader:
     def _read(self, chunk: Any) -> list[StreamEvent]:
         if type(chunk) is not dict:
             raise _malformed(self.provider, f"stream chunk is not an object: {type(chunk).__name__}")
-        if "error" in chunk and chunk["error"]:
+        if chunk.get("error"):
             raise error_from_payload(chunk["error"], self.provider)
         acc = self.acc
         if acc.id is None and "id" in chunk:
@@ -598,5 +598,7 @@ def _content_text(content: Any, provider: str) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(_str(part.get("text", ""), "content.text", provider) for part in content if part.get("type") == "text")
+        return "".join(
+            _str(part.get("text", ""), "content.text", provider) for part in content if part.get("type") == "text"
+        )
     raise _malformed(provider, f"message content is neither text nor parts: {type(content).__name__}")
