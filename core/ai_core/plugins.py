@@ -28,7 +28,6 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pluggy
-from pydantic import BaseModel, Field
 
 from ai_core import hookspecs
 from ai_core.errors import ConfigurationError
@@ -37,6 +36,14 @@ if TYPE_CHECKING:
     import click
 
     from ai_core.drivers.base import ProviderSpec
+    from ai_core.plugin_models import (
+        ListenerEntry,
+        LoadError,
+        MCPServerEntry,
+        MiddlewareEntry,
+        PluginInfo,
+        ProviderEntry,
+    )
     from ai_core.events.listener import Listener
     from ai_core.mcp.spec import MCPServerSpec
     from ai_core.pipeline.middleware import Middleware
@@ -70,73 +77,6 @@ _REGISTRATION_HOOKS: dict[str, tuple[str, str]] = {
     "register_listeners": ("listeners", "ai_core.events.listener:Listener"),
     "register_mcp_servers": ("mcp_servers", "ai_core.mcp.spec:MCPServerSpec"),
 }
-
-
-# ---------------------------------------------------------------------------
-# What the registry reports
-# ---------------------------------------------------------------------------
-
-
-class LoadError(BaseModel):
-    """A plugin that could not be imported or registered, and was skipped."""
-
-    name: str = Field(description="entry-point name (or the name a test gave)")
-    distribution: str | None = None
-    version: str | None = None
-    module: str | None = None
-    phase: str = Field("import", description="'import', 'not installed', 'register', or the hook that raised")
-    error: str
-
-    def __str__(self) -> str:
-        dist = f"{self.distribution} {self.version}" if self.distribution else "unknown distribution"
-        return f"{self.name} ({dist}) failed at {self.phase}: {self.error}"
-
-
-class ProviderEntry(BaseModel):
-    name: str
-    driver: str
-    description: str = ""
-    capabilities: list[str] = []
-    default_model: str | None = None
-    default_base_url: str | None = None
-    api_key_env: list[str] = []
-
-
-class MCPServerEntry(BaseModel):
-    name: str
-    transport: str
-    description: str = ""
-    tools: list[str] = []
-
-
-class MiddlewareEntry(BaseModel):
-    name: str
-    order: int
-    type: str
-
-
-class ListenerEntry(BaseModel):
-    name: str
-    events: list[str]
-    is_async: bool
-
-
-class PluginInfo(BaseModel):
-    """Everything one loaded plugin provides, as ``ai plugins --json`` prints it."""
-
-    name: str = Field(description="entry-point name")
-    distribution: str | None = None
-    version: str | None = None
-    module: str | None = None
-    hooks: list[str] = []
-    providers: list[ProviderEntry] = []
-    models: list[str] = Field([], description="qualified ids, provider/model")
-    priced_models: list[str] = []
-    mcp_servers: list[MCPServerEntry] = []
-    middleware: list[MiddlewareEntry] = []
-    listeners: list[ListenerEntry] = []
-    cost_calculators: list[str] = []
-    cli_commands: list[str] = []
 
 
 # ---------------------------------------------------------------------------

@@ -597,9 +597,8 @@ class _Handler(BaseHTTPRequestHandler):
         fault = reply.fault
         try:
             for count, chunk in enumerate(render_chunks(reply, model, double.flavor, include_usage)):
-                if fault is not None and count == fault.after:
-                    if self._fault(fault):
-                        return
+                if fault is not None and count == fault.after and self._fault(fault):
+                    return
                 if double.record:
                     double.sent.append(("chunk", chunk))
                 self._chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")

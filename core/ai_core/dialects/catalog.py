@@ -111,7 +111,7 @@ def _model(provider: str, entry: dict[str, Any], source: str) -> ModelInfo:
 
 
 def _money(value: Any, what: str) -> Decimal:
-    if isinstance(value, float) or isinstance(value, bool):
+    if isinstance(value, float | bool):
         raise ValueError(f"{what} must be a string or an integer (floats lose cents), got {value!r}")
     try:
         return Decimal(str(value))
