@@ -27,8 +27,16 @@ PY = BIN / "python"
 STAMP = VENV / ".ai-core-installed"
 PACKAGES = ["core", *sorted(str(p.parent.relative_to(ROOT)) for p in (ROOT / "plugins").glob("*/pyproject.toml"))]
 DEV_TOOLS = [
-    "pytest>=8.2", "hypothesis>=6.100", "trio>=0.25", "jsonschema>=4.22", "pyyaml>=6.0", "ruff>=0.5",
-    "build>=1.2", "psycopg[binary]>=3.1", "openai>=1.40", "mcp>=1.10",
+    "pytest>=8.2",
+    "hypothesis>=6.100",
+    "trio>=0.25",
+    "jsonschema>=4.22",
+    "pyyaml>=6.0",
+    "ruff>=0.5",
+    "build>=1.2",
+    "psycopg[binary]>=3.1",
+    "openai>=1.40",
+    "mcp>=1.10",
 ]
 
 

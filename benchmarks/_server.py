@@ -11,22 +11,39 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 COMPLETION = {
     "id": "chatcmpl-bench",
     "object": "chat.completion",
     "created": 1700000000,
     "model": "gpt-4o-mini",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello! How can I help you today?", "refusal": None}, "finish_reason": "stop", "logprobs": None}],
-    "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21, "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}},
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Hello! How can I help you today?", "refusal": None},
+            "finish_reason": "stop",
+            "logprobs": None,
+        }
+    ],
+    "usage": {
+        "prompt_tokens": 12,
+        "completion_tokens": 9,
+        "total_tokens": 21,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    },
 }
 
 
 def chunk(content: str | None, finish: str | None = None, usage: dict | None = None) -> bytes:
     body = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000, "model": "gpt-4o-mini"}
-    body["choices"] = [] if usage else [{"index": 0, "delta": {} if content is None else {"content": content}, "finish_reason": finish}]
+    body["choices"] = (
+        []
+        if usage
+        else [{"index": 0, "delta": {} if content is None else {"content": content}, "finish_reason": finish}]
+    )
     if usage:
         body["usage"] = usage
     return b"data: " + json.dumps(body).encode() + b"\n\n"
@@ -37,7 +54,8 @@ def serve(port: int, chunks: int) -> None:
 
     body = json.dumps(COMPLETION).encode()
     stream_body = b"".join(
-        [chunk("tok ") for _ in range(chunks)] + [chunk(None, "stop"), chunk(None, usage=COMPLETION["usage"]), b"data: [DONE]\n\n"]
+        [chunk("tok ") for _ in range(chunks)]
+        + [chunk(None, "stop"), chunk(None, usage=COMPLETION["usage"]), b"data: [DONE]\n\n"]
     )
 
     async def completions(request: web.Request) -> web.StreamResponse:
@@ -47,7 +65,9 @@ def serve(port: int, chunks: int) -> None:
         return web.Response(body=body, content_type="application/json")
 
     async def models(request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "bench"}]})
+        return web.json_response(
+            {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "bench"}]}
+        )
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", completions)

@@ -29,8 +29,10 @@ def main() -> None:
 
         first = chat.user("What is ai-core?").send()
         print(f"\nuser      > What is ai-core?\nassistant > {first.text}")
-        print(f"            {first.usage.input_tokens} in / {first.usage.output_tokens} out tokens, "
-              f"cost ${_money(first.cost.total if first.cost else None)}, {first.latency_ms:.1f} ms")
+        print(
+            f"            {first.usage.input_tokens} in / {first.usage.output_tokens} out tokens, "
+            f"cost ${_money(first.cost.total if first.cost else None)}, {first.latency_ms:.1f} ms"
+        )
 
         print("\nuser      > And in one streamed sentence?\nassistant > ", end="", flush=True)
         final = None
@@ -40,8 +42,10 @@ def main() -> None:
                 print(text, end="", flush=True)
             final = getattr(event, "response", final)
         assert final is not None
-        print(f"\n            {final.usage.input_tokens} in / {final.usage.output_tokens} out tokens, "
-              f"cost ${_money(final.cost.total if final.cost else None)}")
+        print(
+            f"\n            {final.usage.input_tokens} in / {final.usage.output_tokens} out tokens, "
+            f"cost ${_money(final.cost.total if final.cost else None)}"
+        )
 
         ai.events.drain()
         print(f"\nevents delivered in the background: {', '.join(seen)}")
@@ -55,8 +59,10 @@ def main() -> None:
             from ai_core.storage.queries import conversation_summary
 
             summary = conversation_summary(database, chat.id)
-            print(f"stored: {summary.message_count} messages, total cost ${_money(summary.total_cost)} "
-                  f"(provider {summary.provider}, user {summary.user})")
+            print(
+                f"stored: {summary.message_count} messages, total cost ${_money(summary.total_cost)} "
+                f"(provider {summary.provider}, user {summary.user})"
+            )
 
 
 def _money(value: Decimal | None) -> str:

@@ -59,19 +59,59 @@ _EXPORTS: dict[str, str] = {
 }
 
 _TYPES = (
-    "Capabilities", "ChatRequest", "ChatResponse", "Cost", "FinishReason", "ImagePart", "Message", "ModelInfo",
-    "ModelPrice", "Part", "PriceTier", "ReasoningDelta", "ReasoningPart", "ResponseFormat", "Role",
-    "StreamCompleted", "StreamEvent", "TextDelta", "TextPart", "TokenUsage", "ToolCallDelta", "ToolCallPart",
-    "ToolChoice", "ToolResultPart", "ToolSpec", "UsageReported",
+    "Capabilities",
+    "ChatRequest",
+    "ChatResponse",
+    "Cost",
+    "FinishReason",
+    "ImagePart",
+    "Message",
+    "ModelInfo",
+    "ModelPrice",
+    "Part",
+    "PriceTier",
+    "ReasoningDelta",
+    "ReasoningPart",
+    "ResponseFormat",
+    "Role",
+    "StreamCompleted",
+    "StreamEvent",
+    "TextDelta",
+    "TextPart",
+    "TokenUsage",
+    "ToolCallDelta",
+    "ToolCallPart",
+    "ToolChoice",
+    "ToolResultPart",
+    "ToolSpec",
+    "UsageReported",
 )
 _EXPORTS.update(dict.fromkeys(_TYPES, "ai_core.types"))
 
 _ERRORS = (
-    "AIError", "AuthenticationError", "BudgetExceededError", "ConfigurationError", "ContentFilteredError",
-    "ContextLengthExceededError", "CredentialError", "InvalidRequestError", "MalformedResponseError",
-    "MissingCredentialsError", "NotFoundError", "PermissionDeniedError", "PluginLoadError", "ProviderError",
-    "ProviderTimeoutError", "ProviderUnavailableError", "RateLimitError", "RequestValidationError",
-    "ScriptExhaustedError", "StreamInterruptedError", "ToolLoopError", "UnknownModelError", "UnknownProviderError",
+    "AIError",
+    "AuthenticationError",
+    "BudgetExceededError",
+    "ConfigurationError",
+    "ContentFilteredError",
+    "ContextLengthExceededError",
+    "CredentialError",
+    "InvalidRequestError",
+    "MalformedResponseError",
+    "MissingCredentialsError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PluginLoadError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "ProviderUnavailableError",
+    "RateLimitError",
+    "RequestValidationError",
+    "ScriptExhaustedError",
+    "StreamInterruptedError",
+    "ToolLoopError",
+    "UnknownModelError",
+    "UnknownProviderError",
 )
 _EXPORTS.update(dict.fromkeys(_ERRORS, "ai_core.errors"))
 
@@ -98,10 +138,10 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from ai_core.drivers.base import Driver, HTTPDriver, ProviderConfig, ProviderSpec
     from ai_core.drivers.fake import FakeDriver
     from ai_core.drivers.streaming import StreamAccumulator
-    from ai_core.errors import *  # noqa: F403
+    from ai_core.errors import *
     from ai_core.events.dispatcher import EventDispatcher
     from ai_core.events.listener import Listener
-    from ai_core.events.types import *  # noqa: F403
+    from ai_core.events.types import *
     from ai_core.hookspecs import hookimpl
     from ai_core.logging import configure_logging
     from ai_core.mcp.spec import MCPServer, MCPServerSpec, ToolResult
@@ -110,4 +150,4 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from ai_core.pipeline.store import ConversationStore, MemoryStore
     from ai_core.plugins import PluginInfo, PluginRegistry, default_registry
     from ai_core.services import Services
-    from ai_core.types import *  # noqa: F403
+    from ai_core.types import *

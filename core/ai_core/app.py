@@ -66,10 +66,17 @@ class AI:
         settings: Settings | None = None,
         default_model: str | None = None,
     ) -> None:
-        settings = settings or load_settings(persistence=persistence, database_url=database_url, default_model=default_model)
+        settings = settings or load_settings(
+            persistence=persistence, database_url=database_url, default_model=default_model
+        )
         if budgets:
             settings = settings.model_copy(
-                update={"budgets": [*settings.budgets, *(b.model_dump() if hasattr(b, "model_dump") else dict(b) for b in budgets)]}
+                update={
+                    "budgets": [
+                        *settings.budgets,
+                        *(b.model_dump() if hasattr(b, "model_dump") else dict(b) for b in budgets),
+                    ]
+                }
             )
         registry = registry or default_registry()
         prices = PriceBook(registry.prices())
@@ -91,7 +98,12 @@ class AI:
         self.providers = ProviderManager(self.services, overrides=providers, drivers=drivers)
         layers = order_layers([*registry.middleware(), *middleware])
         self.middleware = layers
-        self._runner = TurnRunner(self.services, self.providers, handler=compose(layers, self._endpoint), stream_handler=compose_stream(layers, self._stream_endpoint))
+        self._runner = TurnRunner(
+            self.services,
+            self.providers,
+            handler=compose(layers, self._endpoint),
+            stream_handler=compose_stream(layers, self._stream_endpoint),
+        )
         self._bridge = SyncBridge()
         self._mcp: dict[tuple[str, Any], MCPServer] = {}
         self._mcp_lock = threading.Lock()
@@ -180,13 +192,9 @@ class AI:
     def close(self) -> None:
         if self._closed:
             return
-        if self._bridge.started:
-            self._bridge.call(self._close_on_bridge)
-            self._bridge.close()
-        else:
-            import anyio
-
-            anyio.run(self.aclose)
+        # Always through the bridge: anyio.run would fail inside a running loop (Jupyter).
+        self._bridge.call(self._close_on_bridge)
+        self._bridge.close()
         self._closed = True
 
     async def _close_on_bridge(self) -> None:

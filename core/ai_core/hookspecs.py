@@ -30,7 +30,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from ai_core.types import ChatRequest, Cost, ModelPrice, TokenUsage
+    from ai_core.types import Cost, ModelPrice, TokenUsage
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
 

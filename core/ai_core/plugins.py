@@ -36,17 +36,15 @@ if TYPE_CHECKING:
     import click
 
     from ai_core.drivers.base import ProviderSpec
-    from ai_core.plugin_models import (
-        ListenerEntry,
-        LoadError,
-        MCPServerEntry,
-        MiddlewareEntry,
-        PluginInfo,
-        ProviderEntry,
-    )
     from ai_core.events.listener import Listener
     from ai_core.mcp.spec import MCPServerSpec
     from ai_core.pipeline.middleware import Middleware
+    from ai_core.plugin_models import (
+        ListenerEntry,
+        LoadError,
+        PluginInfo,
+        ProviderEntry,
+    )
     from ai_core.types import ModelInfo, ModelPrice
 
 __all__ = [
@@ -108,11 +106,36 @@ def enabled_plugins_from_environment() -> list[str] | None:
     """``AI_CORE_PLUGINS`` if set, else the ``plugins`` setting (``AI_PLUGINS`` or the config file)."""
     if ENV_VAR in os.environ:
         return parse_plugin_names(os.environ[ENV_VAR])
-    try:
-        from ai_core.config import load_settings
-    except ImportError:  # running without the config module: everything installed loads
+    return parse_plugin_names(_plugins_setting())
+
+
+def _plugins_setting() -> str | list[str] | None:
+    """:attr:`ai_core.config.Settings.plugins`, read without building Settings.
+
+    Every ``ai`` command resolves the enabled set, and importing pydantic-settings
+    would double the time of ``ai --help``; so read the one value the way
+    :func:`ai_core.config.load_settings` does (environment over file).
+    tests/plugins/test_discovery.py checks that both agree.
+    """
+    if "AI_PLUGINS" in os.environ:
+        return os.environ["AI_PLUGINS"]
+    path = os.environ.get("AI_CONFIG_FILE")
+    if not path:
+        from platformdirs import user_config_dir
+
+        path = os.path.join(user_config_dir("ai-core", appauthor=False), "config.toml")
+    if not os.path.isfile(path):
         return None
-    return parse_plugin_names(load_settings().plugins)
+    import tomllib
+
+    try:
+        with open(path, "rb") as file:
+            value = tomllib.load(file).get("plugins")
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"cannot read config file {path}: {exc}") from exc
+    if value is not None and not isinstance(value, str | list):
+        raise ConfigurationError(f"'plugins' in {path} must be a string or a list of names")
+    return value  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------
@@ -155,7 +178,7 @@ class PluginRegistry:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self._pm.add_hookspecs(hookspecs)
         self._plugins: dict[str, _Plugin] = {}
-        self._errors: list[LoadError] = []
+        self._errors: list[dict[str, Any]] = []  # LoadError fields; the pydantic model is built on read
         self._collected = False
         self._lock = threading.RLock()
         for name, obj in plugins:
@@ -219,8 +242,10 @@ class PluginRegistry:
     @property
     def load_errors(self) -> list[LoadError]:
         """Plugins that failed to import or register (running the registration hooks first)."""
+        from ai_core.plugin_models import LoadError
+
         self._collect()
-        return list(self._errors)
+        return [LoadError(**fields) for fields in self._errors]
 
     def plugin_names(self) -> list[str]:
         """Plugins loaded and not skipped (running the registration hooks first)."""
@@ -310,9 +335,7 @@ class PluginRegistry:
     def _record(self, plugin: _Plugin, phase: str, error: str) -> None:
         dist, version = plugin.distribution()
         self._errors.append(
-            LoadError(
-                name=plugin.name, distribution=dist, version=version, module=plugin.module, phase=phase, error=error
-            )
+            dict(name=plugin.name, distribution=dist, version=version, module=plugin.module, phase=phase, error=error)
         )
 
     # -- the command line ---------------------------------------------------
@@ -338,6 +361,8 @@ class PluginRegistry:
 
     def inventory(self) -> list[PluginInfo]:
         """What each loaded plugin provides (the data behind ``ai plugins``)."""
+        from ai_core.plugin_models import MCPServerEntry, MiddlewareEntry, PluginInfo
+
         self._collect()
         if any(p.commands is None for p in self._plugins.values()):
             import click
@@ -433,6 +458,8 @@ def _qualname(obj: Any) -> str:
 
 
 def _provider_entry(spec: ProviderSpec) -> ProviderEntry:
+    from ai_core.plugin_models import ProviderEntry
+
     driver = spec.driver if isinstance(spec.driver, str) else _qualname(spec.driver)
     return ProviderEntry(
         name=spec.name,
@@ -446,12 +473,14 @@ def _provider_entry(spec: ProviderSpec) -> ProviderEntry:
 
 
 def _listener_entry(listener: Listener) -> ListenerEntry:
+    from ai_core.plugin_models import ListenerEntry
+
     events = listener.events if isinstance(listener.events, tuple) else (listener.events,)
     return ListenerEntry(name=listener.name, events=[e.__name__ for e in events], is_async=listener.is_async)
 
 
 def _load_entry_points(
-    names: list[str] | None, errors: list[LoadError]
+    names: list[str] | None, errors: list[dict[str, Any]]
 ) -> list[tuple[str, object, importlib.metadata.EntryPoint | None]]:
     """Import the enabled entry points (core's first, then by name) through stevedore."""
     from stevedore import NamedExtensionManager
@@ -466,7 +495,7 @@ def _load_entry_points(
     def on_load_failure(_manager: Any, entry_point: importlib.metadata.EntryPoint, exc: BaseException) -> None:
         dist, version = _distribution_of(entry_point)
         errors.append(
-            LoadError(
+            dict(
                 name=entry_point.name,
                 distribution=dist,
                 version=version,
@@ -476,13 +505,11 @@ def _load_entry_points(
         )
 
     def on_missing(missing: Iterable[str]) -> None:
-        failed = {error.name for error in errors}  # stevedore also reports a failed import as missing
+        failed = {error["name"] for error in errors}  # stevedore also reports a failed import as missing
         for name in sorted(missing):
             if name != CORE_PLUGIN and name not in failed:
                 errors.append(
-                    LoadError(
-                        name=name, phase="not installed", error=f"no {ENTRY_POINT_GROUP!r} entry point named {name!r}"
-                    )
+                    dict(name=name, phase="not installed", error=f"no {ENTRY_POINT_GROUP!r} entry point named {name!r}")
                 )
 
     if names is None:
@@ -499,7 +526,7 @@ def _load_entry_points(
     loaded: list[tuple[str, object, importlib.metadata.EntryPoint | None]] = [
         (ext.name, ext.plugin, ext.entry_point) for ext in manager.extensions
     ]
-    if not any(name == CORE_PLUGIN for name, _, _ in loaded) and not any(e.name == CORE_PLUGIN for e in errors):
+    if not any(name == CORE_PLUGIN for name, _, _ in loaded) and not any(e["name"] == CORE_PLUGIN for e in errors):
         # ai_core imported from a source tree without its metadata: core's defaults still apply.
         from ai_core import builtin
 
@@ -533,6 +560,15 @@ def _distribution_of(entry_point: importlib.metadata.EntryPoint) -> tuple[str | 
         if candidate.value == entry_point.value and candidate.dist is not None:
             return candidate.dist.metadata["Name"], candidate.dist.version
     return None, None
+
+
+def __getattr__(name: str) -> Any:
+    # The report models live in ai_core.plugin_models (pydantic, loaded on use).
+    if name in ("LoadError", "PluginInfo"):
+        from ai_core import plugin_models
+
+        return getattr(plugin_models, name)
+    raise AttributeError(f"module 'ai_core.plugins' has no attribute {name!r}")
 
 
 _default: PluginRegistry | None = None

@@ -22,7 +22,9 @@ _KEY_SHAPES = re.compile(
     r"|AIza[0-9A-Za-z_\-]{20,}"  # Google API keys
     r"|(?i:bearer)\s+[A-Za-z0-9._\-~+/]{8,}=*)"
 )
-_SENSITIVE_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key", "proxy-authorization", "cookie"})
+_SENSITIVE_HEADERS = frozenset(
+    {"authorization", "x-api-key", "x-goog-api-key", "api-key", "proxy-authorization", "cookie"}
+)
 
 _known: set[str] = set()
 _lock = threading.Lock()
@@ -61,7 +63,12 @@ def redact_value(value: Any) -> Any:
         return redact(value)
     if isinstance(value, Mapping):
         return {
-            k: (REDACTED if isinstance(k, str) and k.lower() in _SENSITIVE_HEADERS | {"api_key", "apikey", "key", "secret", "password"} else redact_value(v))
+            k: (
+                REDACTED
+                if isinstance(k, str)
+                and k.lower() in _SENSITIVE_HEADERS | {"api_key", "apikey", "key", "secret", "password"}
+                else redact_value(v)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):

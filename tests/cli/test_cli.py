@@ -185,3 +185,22 @@ def test_bad_plugin_setting_is_a_clean_error_and_help_still_works(monkeypatch: p
     assert helped.exit_code == 0
     assert "  chat" in helped.stdout
     assert "warning: plugin commands not loaded" in helped.stderr
+
+
+def test_ai_help_loads_plugins_without_pydantic_or_http(tmp_path: Path) -> None:
+    """Startup time is a feature: `ai --help` lists plugin commands yet builds no model and no client."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from ai_core.cli import cli\n"
+        "result = CliRunner().invoke(cli, ['--help'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "heavy = sorted(m for m in ('pydantic', 'pydantic_settings', 'httpx', 'httpx2', 'sqlalchemy', 'rich') "
+        "if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "AI_CONFIG_FILE": str(tmp_path / "absent.toml"), "AI_CORE_PLUGINS": "fake"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ai_core.drivers.base import ProviderConfig
 from ai_core.drivers.fake import FakeDriver
 from ai_core.testing import ConformanceProfile, DriverConformance, FakeDouble

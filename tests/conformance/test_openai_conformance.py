@@ -7,11 +7,10 @@ from collections.abc import Iterator
 import pytest
 from ai_core.drivers.base import Driver, ProviderConfig
 from ai_core.testing import ConformanceProfile, DriverConformance
+from conformance.openai_double import OpenAICompatDouble
 from pydantic import SecretStr
 from servers.openai_compat import OpenAICompatServer
 from support.openai_spec import sent_payload_errors, validate_chat_request
-
-from conformance.openai_double import OpenAICompatDouble
 
 API_KEY = "sk-conformance-0123456789"
 
@@ -20,7 +19,9 @@ def make_driver(server: OpenAICompatServer, key: str = API_KEY) -> Driver:
     from ai_openai.driver import OpenAIDriver
 
     return OpenAIDriver(
-        ProviderConfig(provider="openai", api_key=SecretStr(key), base_url=server.base_url, timeout=5.0, stream_idle_timeout=2.0)
+        ProviderConfig(
+            provider="openai", api_key=SecretStr(key), base_url=server.base_url, timeout=5.0, stream_idle_timeout=2.0
+        )
     )
 
 
@@ -30,7 +31,9 @@ class TestOpenAIConformance(DriverConformance):
         """The server, with every request and reply checked against OpenAI's OpenAPI document."""
         openai_server.api_keys = {API_KEY}
         yield openai_server
-        problems = [f"request {i}: {p}" for i, body in enumerate(openai_server.chat_bodies) for p in validate_chat_request(body)]
+        problems = [
+            f"request {i}: {p}" for i, body in enumerate(openai_server.chat_bodies) for p in validate_chat_request(body)
+        ]
         problems += sent_payload_errors(openai_server.sent)
         assert not problems, "traffic does not match openai-openapi.yaml:\n" + "\n".join(problems)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from ai_core.drivers.base import Driver, ProviderConfig
 from ai_core.testing import ConformanceProfile, DriverConformance
+from conformance.openai_double import OpenAICompatDouble
 from pydantic import SecretStr
 from servers.openai_compat import OpenAICompatServer
-
-from conformance.openai_double import OpenAICompatDouble
 
 API_KEY = "xai-conformance-0123456789"
 
@@ -17,7 +16,9 @@ def make_driver(server: OpenAICompatServer, key: str = API_KEY) -> Driver:
     from ai_xai.driver import XAIDriver
 
     return XAIDriver(
-        ProviderConfig(provider="xai", api_key=SecretStr(key), base_url=server.base_url, timeout=5.0, stream_idle_timeout=2.0)
+        ProviderConfig(
+            provider="xai", api_key=SecretStr(key), base_url=server.base_url, timeout=5.0, stream_idle_timeout=2.0
+        )
     )
 
 

@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 import pytest
-
 from ai_core import AI, FakeDriver
 from ai_core.config import Settings, load_settings
 from ai_core.drivers.base import ProviderSpec
@@ -19,7 +18,14 @@ from ai_core.plugins import PluginRegistry
 class AcmePlugin:
     @hookimpl
     def register_providers(self, register):  # type: ignore[no-untyped-def]
-        register(ProviderSpec(name="acme", driver=lambda cfg: FakeDriver(cfg), api_key_env=("ACME_KEY",), default_base_url="https://acme.invalid/v1"))
+        register(
+            ProviderSpec(
+                name="acme",
+                driver=lambda cfg: FakeDriver(cfg),
+                api_key_env=("ACME_KEY",),
+                default_base_url="https://acme.invalid/v1",
+            )
+        )
 
 
 def registry() -> PluginRegistry:
@@ -30,7 +36,14 @@ def registry() -> PluginRegistry:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("AI_ACME_API_KEY", "ACME_KEY", "AI_ACME_BASE_URL", "AI_ACME_TIMEOUT", "AI_ACME_RETRY_ATTEMPTS", "AI_DEFAULT_MODEL"):
+    for name in (
+        "AI_ACME_API_KEY",
+        "ACME_KEY",
+        "AI_ACME_BASE_URL",
+        "AI_ACME_TIMEOUT",
+        "AI_ACME_RETRY_ATTEMPTS",
+        "AI_DEFAULT_MODEL",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AI_CONFIG_FILE", str(tmp_path / "config.toml"))
 
@@ -41,7 +54,9 @@ def test_split_model_at_first_slash() -> None:
 
 
 def test_env_overrides_ecosystem_variable_and_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    (tmp_path / "config.toml").write_text('[providers.acme]\napi_key = "from-file"\nbase_url = "https://file.invalid"\ntimeout = 5\n')
+    (tmp_path / "config.toml").write_text(
+        '[providers.acme]\napi_key = "from-file"\nbase_url = "https://file.invalid"\ntimeout = 5\n'
+    )
     ai = AI(persistence=False, registry=registry())
     config = ai.providers.config("acme")
     assert config.api_key is not None and config.api_key.get_secret_value() == "from-file"
@@ -114,7 +129,12 @@ def test_api_key_never_reaches_logs_or_reprs(caplog: pytest.LogCaptureFixture) -
     from ai_core.redaction import remember_secret
 
     remember_secret("sk-supersecretvalue123")
-    get_logger("ai_core.test").warning("calling", config=repr(config), headers={"Authorization": "Bearer sk-supersecretvalue123"}, note="key sk-supersecretvalue123")
+    get_logger("ai_core.test").warning(
+        "calling",
+        config=repr(config),
+        headers={"Authorization": "Bearer sk-supersecretvalue123"},
+        note="key sk-supersecretvalue123",
+    )
     assert "sk-supersecretvalue123" not in caplog.text
     assert "sk-supersecretvalue123" not in repr(config)
     assert "***" in caplog.text

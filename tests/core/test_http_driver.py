@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
-from pydantic import SecretStr
-
 from ai_core import errors
 from ai_core.drivers import http
 from ai_core.drivers.base import HTTPDriver, ProviderConfig, retry_after_seconds
 from ai_core.drivers.streaming import iter_sse
 from ai_core.types import ChatRequest, ChatResponse, StreamEvent
+from pydantic import SecretStr
 
 
 class EchoHTTPDriver(HTTPDriver):
@@ -27,7 +26,11 @@ class EchoHTTPDriver(HTTPDriver):
 
 
 def driver_for(handler, **config) -> EchoHTTPDriver:  # type: ignore[no-untyped-def]
-    return EchoHTTPDriver(ProviderConfig(provider="t", api_key=SecretStr("sk-test-secret-123456"), transport=http.MockTransport(handler), **config))
+    return EchoHTTPDriver(
+        ProviderConfig(
+            provider="t", api_key=SecretStr("sk-test-secret-123456"), transport=http.MockTransport(handler), **config
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -113,7 +116,7 @@ async def test_stalled_stream_times_out_instead_of_hanging() -> None:
 @pytest.mark.anyio
 async def test_sse_parser_handles_multiline_comments_and_events() -> None:
     async def lines() -> AsyncIterator[str]:
-        for line in [": keep-alive", "event: delta", "data: a", "data: b", "id: 7", "", "data: {\"x\": 1}", ""]:
+        for line in [": keep-alive", "event: delta", "data: a", "data: b", "id: 7", "", 'data: {"x": 1}', ""]:
             yield line
 
     events = [e async for e in iter_sse(lines())]

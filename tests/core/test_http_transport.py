@@ -10,11 +10,11 @@ from collections.abc import Iterator
 import anyio
 import pytest
 import sniffio
-from pydantic import SecretStr
-
 from ai_core import errors
 from ai_core.drivers import http
 from ai_core.drivers.base import ProviderConfig
+from pydantic import SecretStr
+
 from tests.core.test_http_driver import EchoHTTPDriver
 
 
@@ -27,7 +27,9 @@ def server() -> Iterator[str]:
         return web.json_response({"echo": payload, "auth": request.headers.get("authorization")})
 
     async def fail(request: web.Request) -> web.Response:
-        return web.json_response({"error": {"message": "quota", "type": "rate_limit"}}, status=429, headers={"retry-after": "7"})
+        return web.json_response(
+            {"error": {"message": "quota", "type": "rate_limit"}}, status=429, headers={"retry-after": "7"}
+        )
 
     async def lines(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
@@ -65,7 +67,9 @@ def server() -> Iterator[str]:
 
 
 def make(base_url: str, **kwargs: object) -> EchoHTTPDriver:
-    return EchoHTTPDriver(ProviderConfig(provider="t", base_url=base_url, api_key=SecretStr("sk-transport-test-1"), **kwargs))  # type: ignore[arg-type]
+    return EchoHTTPDriver(
+        ProviderConfig(provider="t", base_url=base_url, api_key=SecretStr("sk-transport-test-1"), **kwargs)
+    )  # type: ignore[arg-type]
 
 
 @pytest.mark.anyio

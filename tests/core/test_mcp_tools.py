@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from ai_core import AI, FakeDriver, MCPServerSpec, ToolCalled, ToolResult, ToolSpec
 from ai_core.errors import ConfigurationError
 from ai_core.events.listener import Listener
@@ -22,7 +21,11 @@ class AdderServer:
         AdderServer.instances.append(self)
 
     async def list_tools(self) -> list[ToolSpec]:
-        schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}
+        schema = {
+            "type": "object",
+            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+            "required": ["a", "b"],
+        }
         return [ToolSpec(name="add", description="Add two integers.", parameters=schema)]
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> ToolResult:
@@ -43,7 +46,9 @@ def make_ai(listeners: list[Listener] | None = None) -> AI:
     import ai_core.builtin
     import ai_core.drivers.fake_plugin
 
-    registry = PluginRegistry(plugins=[("core", ai_core.builtin), ("fake", ai_core.drivers.fake_plugin), ("adder", AdderPlugin())])
+    registry = PluginRegistry(
+        plugins=[("core", ai_core.builtin), ("fake", ai_core.drivers.fake_plugin), ("adder", AdderPlugin())]
+    )
     return AI(persistence=False, registry=registry, listeners=listeners or [])
 
 

@@ -7,8 +7,6 @@ from decimal import Decimal
 
 import anyio
 import pytest
-from pydantic import BaseModel
-
 from ai_core import (
     AI,
     Call,
@@ -18,8 +16,8 @@ from ai_core import (
     FakeDriver,
     Listener,
     Message,
-    Middleware,
     MessageSent,
+    Middleware,
     ProviderSwitched,
     RateLimitError,
     ResponseGenerated,
@@ -30,6 +28,7 @@ from ai_core import (
 )
 from ai_core.errors import ProviderUnavailableError, RequestValidationError, ToolLoopError
 from ai_core.plugins import PluginRegistry
+from pydantic import BaseModel
 
 
 def make_ai(*, fake: FakeDriver | None = None, **kwargs: object) -> AI:
@@ -48,7 +47,9 @@ async def test_send_returns_text_usage_and_exact_cost() -> None:
     assert reply.text == "Echo: Hello there"
     assert reply.usage.input_tokens > 0 and reply.usage.output_tokens > 0
     assert reply.cost is not None and reply.cost.known
-    expected = (Decimal(reply.usage.input_tokens) * Decimal("0.50") + Decimal(reply.usage.output_tokens) * Decimal("1.50")) / Decimal(1_000_000)
+    expected = (
+        Decimal(reply.usage.input_tokens) * Decimal("0.50") + Decimal(reply.usage.output_tokens) * Decimal("1.50")
+    ) / Decimal(1_000_000)
     assert reply.cost.total == expected
     assert reply.latency_ms is not None and reply.latency_ms >= 0
 
@@ -88,7 +89,9 @@ def test_sync_send_and_stream_work_inside_a_running_loop() -> None:
         ai = make_ai()
         try:
             text = ai.conversation("fake/echo").user("sync in loop").send().text
-            streamed = "".join(e.text for e in ai.conversation("fake/echo").user("x").stream() if isinstance(e, TextDelta))
+            streamed = "".join(
+                e.text for e in ai.conversation("fake/echo").user("x").stream() if isinstance(e, TextDelta)
+            )
             return text, streamed
         finally:
             ai.close()
@@ -131,7 +134,9 @@ class ShortCircuit(Middleware):
     name, order = "cache", 300
 
     async def __call__(self, call: Call, call_next):  # type: ignore[no-untyped-def]
-        return ChatResponse(provider=call.request.provider, model=call.request.model, message=Message.assistant("cached"))
+        return ChatResponse(
+            provider=call.request.provider, model=call.request.model, message=Message.assistant("cached")
+        )
 
 
 class SeesErrors(Middleware):
@@ -231,7 +236,11 @@ async def test_listeners_run_in_background_and_failures_are_isolated() -> None:
     def broken(event: object) -> None:
         raise RuntimeError("listener bug")
 
-    listeners = [Listener(ResponseGenerated, slow), Listener(ResponseGenerated, broken), Listener((MessageSent, CostCalculated, ConversationUpdated), lambda e: got.append(type(e).__name__))]
+    listeners = [
+        Listener(ResponseGenerated, slow),
+        Listener(ResponseGenerated, broken),
+        Listener((MessageSent, CostCalculated, ConversationUpdated), lambda e: got.append(type(e).__name__)),
+    ]
     ai = make_ai(listeners=listeners)
     reply = await ai.conversation("fake/echo").user("hi").asend()  # returns while `slow` still blocks
     assert reply.text and "slow" not in got
@@ -266,12 +275,17 @@ def get_weather(city: str) -> str:
 async def test_tool_loop_runs_python_tools_and_sums_usage() -> None:
     fake = FakeDriver()
     async with make_ai(fake=fake) as ai:
-        chat = ai.conversation("fake/echo").tools([get_weather]).tool_choice("get_weather").option("fake_tool_arguments", {"city": "Oslo"})
+        chat = (
+            ai.conversation("fake/echo")
+            .tools([get_weather])
+            .tool_choice("get_weather")
+            .option("fake_tool_arguments", {"city": "Oslo"})
+        )
         reply = await chat.user("weather?").asend()
     assert reply.text == "get_weather returned: sunny in Oslo"
     assert len(fake.calls) == 2
     assert [m.role for m in chat.messages] == ["user", "assistant", "tool", "assistant"]
-    first, second = fake.calls
+    first = fake.calls[0]
     assert first.tools and first.tools[0].parameters["properties"]["city"]["type"] == "string"
     assert reply.usage.input_tokens > 0
 
@@ -280,7 +294,14 @@ async def test_tool_loop_runs_python_tools_and_sums_usage() -> None:
 async def test_declared_tools_are_returned_to_the_caller() -> None:
     spec = ToolSpec(name="lookup", parameters={"type": "object", "properties": {"q": {"type": "string"}}})
     async with make_ai() as ai:
-        reply = await ai.conversation("fake/echo").tools([spec]).tool_choice("required").option("fake_tool_arguments", {"q": "x"}).user("go").asend()
+        reply = (
+            await ai.conversation("fake/echo")
+            .tools([spec])
+            .tool_choice("required")
+            .option("fake_tool_arguments", {"q": "x"})
+            .user("go")
+            .asend()
+        )
     assert reply.finish_reason == "tool_calls"
     assert reply.tool_calls[0].name == "lookup" and reply.tool_calls[0].arguments == {"q": "x"}
 

@@ -3,24 +3,38 @@
 from __future__ import annotations
 
 import pytest
+from ai_core import ChatRequest, ImagePart, Message, ReasoningPart, TextPart, TokenUsage, ToolCallPart, ToolResultPart
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from ai_core import ChatRequest, ImagePart, Message, ReasoningPart, TextPart, TokenUsage, ToolCallPart, ToolResultPart
-
-json_scalars = st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=20)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+json_scalars = st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.text(max_size=20)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
 
 parts = st.one_of(
     st.builds(TextPart, text=st.text()),
     st.builds(ReasoningPart, text=st.text(), signature=st.none() | st.text(max_size=10)),
     st.builds(ImagePart, url=st.from_regex(r"https://[a-z]{1,8}\.example/[a-z]{1,8}\.png", fullmatch=True)),
-    st.builds(ImagePart, data=st.binary(min_size=1, max_size=64), media_type=st.sampled_from(["image/png", "image/jpeg"])),
-    st.builds(ToolCallPart, id=st.text(min_size=1, max_size=10), name=st.from_regex(r"[a-z_]{1,12}", fullmatch=True), arguments=st.dictionaries(st.text(max_size=8), json_values, max_size=3)),
+    st.builds(
+        ImagePart, data=st.binary(min_size=1, max_size=64), media_type=st.sampled_from(["image/png", "image/jpeg"])
+    ),
+    st.builds(
+        ToolCallPart,
+        id=st.text(min_size=1, max_size=10),
+        name=st.from_regex(r"[a-z_]{1,12}", fullmatch=True),
+        arguments=st.dictionaries(st.text(max_size=8), json_values, max_size=3),
+    ),
     st.builds(ToolResultPart, tool_call_id=st.text(min_size=1, max_size=10), content=st.text(), is_error=st.booleans()),
 )
-messages = st.builds(Message, role=st.sampled_from(["system", "user", "assistant", "tool", "developer"]), parts=st.lists(parts, min_size=1, max_size=4))
+messages = st.builds(
+    Message,
+    role=st.sampled_from(["system", "user", "assistant", "tool", "developer"]),
+    parts=st.lists(parts, min_size=1, max_size=4),
+)
 
 
 @given(messages)
@@ -29,14 +43,24 @@ def test_message_round_trips_through_json(message: Message) -> None:
     assert Message.model_validate_json(message.model_dump_json()) == message
 
 
-@given(st.builds(TokenUsage, input_tokens=st.integers(0, 10**9), output_tokens=st.integers(0, 10**9)), st.builds(TokenUsage, input_tokens=st.integers(0, 10**9), output_tokens=st.integers(0, 10**9)))
+@given(
+    st.builds(TokenUsage, input_tokens=st.integers(0, 10**9), output_tokens=st.integers(0, 10**9)),
+    st.builds(TokenUsage, input_tokens=st.integers(0, 10**9), output_tokens=st.integers(0, 10**9)),
+)
 def test_usage_adds_field_by_field(a: TokenUsage, b: TokenUsage) -> None:
     total = a + b
     assert total.input_tokens == a.input_tokens + b.input_tokens
     assert total.total_tokens == a.total_tokens + b.total_tokens
 
 
-@given(st.dictionaries(st.sampled_from(["temperature", "top_p", "max_tokens", "stop", "seed", "tool_choice", "messages", "model"]), json_values, min_size=1, max_size=4))
+@given(
+    st.dictionaries(
+        st.sampled_from(["temperature", "top_p", "max_tokens", "stop", "seed", "tool_choice", "messages", "model"]),
+        json_values,
+        min_size=1,
+        max_size=4,
+    )
+)
 @settings(max_examples=200)
 def test_malformed_requests_raise_validation_errors_only(fields: dict[str, object]) -> None:
     base: dict[str, object] = {"provider": "fake", "model": "echo", "messages": [Message.user("hi")]}

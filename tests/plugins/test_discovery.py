@@ -179,10 +179,50 @@ def test_parse_round_trips_any_list(names: list[str], sep: str) -> None:
 def test_importing_the_registry_module_loads_no_plugin_machinery() -> None:
     code = (
         "import sys, threading, ai_core.plugins\n"
-        "bad = [m for m in ('stevedore', 'httpx', 'httpx2', 'ai_core.builtin', 'ai_core.drivers.fake_plugin') "
+        "bad = [m for m in ('stevedore', 'httpx', 'httpx2', 'pydantic', 'ai_core.builtin', 'ai_core.drivers.fake_plugin') "
         "if m in sys.modules]\n"
         "assert not bad, bad\n"
         "assert threading.active_count() == 1\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert plugins.ENTRY_POINT_GROUP == "ai_core"
+
+
+@pytest.mark.parametrize(
+    ("env", "file"),
+    [
+        (None, None),
+        ("openai,fake", None),
+        ("", None),
+        (None, 'plugins = "fake, openai"\n'),
+        (None, 'plugins = "none"\n'),
+        ("fake", 'plugins = "openai"\n'),  # the environment beats the file
+        (None, 'default_model = "fake/echo"\n'),
+    ],
+)
+def test_plugins_setting_read_like_settings_reads_it(
+    env: str | None, file: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """plugins.py reads the setting without pydantic-settings (startup time); it must agree."""
+    from ai_core.config import load_settings
+
+    monkeypatch.delenv("AI_CORE_PLUGINS", raising=False)
+    config = tmp_path / "config.toml"
+    monkeypatch.setenv("AI_CONFIG_FILE", str(config))
+    if file is not None:
+        config.write_text(file)
+    if env is None:
+        monkeypatch.delenv("AI_PLUGINS", raising=False)
+    else:
+        monkeypatch.setenv("AI_PLUGINS", env)
+    assert plugins.enabled_plugins_from_environment() == load_settings().enabled_plugins()
+
+
+def test_unreadable_config_file_is_a_configuration_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AI_CORE_PLUGINS", raising=False)
+    monkeypatch.delenv("AI_PLUGINS", raising=False)
+    config = tmp_path / "config.toml"
+    config.write_text("plugins = [unclosed\n")
+    monkeypatch.setenv("AI_CONFIG_FILE", str(config))
+    with pytest.raises(ConfigurationError, match="cannot read config file"):
+        plugins.enabled_plugins_from_environment()

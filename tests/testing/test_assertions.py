@@ -17,8 +17,14 @@ def request(text: str = "hi", **fields: object) -> ChatRequest:
 def test_passes_on_matching_call_and_returns_it() -> None:
     calls = [request("first"), request("second", system="Be brief.", tools=[WEATHER, TIME], temperature=0.2)]
     checked = assert_called(
-        calls, times=2, model="echo", tools=["get_time", "get_weather"], system="Be brief.",
-        last_user_text="second", user_text_contains="eco", temperature=0.2,
+        calls,
+        times=2,
+        model="echo",
+        tools=["get_time", "get_weather"],
+        system="Be brief.",
+        last_user_text="second",
+        user_text_contains="eco",
+        temperature=0.2,
     )
     assert checked is calls[1]
     assert_called(calls, call=0, model="fake/echo", tools=[], system=None, last_user_text="first")
@@ -34,7 +40,9 @@ def test_wrong_count_lists_every_call() -> None:
 
 def test_every_mismatch_is_reported_at_once() -> None:
     with pytest.raises(AssertionError) as caught:
-        assert_called([request("hello", tools=[WEATHER])], model="gpt-4o", tools=["get_time"], system="S", options={"k": 1})
+        assert_called(
+            [request("hello", tools=[WEATHER])], model="gpt-4o", tools=["get_time"], system="S", options={"k": 1}
+        )
     message = str(caught.value)
     assert "model: expected 'gpt-4o', got 'echo'" in message
     assert "tools: expected ['get_time'], got ['get_weather']" in message

@@ -42,13 +42,13 @@ def no_real_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
 
 def test_remote_connect_and_lookup_are_refused(no_real_network: list[Any]) -> None:
     with block_network():
-        with socket.socket() as sock, pytest.raises(NetworkBlockedError, match="192.0.2.1"):
+        with socket.socket() as sock, pytest.raises(NetworkBlockedError, match=r"192\.0\.2\.1"):
             sock.connect(("192.0.2.1", 443))
         with socket.socket() as sock, pytest.raises(NetworkBlockedError):
             sock.connect_ex(("192.0.2.7", 80))
         with socket.socket(socket.AF_INET6) as sock, pytest.raises(NetworkBlockedError):
             sock.connect(("2001:db8::1", 443, 0, 0))
-        with pytest.raises(NetworkBlockedError, match="api.openai.com"):
+        with pytest.raises(NetworkBlockedError, match=r"api\.openai\.com"):
             socket.getaddrinfo("api.openai.com", 443)
     assert no_real_network == []
 
@@ -99,7 +99,9 @@ async def test_http_driver_to_a_remote_host_fails_with_the_guard_error(no_real_n
     from ai_openai.driver import OpenAIDriver
     from pydantic import SecretStr
 
-    driver = OpenAIDriver(ProviderConfig(provider="openai", api_key=SecretStr("sk-test"), base_url="https://api.openai.com/v1"))
+    driver = OpenAIDriver(
+        ProviderConfig(provider="openai", api_key=SecretStr("sk-test"), base_url="https://api.openai.com/v1")
+    )
     request = ChatRequest(provider="openai", model="gpt-4o-mini", messages=[Message.user("hi")])
     with block_network():
         try:
@@ -119,7 +121,11 @@ def test_every_ipv4_loopback_is_local(address: ipaddress.IPv4Address) -> None:
 @given(st.ip_addresses())
 def test_non_loopback_addresses_are_remote(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
     mapped = getattr(address, "ipv4_mapped", None)
-    local = address.is_loopback or address.is_unspecified or (mapped is not None and (mapped.is_loopback or mapped.is_unspecified))
+    local = (
+        address.is_loopback
+        or address.is_unspecified
+        or (mapped is not None and (mapped.is_loopback or mapped.is_unspecified))
+    )
     assert is_local_address(str(address)) is local
     assert is_local_address(f"[{address}]") is local
 

@@ -1,21 +1,30 @@
-"""The pytest plugin: inert by default, a network guard when asked, light to load."""
+"""The pytest plugin: inert by default, a network guard when asked, light to load.
+
+Inner pytest runs go to a subprocess: an in-process run forgets the modules it
+imported first, which would leave this session with two copies of some.
+The inner conftest replaces the real ``connect`` with a stub before any test,
+so a guard that fails reaches nothing.
+"""
 
 from __future__ import annotations
 
-import socket
+import re
 import subprocess
 import sys
-from typing import Any
 
-import ai_core.testing.network
 import pytest
-from ai_core.testing import NetworkBlockedError
-
-# inline_run forgets modules first imported inside it; importing these here keeps
-# one NetworkBlockedError class for the plugin's guard and the inner tests.
-assert ai_core.testing.network.NetworkBlockedError is NetworkBlockedError
 
 pytest_plugins = ["pytester"]
+
+STUB_CONFTEST = """
+import socket
+
+def _stub(self, address):
+    raise ConnectionRefusedError(f"stubbed connect to {address!r}: no traffic in tests")
+
+def pytest_configure(config):
+    socket.socket.connect = _stub
+"""
 
 PROBE = """
 import socket
@@ -43,93 +52,75 @@ def test_allowed():
 def test_fixture(no_network):
     with pytest.raises(NetworkBlockedError):
         probe()
-"""
-
 
 @pytest.fixture
-def stubbed_connect(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Replace the real connect first, so a guard that fails reaches nothing."""
-    reached: list[Any] = []
+def remote_in_setup():
+    probe()
 
-    def connect(self: socket.socket, address: Any) -> None:
-        reached.append(address)
-        raise ConnectionRefusedError("stubbed: no traffic in tests")
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    return reached
-
-
-def _outcomes(result: pytest.HookRecorder) -> dict[str, str]:
-    outcomes = {}
-    for report in result.getreports("pytest_runtest_logreport"):
-        if report.when == "call":
-            outcomes[report.nodeid.split("::")[-1]] = report.outcome
-    return outcomes
-
-
-def test_inert_by_default_marker_and_fixture_still_guard(pytester: pytest.Pytester, stubbed_connect: list[Any]) -> None:
-    pytester.makepyfile(test_probe=PROBE)
-    result = pytester.inline_run("-p", "no:cacheprovider", "--strict-markers")  # the markers are registered
-    assert _outcomes(result) == {"test_plain": "failed", "test_marked": "passed", "test_allowed": "failed", "test_fixture": "passed"}
-    assert stubbed_connect == [("192.0.2.1", 443), ("192.0.2.1", 443)]  # only the unguarded tests reached the stub
-
-
-def test_option_guards_every_test_except_allow_network(pytester: pytest.Pytester, stubbed_connect: list[Any]) -> None:
-    pytester.makepyfile(test_probe=PROBE)
-    result = pytester.inline_run("-p", "no:cacheprovider", "--ai-block-network")
-    assert _outcomes(result) == {"test_plain": "passed", "test_marked": "passed", "test_allowed": "failed", "test_fixture": "passed"}
-    assert stubbed_connect == [("192.0.2.1", 443)]
-
-
-def test_ini_setting_and_allowed_hosts(pytester: pytest.Pytester, stubbed_connect: list[Any]) -> None:
-    pytester.makeini("[pytest]\nai_core_block_network = true\nai_core_allow_hosts = 192.0.2.1\n")
-    pytester.makepyfile(
-        test_ini="""
-import socket
-import pytest
-from ai_core.testing import NetworkBlockedError
-
-def test_allowed_host_reaches_the_stub():
-    with socket.socket() as sock, pytest.raises(ConnectionRefusedError):
-        sock.connect(("192.0.2.1", 443))
-
-def test_other_host_is_blocked():
-    with socket.socket() as sock, pytest.raises(NetworkBlockedError):
-        sock.connect(("192.0.2.2", 443))
-"""
-    )
-    result = pytester.inline_run("-p", "no:cacheprovider")
-    result.assertoutcome(passed=2)
-
-
-def test_guard_covers_fixture_setup(pytester: pytest.Pytester, stubbed_connect: list[Any]) -> None:
-    pytester.makepyfile(
-        test_setup="""
-import socket
-import pytest
-
-@pytest.fixture
-def remote():
-    with socket.socket() as sock:
-        sock.connect(("192.0.2.1", 443))
-
-def test_uses_remote(remote):
+def test_setup_is_guarded_too(remote_in_setup):
     pass
+
+def test_allowed_host():
+    with socket.socket() as sock, pytest.raises(ConnectionRefusedError, match="stubbed"):
+        sock.connect(("192.0.2.9", 443))
 """
-    )
-    result = pytester.inline_run("-p", "no:cacheprovider", "--ai-block-network")
-    reports = [r for r in result.getreports("pytest_runtest_logreport") if r.when == "setup"]
-    assert reports and reports[0].failed and "network access blocked" in str(reports[0].longrepr)
-    assert stubbed_connect == []
+
+
+def _outcomes(result: pytest.RunResult) -> dict[str, str]:
+    """test name -> PASSED/FAILED/ERROR, from the ``-rA`` summary."""
+    found: dict[str, str] = {}
+    for line in result.outlines:
+        match = re.match(r"(PASSED|FAILED|ERROR) test_probe\.py::(\w+)", line)
+        if match:
+            found[match.group(2)] = match.group(1)
+    return found
+
+
+@pytest.fixture
+def probe(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(STUB_CONFTEST)
+    pytester.makepyfile(test_probe=PROBE)
+    return pytester
+
+
+def test_inert_by_default_while_marker_and_fixture_guard(probe: pytest.Pytester) -> None:
+    result = probe.runpytest_subprocess("-p", "no:cacheprovider", "-rA", "--strict-markers")  # markers registered
+    assert _outcomes(result) == {
+        "test_plain": "FAILED",
+        "test_marked": "PASSED",
+        "test_allowed": "FAILED",
+        "test_fixture": "PASSED",
+        "test_setup_is_guarded_too": "ERROR",
+        "test_allowed_host": "PASSED",
+    }
+
+
+def test_option_guards_setup_and_every_test_but_allow_network(probe: pytest.Pytester) -> None:
+    result = probe.runpytest_subprocess("-p", "no:cacheprovider", "-rA", "--ai-block-network")
+    assert _outcomes(result) == {
+        "test_plain": "PASSED",
+        "test_marked": "PASSED",
+        "test_allowed": "FAILED",
+        "test_fixture": "PASSED",
+        "test_setup_is_guarded_too": "ERROR",
+        "test_allowed_host": "FAILED",
+    }
+    assert "NetworkBlockedError: network access blocked in tests" in result.stdout.str()
+
+
+def test_ini_setting_with_allowed_hosts(probe: pytest.Pytester) -> None:
+    probe.makeini("[pytest]\nai_core_block_network = true\nai_core_allow_hosts = 192.0.2.9\n")
+    result = probe.runpytest_subprocess("-p", "no:cacheprovider", "-rA")
+    outcomes = _outcomes(result)
+    assert outcomes["test_plain"] == "PASSED" and outcomes["test_allowed_host"] == "PASSED"
 
 
 def test_loading_the_plugin_imports_no_heavy_module() -> None:
     """pytest loads the plugin in every run where ai-core is installed: it must stay cheap."""
     code = (
-        "import sys, ai_core.testing.pytest_plugin as p;"
-        "heavy = [m for m in ('httpx2', 'httpx', 'sqlalchemy', 'pydantic', 'anyio', 'ai_core.app', 'ai_core.drivers')"
-        " if m in sys.modules];"
-        "print(heavy)"
+        "import sys, ai_core.testing.pytest_plugin;"
+        "print([m for m in ('httpx2', 'httpx', 'sqlalchemy', 'pydantic', 'anyio', 'ai_core.app', 'ai_core.drivers')"
+        " if m in sys.modules])"
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert output == "[]"

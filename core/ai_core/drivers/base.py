@@ -18,10 +18,9 @@ import anyio
 from pydantic import SecretStr
 
 from ai_core import errors
-from ai_core.drivers import http
 from ai_core.types import Capabilities, ChatRequest, ChatResponse, ModelInfo, StreamEvent
 
-__all__ = ["Driver", "HTTPDriver", "ProviderConfig", "ProviderSpec", "DriverFactory"]
+__all__ = ["Driver", "DriverFactory", "HTTPDriver", "ProviderConfig", "ProviderSpec"]
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,7 @@ class Driver(ABC):
         """True when the configured key is accepted; must not spend tokens."""
         return True
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook; drivers without pools need nothing
         """Release pooled connections."""
 
     def __repr__(self) -> str:
@@ -167,6 +166,7 @@ class HTTPDriver(Driver):
     def client(self) -> Any:
         """The pooled client, built on first use (never at import or init)."""
         if self._client is None:
+            from ai_core.drivers import http
             from ai_core.redaction import remember_secret
 
             if self.config.api_key is not None:
@@ -189,6 +189,8 @@ class HTTPDriver(Driver):
     # -- requests ----------------------------------------------------------
 
     async def post_json(self, path: str, payload: dict[str, Any], **kwargs: Any) -> Any:
+        from ai_core.drivers import http
+
         """POST JSON and return the decoded body, mapping every failure."""
         try:
             response = await self.client.post(path, json=payload, **kwargs)
@@ -197,6 +199,8 @@ class HTTPDriver(Driver):
         return self.decode(response)
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
+        from ai_core.drivers import http
+
         try:
             response = await self.client.get(path, **kwargs)
         except http.HTTPError as exc:
@@ -222,6 +226,8 @@ class HTTPDriver(Driver):
         A stalled stream raises :class:`~ai_core.errors.ProviderTimeoutError`
         after ``stream_idle_timeout`` seconds without a line.
         """
+        from ai_core.drivers import http
+
         idle = self.config.stream_idle_timeout
         try:
             async with self.client.stream("POST", path, json=payload) as response:
@@ -246,6 +252,8 @@ class HTTPDriver(Driver):
     # -- error mapping -----------------------------------------------------
 
     def error_from_transport(self, exc: Exception, *, streaming: bool = False) -> errors.ProviderError:
+        from ai_core.drivers import http
+
         if isinstance(exc, http.TimeoutException):
             return errors.ProviderTimeoutError(f"request timed out ({type(exc).__name__})", provider=self.provider)
         if streaming and isinstance(exc, http.RemoteProtocolError | http.ReadError):
@@ -328,8 +336,8 @@ def retry_after_seconds(headers: Any) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        from email.utils import parsedate_to_datetime
         from datetime import UTC, datetime
+        from email.utils import parsedate_to_datetime
 
         try:
             when = parsedate_to_datetime(value)

@@ -167,7 +167,9 @@ class FakeDriver(Driver):
         if request.max_tokens is not None and usage.output_tokens > request.max_tokens and not message.tool_calls:
             words = message.text.split(" ")
             message = Message.assistant(" ".join(words[: request.max_tokens]))
-            usage = usage.model_copy(update={"output_tokens": request.max_tokens, "total_tokens": prompt + request.max_tokens})
+            usage = usage.model_copy(
+                update={"output_tokens": request.max_tokens, "total_tokens": prompt + request.max_tokens}
+            )
             finish = "length"
         else:
             finish = "tool_calls" if message.tool_calls else "stop"
@@ -214,7 +216,16 @@ class FakeDriver(Driver):
         yield StreamCompleted(acc.build())
 
     async def list_models(self) -> list[ModelInfo]:
-        return [ModelInfo(provider=self.provider, id="echo", name="Fake echo", context_window=128_000, max_output_tokens=4096, capabilities=FAKE_CAPABILITIES)]
+        return [
+            ModelInfo(
+                provider=self.provider,
+                id="echo",
+                name="Fake echo",
+                context_window=128_000,
+                max_output_tokens=4096,
+                capabilities=FAKE_CAPABILITIES,
+            )
+        ]
 
     async def validate_credentials(self) -> bool:
         return self.config.options.get("valid_key", True) is not False

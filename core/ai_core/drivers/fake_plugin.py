@@ -35,7 +35,11 @@ def register_models(register: Callable[[Any], None]) -> None:
 
     register(
         ModelInfo(
-            provider="fake", id="echo", name="Fake echo", context_window=128_000, max_output_tokens=4096,
+            provider="fake",
+            id="echo",
+            name="Fake echo",
+            context_window=128_000,
+            max_output_tokens=4096,
             capabilities=FAKE_CAPABILITIES,
         )
     )
@@ -48,7 +52,11 @@ def register_prices(register: Callable[[Any], None]) -> None:
     # Priced like a small hosted model so demos and budget tests show real money.
     register(
         ModelPrice(
-            provider="fake", model="echo", effective_from=date(2024, 1, 1),
-            input_per_mtok=Decimal("0.50"), output_per_mtok=Decimal("1.50"), cached_input_per_mtok=Decimal("0.05"),
+            provider="fake",
+            model="echo",
+            effective_from=date(2024, 1, 1),
+            input_per_mtok=Decimal("0.50"),
+            output_per_mtok=Decimal("1.50"),
+            cached_input_per_mtok=Decimal("0.05"),
         )
     )

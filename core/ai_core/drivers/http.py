@@ -25,8 +25,10 @@ from typing import Any
 import httpx2 as _http
 
 __all__ = [
+    "AiohttpTransport",
     "AsyncBaseTransport",
     "AsyncClient",
+    "ClientOptions",
     "HTTPError",
     "HTTPStatusError",
     "MockTransport",
@@ -34,8 +36,6 @@ __all__ = [
     "Response",
     "Timeout",
     "TransportError",
-    "ClientOptions",
-    "AiohttpTransport",
     "build_client",
     "http_library",
 ]
@@ -115,14 +115,18 @@ class AiohttpTransport(_http.AsyncBaseTransport):
             import aiohttp
 
             connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit_per_host)
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",))
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+            )
         return self._session
 
     async def handle_async_request(self, request: Any) -> Any:
         import aiohttp
 
         timeouts = request.extensions.get("timeout", {})
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.get("connect"), sock_read=timeouts.get("read"))
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeouts.get("connect"), sock_read=timeouts.get("read")
+        )
         try:
             body: Any = request.content
         except _http.RequestNotRead:  # a streaming upload: aiohttp reads async iterables

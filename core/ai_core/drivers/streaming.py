@@ -29,7 +29,17 @@ __all__ = ["ServerSentEvent", "StreamAccumulator", "iter_sse"]
 class StreamAccumulator:
     """Collect deltas; ``build()`` returns the full response."""
 
-    __slots__ = ("provider", "model", "id", "_text", "_reasoning", "_tools", "usage", "finish_reason", "provider_fields")
+    __slots__ = (
+        "_reasoning",
+        "_text",
+        "_tools",
+        "finish_reason",
+        "id",
+        "model",
+        "provider",
+        "provider_fields",
+        "usage",
+    )
 
     def __init__(self, provider: str, model: str) -> None:
         self.provider = provider
@@ -105,7 +115,7 @@ def tool_call_part(call_id: str, name: str | None, arguments: str | dict[str, An
 class ServerSentEvent:
     """One SSE event; a plain slotted object, since streams make thousands."""
 
-    __slots__ = ("event", "data", "id")
+    __slots__ = ("data", "event", "id")
 
     def __init__(self, event: str, data: str, id: str | None) -> None:
         self.event = event

@@ -15,16 +15,15 @@ import atexit
 import threading
 import weakref
 from collections.abc import Iterable
-from contextlib import ExitStack
 from typing import Any
 
 import anyio
-import anyio.from_thread
 import anyio.to_thread
 
 from ai_core.events.listener import Listener
 from ai_core.events.types import Event
 from ai_core.logging import get_logger
+from ai_core.threads import LoopThread
 
 __all__ = ["EventDispatcher"]
 
@@ -48,8 +47,7 @@ class EventDispatcher:
         self._listeners: list[Listener] = list(listeners)
         self._wants: dict[type[Event], bool] = {}
         self._lock = threading.Lock()
-        self._portal: Any = None
-        self._stack: ExitStack | None = None
+        self._loop = LoopThread("ai-core-events")
         self._pending = 0
         self._idle = threading.Condition(self._lock)
         self._closed = False
@@ -106,7 +104,9 @@ class EventDispatcher:
             self.delivered += 1
         except Exception as exc:  # isolation: one listener never breaks another
             self.failures += 1
-            log.warning("listener_failed", listener=listener.name, event=event.name, error=f"{type(exc).__name__}: {exc}")
+            log.warning(
+                "listener_failed", listener=listener.name, event=event.name, error=f"{type(exc).__name__}: {exc}"
+            )
         finally:
             self._done()
 
@@ -117,15 +117,14 @@ class EventDispatcher:
                 self._idle.notify_all()
 
     def _ensure_started(self) -> Any:
-        if self._portal is not None:
-            return self._portal
+        portal = self._loop.portal
+        if portal is not None:
+            return portal
         with self._lock:
-            if self._portal is None:
-                stack = ExitStack()
-                self._portal = stack.enter_context(anyio.from_thread.start_blocking_portal(backend="asyncio"))
-                self._stack = stack
+            if self._loop.portal is None:
+                self._loop.start()
                 _live.add(self)
-        return self._portal
+            return self._loop.portal
 
     # -- shutdown ----------------------------------------------------------
 
@@ -138,7 +137,7 @@ class EventDispatcher:
         with self._lock:
             return self._idle.wait_for(lambda: self._pending <= 0, timeout=timeout)
 
-    async def adrain(self, timeout: float | None = 30) -> bool:
+    async def adrain(self, timeout: float | None = 30) -> bool:  # noqa: ASYNC109 - waits on a thread, not a task
         return await anyio.to_thread.run_sync(self.drain, timeout)
 
     def close(self, timeout: float | None = 30) -> None:
@@ -147,7 +146,5 @@ class EventDispatcher:
             return
         self.drain(timeout)
         self._closed = True
-        stack, self._stack, self._portal = self._stack, None, None
-        if stack is not None:
-            stack.close()
+        self._loop.stop()
         _live.discard(self)

@@ -27,7 +27,12 @@ class Listener:
     is_async: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.handler) or inspect.iscoroutinefunction(getattr(self.handler, "__call__", None)))
+        object.__setattr__(
+            self,
+            "is_async",
+            inspect.iscoroutinefunction(self.handler)
+            or inspect.iscoroutinefunction(getattr(type(self.handler), "__call__", None)),
+        )
         if not self.name:
             object.__setattr__(self, "name", getattr(self.handler, "__qualname__", repr(self.handler)))
 

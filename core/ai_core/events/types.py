@@ -144,6 +144,14 @@ class AgentStepCompleted(Event):
 
 def event_types() -> list[type[Event]]:
     return [
-        MessageSent, ResponseGenerated, ConversationUpdated, CostCalculated, BudgetThresholdReached,
-        ModelSynced, ProviderSwitched, RequestFailed, ToolCalled, AgentStepCompleted,
+        MessageSent,
+        ResponseGenerated,
+        ConversationUpdated,
+        CostCalculated,
+        BudgetThresholdReached,
+        ModelSynced,
+        ProviderSwitched,
+        RequestFailed,
+        ToolCalled,
+        AgentStepCompleted,
     ]

@@ -212,7 +212,9 @@ class ConversationBuilder:
         self._metadata.update({k: str(v) for k, v in values.items()})
         return self
 
-    def credentials(self, provider: str | None = None, *, api_key: str | None = None, base_url: str | None = None, **settings: Any) -> ConversationBuilder:
+    def credentials(
+        self, provider: str | None = None, *, api_key: str | None = None, base_url: str | None = None, **settings: Any
+    ) -> ConversationBuilder:
         """Run-time credentials for one provider in this conversation only
         (a tenant's own key), overriding the environment."""
         name = provider or self._resolve_model()[0]

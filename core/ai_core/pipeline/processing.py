@@ -38,7 +38,9 @@ class ResponseProcessor:
             return cost or Cost.unknown(provider, model)
         return cost
 
-    def finish(self, call: Call, response: ChatResponse, started_at: datetime, started: float, now: float) -> ChatResponse:
+    def finish(
+        self, call: Call, response: ChatResponse, started_at: datetime, started: float, now: float
+    ) -> ChatResponse:
         """Attach latency and cost, and announce the cost."""
         cost = self.price(response.provider, response.model, response, started_at)
         finished = response.model_copy(update={"cost": cost, "latency_ms": (now - started) * 1000.0})
@@ -46,9 +48,15 @@ class ResponseProcessor:
         if events.wants(CostCalculated):
             events.emit(
                 CostCalculated(
-                    conversation_id=call.conversation_id, provider=response.provider, model=response.model,
-                    usage=response.usage, cost=cost.total, currency=cost.currency, user=call.user,
-                    tenant=call.tenant, tags=call.tags,
+                    conversation_id=call.conversation_id,
+                    provider=response.provider,
+                    model=response.model,
+                    usage=response.usage,
+                    cost=cost.total,
+                    currency=cost.currency,
+                    user=call.user,
+                    tenant=call.tenant,
+                    tags=call.tags,
                 )
             )
         return finished

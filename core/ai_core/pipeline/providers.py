@@ -100,7 +100,9 @@ class ProviderManager:
             raise errors.UnknownProviderError(provider, list(specs) + list(self._fixed))
         return spec
 
-    def config(self, provider: str, overrides: Mapping[str, Any] | None = None, *, api_key: SecretStr | None = None) -> ProviderConfig:
+    def config(
+        self, provider: str, overrides: Mapping[str, Any] | None = None, *, api_key: SecretStr | None = None
+    ) -> ProviderConfig:
         """Merge run-time overrides over the environment and config file."""
         spec = self.spec(provider)
         settings = self.services.settings
@@ -145,7 +147,9 @@ class ProviderManager:
             found = self._configs[key] = (config, RetryPolicy(attempts=config.retry_attempts))
         return found
 
-    async def driver(self, provider: str, overrides: Mapping[str, Any] | None = None, *, tenant: str | None = None) -> Driver:
+    async def driver(
+        self, provider: str, overrides: Mapping[str, Any] | None = None, *, tenant: str | None = None
+    ) -> Driver:
         fixed = self._fixed.get(provider)
         if fixed is not None:
             return fixed
@@ -272,8 +276,12 @@ class ProviderManager:
         if events.wants(RequestFailed):
             events.emit(
                 RequestFailed(
-                    conversation_id=conversation_id, provider=request.provider, model=request.model,
-                    error_type=type(exc).__name__, message=str(exc), attempt=attempt,
+                    conversation_id=conversation_id,
+                    provider=request.provider,
+                    model=request.model,
+                    error_type=type(exc).__name__,
+                    message=str(exc),
+                    attempt=attempt,
                 )
             )
 
@@ -282,7 +290,8 @@ class ProviderManager:
         if events.wants(ProviderSwitched):
             events.emit(
                 ProviderSwitched(
-                    from_model=previous.qualified_model, to_model=current.qualified_model,
+                    from_model=previous.qualified_model,
+                    to_model=current.qualified_model,
                     reason=f"{type(error).__name__}: {error}" if error else "fallback",
                 )
             )

@@ -53,7 +53,9 @@ def sum_costs(costs: list[Cost]) -> Cost:
 
 
 class TurnRunner:
-    def __init__(self, services: Services, providers: ProviderManager, handler: Next, stream_handler: StreamNext) -> None:
+    def __init__(
+        self, services: Services, providers: ProviderManager, handler: Next, stream_handler: StreamNext
+    ) -> None:
         self.services = services
         self.providers = providers
         self.processor = ResponseProcessor(services)
@@ -65,8 +67,11 @@ class TurnRunner:
     async def endpoint(self, call: Call) -> ChatResponse:
         started_at, started = utcnow(), time.perf_counter()
         response = await self.providers.send(
-            call.request, overrides=call.state.get("overrides"), fallbacks=call.state.get("fallbacks", ()),
-            tenant=call.tenant, conversation_id=call.conversation_id,
+            call.request,
+            overrides=call.state.get("overrides"),
+            fallbacks=call.state.get("fallbacks", ()),
+            tenant=call.tenant,
+            conversation_id=call.conversation_id,
         )
         return self.processor.finish(call, response, started_at, started, time.perf_counter())
 
@@ -74,12 +79,17 @@ class TurnRunner:
         started_at, started = utcnow(), time.perf_counter()
         completed = False
         async for event in self.providers.stream(
-            call.request, overrides=call.state.get("overrides"), fallbacks=call.state.get("fallbacks", ()),
-            tenant=call.tenant, conversation_id=call.conversation_id,
+            call.request,
+            overrides=call.state.get("overrides"),
+            fallbacks=call.state.get("fallbacks", ()),
+            tenant=call.tenant,
+            conversation_id=call.conversation_id,
         ):
             if isinstance(event, StreamCompleted):
                 completed = True
-                yield StreamCompleted(self.processor.finish(call, event.response, started_at, started, time.perf_counter()))
+                yield StreamCompleted(
+                    self.processor.finish(call, event.response, started_at, started, time.perf_counter())
+                )
             else:
                 yield event
         if not completed:
@@ -95,8 +105,13 @@ class TurnRunner:
         provider, model = conv._resolve_model()
         toolbox = await conv._toolbox()
         turn = TurnContext(
-            conversation=record, new_messages=new, provider=provider, model=model,
-            user=conv._user_id, tenant=conv._tenant, tags=conv._tags,
+            conversation=record,
+            new_messages=new,
+            provider=provider,
+            model=model,
+            user=conv._user_id,
+            tenant=conv._tenant,
+            tags=conv._tags,
         )
         if new:
             await self.services.store.save_user_turn(turn)
@@ -104,18 +119,29 @@ class TurnRunner:
         if events.wants(MessageSent):
             events.emit(
                 MessageSent(
-                    conversation_id=record.id, provider=provider, model=model, user=conv._user_id,
-                    tenant=conv._tenant, message_ids=list(turn.message_ids),
+                    conversation_id=record.id,
+                    provider=provider,
+                    model=model,
+                    user=conv._user_id,
+                    tenant=conv._tenant,
+                    message_ids=list(turn.message_ids),
                 )
             )
         conv._history.extend(new)
         return turn, toolbox
 
-    def _call(self, conv: ConversationBuilder, turn: TurnContext, messages: list[Message], toolbox: ToolBox, streaming: bool) -> Call:
+    def _call(
+        self, conv: ConversationBuilder, turn: TurnContext, messages: list[Message], toolbox: ToolBox, streaming: bool
+    ) -> Call:
         request = conv._request(turn.provider, turn.model, messages, toolbox)
         return Call(
-            request=request, services=self.services, conversation_id=turn.conversation.id, user=conv._user_id,
-            tenant=conv._tenant, tags=conv._tags, streaming=streaming,
+            request=request,
+            services=self.services,
+            conversation_id=turn.conversation.id,
+            user=conv._user_id,
+            tenant=conv._tenant,
+            tags=conv._tags,
+            streaming=streaming,
             state={"overrides": conv._overrides, "fallbacks": conv._fallbacks},
         )
 
@@ -125,7 +151,15 @@ class TurnRunner:
 
         def emit(tool: str, server: str | None, is_error: bool, duration_ms: float) -> None:
             if events.wants(ToolCalled):
-                events.emit(ToolCalled(conversation_id=conversation_id, tool=tool, server=server, is_error=is_error, duration_ms=duration_ms))
+                events.emit(
+                    ToolCalled(
+                        conversation_id=conversation_id,
+                        tool=tool,
+                        server=server,
+                        is_error=is_error,
+                        duration_ms=duration_ms,
+                    )
+                )
 
         return await toolbox.run(response.tool_calls, emit)
 
@@ -215,13 +249,19 @@ class TurnRunner:
         if events.wants(ResponseGenerated):
             events.emit(
                 ResponseGenerated(
-                    conversation_id=turn.conversation.id, message_id=message_id, provider=final.provider,
-                    model=final.model, usage=usage, cost=final.cost.total if final.cost else None,
-                    latency_ms=final.latency_ms, finish_reason=final.finish_reason, streamed=streamed,
-                    user=conv._user_id, tenant=conv._tenant,
+                    conversation_id=turn.conversation.id,
+                    message_id=message_id,
+                    provider=final.provider,
+                    model=final.model,
+                    usage=usage,
+                    cost=final.cost.total if final.cost else None,
+                    latency_ms=final.latency_ms,
+                    finish_reason=final.finish_reason,
+                    streamed=streamed,
+                    user=conv._user_id,
+                    tenant=conv._tenant,
                 )
             )
         if events.wants(ConversationUpdated):
             events.emit(ConversationUpdated(conversation_id=turn.conversation.id, message_count=len(conv._history)))
         return final
-

@@ -63,7 +63,9 @@ class ConversationStore(Protocol):
         """Persist ``turn.new_messages`` (creating the conversation if new)
         before the provider is called; fill ``turn.message_ids``."""
 
-    async def save_response(self, turn: TurnContext, response: ChatResponse, *, extra_messages: list[Message] | None = None) -> str:
+    async def save_response(
+        self, turn: TurnContext, response: ChatResponse, *, extra_messages: list[Message] | None = None
+    ) -> str:
         """Persist the response with its usage, cost and latency, and any
         tool-call/tool-result messages of the turn, in one transaction; update
         the conversation totals exactly. Return the response message's id."""
@@ -86,8 +88,13 @@ class MemoryStore:
         if record is None:
             return None
         return ConversationRecord(
-            id=record.id, messages=list(record.messages), user=record.user, tenant=record.tenant,
-            tags=record.tags, title=record.title, metadata=dict(record.metadata),
+            id=record.id,
+            messages=list(record.messages),
+            user=record.user,
+            tenant=record.tenant,
+            tags=record.tags,
+            title=record.title,
+            metadata=dict(record.metadata),
         )
 
     async def save_user_turn(self, turn: TurnContext) -> None:
@@ -98,7 +105,9 @@ class MemoryStore:
         record.messages.extend(turn.new_messages)
         turn.message_ids = [new_id() for _ in turn.new_messages]
 
-    async def save_response(self, turn: TurnContext, response: ChatResponse, *, extra_messages: list[Message] | None = None) -> str:
+    async def save_response(
+        self, turn: TurnContext, response: ChatResponse, *, extra_messages: list[Message] | None = None
+    ) -> str:
         record = self._conversations[turn.conversation.id]
         record.messages.extend(extra_messages or [])
         record.messages.append(response.message)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import ExitStack
 from typing import Any, TypeVar
 
-import anyio.from_thread
+from ai_core.threads import LoopThread
 
 __all__ = ["SyncBridge"]
 
@@ -24,21 +23,18 @@ _DONE = object()
 class SyncBridge:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._stack: ExitStack | None = None
-        self._portal: Any = None
+        self._loop = LoopThread("ai-core-sync")
 
     def _get_portal(self) -> Any:
-        if self._portal is None:
+        portal = self._loop.portal
+        if portal is None:
             with self._lock:
-                if self._portal is None:
-                    stack = ExitStack()
-                    self._portal = stack.enter_context(anyio.from_thread.start_blocking_portal(backend="asyncio"))
-                    self._stack = stack
-        return self._portal
+                portal = self._loop.portal or self._loop.start()
+        return portal
 
     @property
     def started(self) -> bool:
-        return self._portal is not None
+        return self._loop.running
 
     def call(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
         return self._get_portal().call(func, *args)  # type: ignore[no-any-return]
@@ -69,6 +65,4 @@ class SyncBridge:
 
     def close(self) -> None:
         with self._lock:
-            stack, self._stack, self._portal = self._stack, None, None
-        if stack is not None:
-            stack.close()
+            self._loop.stop()

@@ -87,7 +87,9 @@ class ToolBox:
     def runnable(self, calls: list[ToolCallPart]) -> bool:
         return bool(calls) and all(c.name in self._functions or c.name in self._mcp for c in calls)
 
-    async def run(self, calls: list[ToolCallPart], emit: Callable[[str, str | None, bool, float], None]) -> list[Message]:
+    async def run(
+        self, calls: list[ToolCallPart], emit: Callable[[str, str | None, bool, float], None]
+    ) -> list[Message]:
         """Run each call; a failing tool becomes an error result, not an exception."""
         results: list[Message] = []
         for call in calls:
@@ -107,7 +109,11 @@ class ToolBox:
             results.append(
                 Message(
                     role="tool",
-                    parts=[ToolResultPart(tool_call_id=call.id, name=call.name, content=result.content, is_error=result.is_error)],
+                    parts=[
+                        ToolResultPart(
+                            tool_call_id=call.id, name=call.name, content=result.content, is_error=result.is_error
+                        )
+                    ],
                 )
             )
         return results

@@ -44,7 +44,31 @@ _EXPORTS: dict[str, str] = {
     "request_key": "ai_core.testing.doubles",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ConformanceDouble",
+    "ConformanceProfile",
+    "DriverConformance",
+    "ErrorReply",
+    "FakeDouble",
+    "FakeDriver",
+    "JsonReply",
+    "NetworkBlockedError",
+    "TextReply",
+    "ToolCallReply",
+    "assert_called",
+    "assert_not_called",
+    "block_network",
+    "calls_of",
+    "describe_calls",
+    "fake_ai",
+    "fake_registry",
+    "last_request",
+    "last_user_text",
+    "make_fake",
+    "override_provider",
+    "request_key",
+    "tool_names",
+]
 
 
 def __getattr__(name: str) -> Any:

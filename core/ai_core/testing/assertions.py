@@ -161,4 +161,3 @@ def assert_called(
             f"call #{index} does not match:\n  - " + "\n  - ".join(problems) + f"\nall calls:\n{describe_calls(calls)}"
         )
     return request
-

@@ -99,7 +99,9 @@ def _completed(events: list[StreamEvent]) -> ChatResponse:
     assert events, "the stream yielded nothing"
     finals = [event for event in events if isinstance(event, StreamCompleted)]
     assert len(finals) == 1, f"expected exactly one StreamCompleted, got {len(finals)}"
-    assert isinstance(events[-1], StreamCompleted), f"StreamCompleted must come last, got {type(events[-1]).__name__} after it"
+    assert isinstance(events[-1], StreamCompleted), (
+        f"StreamCompleted must come last, got {type(events[-1]).__name__} after it"
+    )
     return finals[0].response
 
 
@@ -138,7 +140,9 @@ class DriverConformance:
     # -- helpers ---------------------------------------------------------------
 
     @staticmethod
-    def make_request(driver: Driver, profile: ConformanceProfile, text: str | None = None, **fields: Any) -> ChatRequest:
+    def make_request(
+        driver: Driver, profile: ConformanceProfile, text: str | None = None, **fields: Any
+    ) -> ChatRequest:
         """A request with a unique user text, so keyed doubles can tell calls apart."""
         marker = uuid.uuid4().hex[:8]
         prompt = f"[{marker}] {text or 'Say hello in a few words.'}"
@@ -266,7 +270,9 @@ class DriverConformance:
         data = {"city": "Paris", "population": 2102650}
         request = conformance_double.arrange(
             self.make_request(
-                conformance_driver, conformance_profile, "Largest city of France?",
+                conformance_driver,
+                conformance_profile,
+                "Largest city of France?",
                 response_format=ResponseFormat(name="city", json_schema=CITY_SCHEMA),
             ),
             JsonReply(data),
@@ -332,7 +338,9 @@ class DriverConformance:
         self.require(conformance_profile, conformance_driver, "errors")
         replies = [TextReply("First."), ErrorReply(401), TextReply("Third."), TextReply("Fourth.")]
         requests = [
-            conformance_double.arrange(self.make_request(conformance_driver, conformance_profile, f"Request {i}"), reply)
+            conformance_double.arrange(
+                self.make_request(conformance_driver, conformance_profile, f"Request {i}"), reply
+            )
             for i, reply in enumerate(replies)
         ]
         async with _closing(conformance_driver) as driver:
@@ -360,7 +368,9 @@ class DriverConformance:
     async def test_aclose_is_idempotent(
         self, conformance_driver: Driver, conformance_double: ConformanceDouble, conformance_profile: ConformanceProfile
     ) -> None:
-        request = conformance_double.arrange(self.make_request(conformance_driver, conformance_profile), TextReply("Hi."))
+        request = conformance_double.arrange(
+            self.make_request(conformance_driver, conformance_profile), TextReply("Hi.")
+        )
         await conformance_driver.aclose()  # before any use: nothing to release
         await conformance_driver.send(request)
         await conformance_driver.aclose()
@@ -380,7 +390,9 @@ class DriverConformance:
     ) -> None:
         from ai_core.app import AI
 
-        request = conformance_double.arrange(self.make_request(conformance_driver, conformance_profile), TextReply("Priced."))
+        request = conformance_double.arrange(
+            self.make_request(conformance_driver, conformance_profile), TextReply("Priced.")
+        )
         provider = conformance_driver.provider
         ai = AI(persistence=False, drivers={provider: conformance_driver}, registry=conformance_registry)
         try:

@@ -154,7 +154,9 @@ class FakeDouble(ConformanceDouble):
         elif isinstance(reply, JsonReply):
             options["fake_json"] = reply.data
         elif isinstance(reply, ErrorReply):
-            options["fake_error"] = _FAKE_ERRORS.get(reply.status, "unavailable" if reply.status >= 500 else "invalid_request")
+            options["fake_error"] = _FAKE_ERRORS.get(
+                reply.status, "unavailable" if reply.status >= 500 else "invalid_request"
+            )
         if not options and not update:
             return request
         return request.model_copy(update={**update, "provider_options": options})

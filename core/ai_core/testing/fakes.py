@@ -93,9 +93,7 @@ def fake_ai(
 
 
 @contextmanager
-def override_provider(
-    ai: AI, provider: str, driver: Driver | Iterable[Reply] | str | None = None
-) -> Iterator[Driver]:
+def override_provider(ai: AI, provider: str, driver: Driver | Iterable[Reply] | str | None = None) -> Iterator[Driver]:
     """Serve ``provider`` on an existing ``AI`` from a fake inside the block.
 
     :param driver: the stand-in driver; replies to script a new fake with; or

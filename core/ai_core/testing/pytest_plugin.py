@@ -36,7 +36,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="ai-core: refuse every non-loopback connection and DNS lookup in tests.",
     )
-    parser.addini("ai_core_block_network", "ai-core: block non-loopback network in every test", type="bool", default=False)
+    parser.addini(
+        "ai_core_block_network", "ai-core: block non-loopback network in every test", type="bool", default=False
+    )
     parser.addini("ai_core_allow_hosts", "ai-core: hosts the network guard lets through", type="args", default=[])
 
 

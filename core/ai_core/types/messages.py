@@ -129,8 +129,13 @@ class Message(BaseModel):
         return cls(role="assistant", parts=[TextPart(text=text)])
 
     @classmethod
-    def tool_result(cls, tool_call_id: str, content: str, *, name: str | None = None, is_error: bool = False) -> Message:
-        return cls(role="tool", parts=[ToolResultPart(tool_call_id=tool_call_id, content=content, name=name, is_error=is_error)])
+    def tool_result(
+        cls, tool_call_id: str, content: str, *, name: str | None = None, is_error: bool = False
+    ) -> Message:
+        return cls(
+            role="tool",
+            parts=[ToolResultPart(tool_call_id=tool_call_id, content=content, name=name, is_error=is_error)],
+        )
 
     @property
     def text(self) -> str:

@@ -1,47 +1,39 @@
-"""Acme's hooks. Imported when ai-core loads plugins, so it imports nothing heavy:
-the driver is named by an import string and loads only when ``acme/...`` is used."""
+"""Acme's hooks.
+
+ai-core imports this module whenever it loads plugins (even for ``ai --help``),
+so it imports nothing but ``hookimpl``: everything else is imported inside the
+hook that needs it, and the driver is named by an import string so it loads
+only when ``acme/...`` is used.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-import click
-from ai_core import (
-    Call,
-    Capabilities,
-    ChatResponse,
-    Cost,
-    Listener,
-    MCPServerSpec,
-    Middleware,
-    ModelInfo,
-    ModelPrice,
-    ProviderSpec,
-    ResponseGenerated,
-    StreamEvent,
-    TokenUsage,
-    hookimpl,
-)
+from ai_core import hookimpl
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    import click
+    from ai_core import Cost, ResponseGenerated, TokenUsage
 
 log = logging.getLogger("acme_ai")
-
-ACME_CAPABILITIES = Capabilities(streaming=True, tools=False, batch=True)
-FLAT_FEE = Decimal("0.001")
 
 
 @hookimpl
 def register_providers(register: Callable[[Any], None]) -> None:
+    from ai_core import Capabilities, ProviderSpec
+
     register(
         ProviderSpec(
             name="acme",
             driver="acme_ai.driver:AcmeDriver",
-            capabilities=ACME_CAPABILITIES,
+            capabilities=Capabilities(streaming=True, tools=False, batch=True),
             default_base_url="http://127.0.0.1:8765",
             api_key_env=("ACME_API_KEY",),
             description="Acme Chat v1 (example plugin)",
@@ -52,12 +44,19 @@ def register_providers(register: Callable[[Any], None]) -> None:
 
 @hookimpl
 def register_models(register: Callable[[Any], None]) -> None:
+    from ai_core import ModelInfo
+
     register(ModelInfo(provider="acme", id="rocket-1", name="Rocket 1", context_window=8192, max_output_tokens=1024))
     register(ModelInfo(provider="acme", id="rocket-flat", name="Rocket flat-fee", context_window=8192))
 
 
 @hookimpl
 def register_prices(register: Callable[[Any], None]) -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    from ai_core import ModelPrice
+
     register(
         ModelPrice(
             provider="acme",
@@ -74,31 +73,18 @@ def calculate_cost(provider: str, model: str, usage: TokenUsage, priced_at: date
     """rocket-flat costs a flat fee per call, which no per-token price row can say."""
     if (provider, model) != ("acme", "rocket-flat"):
         return None
-    return Cost(total=FLAT_FEE, output=FLAT_FEE, provider=provider, model=model, priced_by="acme-flat-fee")
+    from decimal import Decimal
 
+    from ai_core import Cost
 
-class AcmeClientTag(Middleware):
-    """Tells Acme's server which client called (Acme asks integrators to)."""
-
-    name = "acme-client-tag"
-    order = 600
-
-    async def __call__(self, call: Call, call_next: Callable[[Call], Awaitable[ChatResponse]]) -> ChatResponse:
-        return await call_next(self._tag(call))
-
-    def stream(self, call: Call, call_next: Callable[[Call], AsyncIterator[StreamEvent]]) -> AsyncIterator[StreamEvent]:
-        return call_next(self._tag(call))
-
-    @staticmethod
-    def _tag(call: Call) -> Call:
-        if call.request.provider != "acme":
-            return call
-        options = {**call.request.provider_options, "acme_client": "ai-core"}
-        return call.with_request(call.request.model_copy(update={"provider_options": options}))
+    fee = Decimal("0.001")
+    return Cost(total=fee, output=fee, provider=provider, model=model, priced_by="acme-flat-fee")
 
 
 @hookimpl
 def register_middleware(register: Callable[[Any], None]) -> None:
+    from acme_ai.middleware import AcmeClientTag
+
     register(AcmeClientTag())
 
 
@@ -125,11 +111,15 @@ def record_acme_response(event: ResponseGenerated) -> None:
 
 @hookimpl
 def register_listeners(register: Callable[[Any], None]) -> None:
+    from ai_core import Listener, ResponseGenerated
+
     register(Listener(ResponseGenerated, record_acme_response, name="acme-audit"))
 
 
 @hookimpl
 def register_mcp_servers(register: Callable[[Any], None]) -> None:
+    from ai_core import MCPServerSpec
+
     register(
         MCPServerSpec(
             name="acme-tools",
@@ -143,6 +133,8 @@ def register_mcp_servers(register: Callable[[Any], None]) -> None:
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
+    import click
+
     @cli.command(name="acme-status")
     @click.option("--base-url", envvar="AI_ACME_BASE_URL", default="http://127.0.0.1:8765", show_default=True)
     def acme_status(base_url: str) -> None:

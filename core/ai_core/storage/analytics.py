@@ -1,0 +1,202 @@
+"""Usage reports and the derived tables, all computed from the message ledger.
+
+:func:`usage_report` answers ``ai usage`` straight from ``ai_messages`` (exact,
+never stale). :func:`rebuild_analytics` recomputes ``ai_usage_analytics``,
+``ai_cost_tracking`` and ``ai_model_performance`` from the ledger in one
+transaction (``ai usage rebuild``, the generate-analytics job), so a lost
+:class:`~ai_core.events.types.CostCalculated` event never loses money.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import Integer, case, cast, delete, func, select
+from sqlalchemy.sql import ColumnElement
+
+from ai_core.storage.analytics_tables import CostTracking, ModelPerformance, UsageAnalytics
+from ai_core.storage.columns import utcnow
+from ai_core.storage.conversation_tables import ConversationTag, FailedAttempt, StoredMessage
+from ai_core.storage.money import money_sum
+
+if TYPE_CHECKING:
+    from ai_core.storage.database import Database
+
+__all__ = ["GROUPINGS", "Grouping", "rebuild_analytics", "usage_report"]
+
+Grouping = Literal["provider", "model", "user", "day", "tag", "tenant"]
+GROUPINGS: tuple[str, ...] = ("provider", "model", "user", "day", "tag", "tenant")
+
+_m = StoredMessage.__table__
+_tags = ConversationTag.__table__
+_failures = FailedAttempt.__table__
+_usage = UsageAnalytics.__table__
+_tracking = CostTracking.__table__
+_performance = ModelPerformance.__table__
+
+
+def _unknown() -> ColumnElement[Any]:
+    return func.sum(cast(case((_m.c.cost_known.is_(False), 1), else_=0), Integer))
+
+
+def usage_report(database: Database, *, by: Grouping = "provider", since: date | None = None) -> list[dict[str, Any]]:
+    """Requests, tokens and cost of billable messages grouped by ``by``, largest cost first."""
+    if by not in GROUPINGS:
+        raise ValueError(f"cannot group usage by {by!r}; choose from {', '.join(GROUPINGS)}")
+    keys: list[ColumnElement[Any]] = {
+        "provider": [_m.c.provider],
+        "model": [_m.c.provider, _m.c.model],
+        "user": [_m.c.user_id],
+        "day": [_m.c.created_on],
+        "tag": [_tags.c.tag],
+        "tenant": [_m.c.tenant],
+    }[by]
+    source = _m.join(_tags, _tags.c.conversation_id == _m.c.conversation_id) if by == "tag" else _m
+    query = (
+        select(
+            *keys,
+            _m.c.currency,
+            func.count().label("requests"),
+            func.sum(_m.c.input_tokens).label("input_tokens"),
+            func.sum(_m.c.output_tokens).label("output_tokens"),
+            func.sum(_m.c.cached_input_tokens).label("cached_input_tokens"),
+            func.sum(_m.c.reasoning_tokens).label("reasoning_tokens"),
+            money_sum(_m.c.cost).label("cost"),
+            _unknown().label("unknown_cost_requests"),
+            func.avg(_m.c.latency_ms).label("avg_latency_ms"),
+        )
+        .select_from(source)
+        .where(_m.c.billable.is_(True))
+        .group_by(*keys, _m.c.currency)
+    )
+    if since is not None:
+        query = query.where(_m.c.created_on >= since)
+    with database.read() as conn:
+        rows = conn.execute(query).all()
+    report = []
+    for row in rows:
+        data = row._asdict()
+        if by == "model":
+            key = f"{data.pop('provider')}/{data.pop('model')}"
+        else:
+            column = {"user": "user_id", "day": "created_on", "tag": "tag"}.get(by, by)
+            key = data.pop(column)
+        report.append({
+            by: key.isoformat() if isinstance(key, date) else key,
+            "currency": data["currency"] or "USD",
+            "requests": int(data["requests"]),
+            "input_tokens": int(data["input_tokens"] or 0),
+            "output_tokens": int(data["output_tokens"] or 0),
+            "cached_input_tokens": int(data["cached_input_tokens"] or 0),
+            "reasoning_tokens": int(data["reasoning_tokens"] or 0),
+            "cost": (data["cost"] or Decimal(0)).normalize() if data["cost"] else Decimal(0),
+            "unknown_cost_requests": int(data["unknown_cost_requests"] or 0),
+            "avg_latency_ms": float(data["avg_latency_ms"]) if data["avg_latency_ms"] is not None else None,
+        })
+    if by == "day":
+        report.sort(key=lambda r: r["day"])
+    else:
+        report.sort(key=lambda r: (-r["cost"], str(r[by])))
+    return report
+
+
+def rebuild_analytics(database: Database, *, since: date | None = None) -> dict[str, int]:
+    """Recompute every derived table from the ledger (from ``since`` on, or all)."""
+    now = utcnow()
+    day_filter = (lambda column: column >= since) if since is not None else (lambda column: column.is_not(None))
+    billable = [_m.c.billable.is_(True), day_filter(_m.c.created_on)]
+    sums = [
+        func.count().label("requests"),
+        func.sum(_m.c.input_tokens).label("input_tokens"),
+        func.sum(_m.c.output_tokens).label("output_tokens"),
+        money_sum(_m.c.cost).label("cost"),
+        _unknown().label("unknown_cost_requests"),
+    ]
+    with database.write() as conn:
+        for table in (_usage, _tracking, _performance):
+            conn.execute(delete(table).where(day_filter(table.c.day)))
+
+        failures: dict[tuple[Any, ...], int] = defaultdict(int)
+        for row in conn.execute(
+            select(_failures.c.created_on, _failures.c.provider, _failures.c.model, func.count())
+            .where(day_filter(_failures.c.created_on))
+            .group_by(_failures.c.created_on, _failures.c.provider, _failures.c.model)
+        ):
+            failures[(row[0], row[1], row[2])] = int(row[3])
+
+        usage_rows = []
+        for row in conn.execute(
+            select(
+                _m.c.created_on, _m.c.provider, _m.c.model, _m.c.currency, *sums,
+                func.sum(_m.c.cached_input_tokens).label("cached"), func.sum(_m.c.reasoning_tokens).label("reasoning"),
+                func.avg(_m.c.latency_ms).label("latency"),
+            ).where(*billable).group_by(_m.c.created_on, _m.c.provider, _m.c.model, _m.c.currency)
+        ):
+            usage_rows.append({
+                "day": row.created_on, "provider": row.provider, "model": row.model, "currency": row.currency or "USD",
+                "requests": row.requests, "failed_requests": failures.get((row.created_on, row.provider, row.model), 0),
+                "unknown_cost_requests": row.unknown_cost_requests or 0, "input_tokens": row.input_tokens or 0,
+                "output_tokens": row.output_tokens or 0, "cached_input_tokens": row.cached or 0,
+                "reasoning_tokens": row.reasoning or 0, "cost": row.cost or Decimal(0),
+                "avg_latency_ms": float(row.latency) if row.latency is not None else None, "built_at": now,
+            })
+        if usage_rows:
+            conn.execute(_usage.insert(), usage_rows)
+
+        tracking_rows = [
+            {
+                "day": row.created_on, "user_key": row.user_id or "", "provider": row.provider, "model": row.model,
+                "currency": row.currency or "USD", "requests": row.requests,
+                "unknown_cost_requests": row.unknown_cost_requests or 0, "input_tokens": row.input_tokens or 0,
+                "output_tokens": row.output_tokens or 0, "cost": row.cost or Decimal(0), "updated_at": now,
+            }
+            for row in conn.execute(
+                select(_m.c.created_on, _m.c.user_id, _m.c.provider, _m.c.model, _m.c.currency, *sums)
+                .where(*billable)
+                .group_by(_m.c.created_on, _m.c.user_id, _m.c.provider, _m.c.model, _m.c.currency)
+            )
+        ]
+        if tracking_rows:
+            conn.execute(_tracking.insert(), tracking_rows)
+
+        latencies: dict[tuple[Any, ...], list[float]] = defaultdict(list)
+        successes: dict[tuple[Any, ...], int] = defaultdict(int)
+        for row in conn.execute(
+            select(_m.c.created_on, _m.c.provider, _m.c.model, _m.c.latency_ms).where(*billable)
+        ):
+            key = (row.created_on, row.provider, row.model)
+            successes[key] += 1
+            if row.latency_ms is not None:
+                latencies[key].append(float(row.latency_ms))
+        performance_rows = []
+        for key in sorted(set(successes) | set(failures), key=lambda k: (k[0], k[1] or "", k[2] or "")):
+            ok, failed = successes.get(key, 0), failures.get(key, 0)
+            values = sorted(latencies.get(key, []))
+            total = ok + failed
+            performance_rows.append({
+                "day": key[0], "provider": key[1], "model": key[2], "requests": total, "successes": ok,
+                "failures": failed, "success_rate": ok / total if total else 0.0,
+                "error_rate": failed / total if total else 0.0,
+                "avg_latency_ms": statistics.fmean(values) if values else None,
+                "p50_latency_ms": _percentile(values, 0.50), "p95_latency_ms": _percentile(values, 0.95),
+                "max_latency_ms": values[-1] if values else None, "built_at": now,
+            })
+        if performance_rows:
+            conn.execute(_performance.insert(), performance_rows)
+    return {
+        "ai_usage_analytics": len(usage_rows),
+        "ai_cost_tracking": len(tracking_rows),
+        "ai_model_performance": len(performance_rows),
+    }
+
+
+def _percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of sorted ``values``."""
+    if not values:
+        return None
+    index = max(0, min(len(values) - 1, round(fraction * len(values) + 0.5) - 1))
+    return values[index]

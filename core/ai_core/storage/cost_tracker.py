@@ -1,0 +1,66 @@
+"""CostTracker: keeps ``ai_cost_tracking`` current from CostCalculated events.
+
+One upsert per priced call, adding to the row of (day, user, provider, model,
+currency) with SQL increments, so concurrent listeners never lose an update.
+This table is a convenience: the ledger (``ai_messages``) is the record, and
+``ai usage rebuild`` recomputes the table from it if an event was lost.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from ai_core.events.listener import Listener
+from ai_core.events.types import CostCalculated
+from ai_core.storage.analytics_tables import CostTracking
+from ai_core.storage.columns import utcnow
+from ai_core.storage.money import money_add, quantize_money
+from ai_core.storage.sql import dialect_insert
+
+if TYPE_CHECKING:
+    from ai_core.storage.database import Database
+
+__all__ = ["CostTracker"]
+
+_tracking = CostTracking.__table__
+
+
+class CostTracker:
+    """A sync listener (the dispatcher runs it in a worker thread)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def listener(self) -> Listener:
+        return Listener(events=CostCalculated, handler=self, name="ai_core.cost_tracker")
+
+    def __call__(self, event: CostCalculated) -> None:
+        known = event.cost is not None
+        cost = quantize_money(event.cost) if event.cost is not None else Decimal(0)
+        values = {
+            "day": event.occurred_at.date(),
+            "user_key": event.user or "",
+            "provider": event.provider,
+            "model": event.model,
+            "currency": event.currency,
+            "requests": 1,
+            "unknown_cost_requests": 0 if known else 1,
+            "input_tokens": event.usage.input_tokens,
+            "output_tokens": event.usage.output_tokens,
+            "cost": cost,
+            "updated_at": utcnow(),
+        }
+        with self.database.write() as conn:
+            statement = dialect_insert(conn, _tracking).values(values)
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=["day", "user_key", "provider", "model", "currency"],
+                set_={
+                    "requests": _tracking.c.requests + 1,
+                    "unknown_cost_requests": _tracking.c.unknown_cost_requests + values["unknown_cost_requests"],
+                    "input_tokens": _tracking.c.input_tokens + values["input_tokens"],
+                    "output_tokens": _tracking.c.output_tokens + values["output_tokens"],
+                    "cost": money_add(_tracking.c.cost, statement.excluded.cost),
+                    "updated_at": values["updated_at"],
+                },
+            ))

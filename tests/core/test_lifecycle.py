@@ -1,0 +1,52 @@
+"""Process lifetime: no thread at import, no hang at exit, events drained at exit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent(
+    """
+    import time
+    from ai_core import AI, ResponseGenerated
+    ai = AI(persistence=False)
+
+    @ai.on(ResponseGenerated)
+    def slow(event):
+        time.sleep(0.3)
+        print("listener ran", flush=True)
+
+    print(ai.conversation("fake/echo").user("hi").send().text, flush=True)
+    # no ai.close(): exit must neither hang nor lose the pending event
+    """
+)
+
+
+def run(code: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AI_CORE_PLUGINS": "fake"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_exit_without_close_does_not_hang_and_drains_events() -> None:
+    result = run(SCRIPT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["Echo: hi", "listener ran"]
+
+
+def test_import_starts_no_thread_and_imports_no_http_library() -> None:
+    code = textwrap.dedent(
+        """
+        import sys, threading
+        import ai_core
+        ai_core.AI, ai_core.Message  # touching the facade still must not import HTTP code
+        print(threading.active_count())
+        print(sorted(m for m in ("httpx", "httpx2", "aiohttp", "sqlalchemy", "ai_openai") if m in sys.modules))
+        """
+    )
+    result = run(code)
+    assert result.returncode == 0, result.stderr
+    threads, modules = result.stdout.splitlines()
+    assert threads == "1"
+    assert modules == "[]"
