@@ -30,11 +30,16 @@ class Listener:
         object.__setattr__(
             self,
             "is_async",
-            inspect.iscoroutinefunction(self.handler)
-            or inspect.iscoroutinefunction(getattr(type(self.handler), "__call__", None)),
+            inspect.iscoroutinefunction(self.handler) or _async_callable_object(self.handler),
         )
         if not self.name:
             object.__setattr__(self, "name", getattr(self.handler, "__qualname__", repr(self.handler)))
 
     def accepts(self, event: Event) -> bool:
         return isinstance(event, self.events)
+
+
+def _async_callable_object(handler: Any) -> bool:
+    """An instance whose class defines ``async def __call__``."""
+    method = vars(type(handler)).get("__call__")
+    return method is not None and inspect.iscoroutinefunction(method)
