@@ -204,3 +204,19 @@ def test_ai_help_loads_plugins_without_pydantic_or_http(tmp_path: Path) -> None:
     )
     env = {"PATH": "/usr/bin:/bin", "AI_CONFIG_FILE": str(tmp_path / "absent.toml"), "AI_CORE_PLUGINS": "fake"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_models_sync_stores_models_and_prices(registry: PluginRegistry) -> None:
+    result = CliRunner().invoke(cli, ["models", "sync"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "fake: 1 models, 1 prices\n"
+    assert CliRunner().invoke(cli, ["models", "sync", "-p", "fake"]).stdout == "fake: 1 models, 1 prices\n"
+    unknown = CliRunner().invoke(cli, ["models", "sync", "-p", "nope"])
+    assert unknown.exit_code == 1 and "nope" in unknown.stderr
+
+
+def test_chat_persists_by_default(driver: FakeDriver, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["chat", "-m", "fake/echo", "remember me"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Echo: remember me\n"
+    assert any(tmp_path.iterdir())  # the SQLite database in AI_DATA_DIR

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+
 from ai_core import AI, FakeDriver
 from ai_core.config import Settings, load_settings
 from ai_core.drivers.base import ProviderSpec

@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
+from pydantic import SecretStr
+
 from ai_core import errors
 from ai_core.drivers import http
 from ai_core.drivers.base import HTTPDriver, ProviderConfig, retry_after_seconds
 from ai_core.drivers.streaming import iter_sse
 from ai_core.types import ChatRequest, ChatResponse, StreamEvent
-from pydantic import SecretStr
 
 
 class EchoHTTPDriver(HTTPDriver):

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 import anyio
 import pytest
 import sniffio
+from pydantic import SecretStr
+
 from ai_core import errors
 from ai_core.drivers import http
 from ai_core.drivers.base import ProviderConfig
-from pydantic import SecretStr
-
 from tests.core.test_http_driver import EchoHTTPDriver
 
 

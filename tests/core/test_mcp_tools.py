@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from ai_core import AI, FakeDriver, MCPServerSpec, ToolCalled, ToolResult, ToolSpec
 from ai_core.errors import ConfigurationError
 from ai_core.events.listener import Listener

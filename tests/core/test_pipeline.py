@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import anyio
 import pytest
+from pydantic import BaseModel
+
 from ai_core import (
     AI,
     Call,
@@ -28,7 +30,6 @@ from ai_core import (
 )
 from ai_core.errors import ProviderUnavailableError, RequestValidationError, ToolLoopError
 from ai_core.plugins import PluginRegistry
-from pydantic import BaseModel
 
 
 def make_ai(*, fake: FakeDriver | None = None, **kwargs: object) -> AI:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from ai_core import ChatRequest, ImagePart, Message, ReasoningPart, TextPart, TokenUsage, ToolCallPart, ToolResultPart
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+
+from ai_core import ChatRequest, ImagePart, Message, ReasoningPart, TextPart, TokenUsage, ToolCallPart, ToolResultPart
 
 json_scalars = st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.text(max_size=20)
 json_values = st.recursive(

@@ -29,7 +29,8 @@ def registry() -> PluginRegistry:
 
 def test_importing_the_plugin_loads_no_http_code() -> None:
     code = (
-        "import sys, ai_xai.plugin; print(sorted({'httpx2', 'ai_xai.driver', 'ai_core.drivers.http'} & set(sys.modules)))"
+        "import sys, ai_xai.plugin; "
+        "print(sorted({'httpx2', 'ai_xai.driver', 'ai_core.drivers.http'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"

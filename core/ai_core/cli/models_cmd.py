@@ -81,10 +81,31 @@ def _print_table(rows: list[tuple[ModelInfo, ModelPrice | None]]) -> None:
 
 
 @models.command()
-@click.option("-p", "--provider", "providers", multiple=True, help="Sync only this provider (repeatable).")
-def sync(providers: tuple[str, ...]) -> None:
-    """Ask providers' APIs which models they serve and store them with prices."""
-    from ai_core.jobs import sync_models  # the storage job; imported on use only
+@click.option("-p", "--provider", help="Sync only this provider.")
+@click.option("--remote", is_flag=True, help="Also ask each provider's API which models it serves (needs its key).")
+def sync(provider: str | None, remote: bool) -> None:
+    """Store the installed plugins' models and price history in the database.
 
-    result = sync_models(providers=list(providers) or None)
-    click.echo(str(result))
+    The same job as `ai jobs run sync-models`; with --remote, providers' own model
+    lists are added (a provider that cannot be reached is reported, not fatal).
+    """
+    import anyio
+
+    from ai_core.app import AI
+    from ai_core.jobs.sync_models import ProviderSync, sync_models
+
+    ai = AI(persistence=True)
+    try:
+
+        async def run() -> list[ProviderSync]:
+            return await sync_models(ai.services, provider=provider, remote=remote, providers=ai.providers)
+
+        for result in anyio.run(run):
+            line = f"{result.provider}: {result.models} models, {result.prices} prices"
+            if remote:
+                line += f", {result.remote_models} from the provider's list"
+            if result.error:
+                line += f" (model list failed: {result.error})"
+            click.echo(line)
+    finally:
+        ai.close()

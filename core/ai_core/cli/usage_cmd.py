@@ -72,8 +72,6 @@ def _print_table(rows: list[dict], by: str, totals: dict) -> None:
     table.add_column("output tokens", justify="right", footer=str(totals["output_tokens"]))
     table.add_column("cost", justify="right", footer=f"{totals['cost']} {rows[0]['currency']}")
     table.add_column("unpriced", justify="right", footer=str(totals["unknown_cost_requests"]))
-    if by == "day":
-        table.add_column("cost per day")
     top = max((r["cost"] for r in rows), default=0) or 1
     for row in rows:
         cells = [
@@ -84,10 +82,13 @@ def _print_table(rows: list[dict], by: str, totals: dict) -> None:
             f"{money_text(row['cost'])} {row['currency']}",
             str(row["unknown_cost_requests"]),
         ]
-        if by == "day":
-            cells.append("[green]" + "█" * max(1 if row["cost"] else 0, round(_BAR_WIDTH * row["cost"] / top)) + "[/]")
         table.add_row(*cells)
     console.print(table)
+    if by == "day":
+        console.print("\n[bold]Cost per day[/]")
+        for row in rows:
+            bar = "█" * max(1 if row["cost"] else 0, round(_BAR_WIDTH * row["cost"] / top))
+            console.print(f"{row['day']} [green]{bar:<{_BAR_WIDTH}}[/] {money_text(row['cost'])} {row['currency']}")
     if totals["unknown_cost_requests"]:
         console.print(
             f"[yellow]{totals['unknown_cost_requests']} request(s) had no known price: their cost is unknown, "

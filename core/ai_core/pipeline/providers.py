@@ -170,14 +170,15 @@ class ProviderManager:
         return driver
 
     async def _stored_key(self, provider: str, tenant: str | None) -> SecretStr | None:
+        """The last resort: a credential stored with ``ai keys set`` (audited)."""
         database = self.services.database
         if database is None:
             return None
-        try:
-            from ai_core.credentials import lookup_api_key
-        except ImportError:
-            return None
-        result: SecretStr | None = await lookup_api_key(database, provider, tenant=tenant)
+        from ai_core.credentials.keys import KeyConfig
+        from ai_core.credentials.store import lookup_api_key
+
+        keys = KeyConfig.from_settings(self.services.settings)
+        result: SecretStr | None = await lookup_api_key(database, provider, None, tenant, keys=keys)
         return result
 
     # -- calling -----------------------------------------------------------
