@@ -18,18 +18,26 @@ _EXPORTS: dict[str, str] = {
     "ConversationBuilder": "ai_core.pipeline.builder",
     "Middleware": "ai_core.pipeline.middleware",
     "Call": "ai_core.pipeline.middleware",
+    "Next": "ai_core.pipeline.middleware",
+    "StreamNext": "ai_core.pipeline.middleware",
     "ConversationStore": "ai_core.pipeline.store",
     "MemoryStore": "ai_core.pipeline.store",
     "Services": "ai_core.services",
     "Settings": "ai_core.config",
     # plugins
     "PluginRegistry": "ai_core.plugins",
-    "PluginInfo": "ai_core.plugins",
+    "PluginInfo": "ai_core.plugin_models",
+    "LoadError": "ai_core.plugin_models",
+    "reset_default_registry": "ai_core.plugins",
     "default_registry": "ai_core.plugins",
     "ProviderSpec": "ai_core.drivers.base",
     "ProviderConfig": "ai_core.drivers.base",
     "Driver": "ai_core.drivers.base",
     "HTTPDriver": "ai_core.drivers.base",
+    "error_for_status": "ai_core.drivers.base",
+    "parse_error_body": "ai_core.drivers.base",
+    "CredentialStore": "ai_core.credentials.store",
+    "lookup_api_key": "ai_core.credentials.store",
     "StreamAccumulator": "ai_core.drivers.streaming",
     "FakeDriver": "ai_core.drivers.fake",
     "Listener": "ai_core.events.listener",
@@ -148,6 +156,10 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from ai_core.pipeline.builder import ConversationBuilder
     from ai_core.pipeline.middleware import Call, Middleware
     from ai_core.pipeline.store import ConversationStore, MemoryStore
-    from ai_core.plugins import PluginInfo, PluginRegistry, default_registry
+    from ai_core.credentials.store import CredentialStore, lookup_api_key
+    from ai_core.drivers.base import error_for_status, parse_error_body
+    from ai_core.pipeline.middleware import Next, StreamNext
+    from ai_core.plugin_models import LoadError, PluginInfo
+    from ai_core.plugins import PluginRegistry, default_registry, reset_default_registry
     from ai_core.services import Services
     from ai_core.types import *

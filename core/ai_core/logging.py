@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import structlog
-
 __all__ = ["configure_logging", "get_logger", "redact_processor"]
 
 
@@ -25,8 +23,31 @@ def redact_processor(logger: Any, method: str, event_dict: dict[str, Any]) -> di
     return redact_value(event_dict)  # type: ignore[no-any-return]
 
 
+class _LazyLogger:
+    """Builds the structlog logger on first use: importing structlog (and the
+    rich tracebacks it pulls in) costs more than half of ``ai plugins``'
+    start-up, and most processes never log anything."""
+
+    __slots__ = ("_name", "_logger")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._logger: Any = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        if self._logger is None:
+            self._logger = _build(self._name)
+        return getattr(self._logger, attribute)
+
+
 def get_logger(name: str) -> Any:
     """A structlog logger writing redacted key=value lines to ``logging.getLogger(name)``."""
+    return _LazyLogger(name)
+
+
+def _build(name: str) -> Any:
+    import structlog
+
     return structlog.wrap_logger(
         logging.getLogger(name),
         processors=[

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 import pytest
+from click.testing import CliRunner
+
 from ai_core import app as app_module
 from ai_core import builtin, plugins
 from ai_core.cli import cli
@@ -17,7 +19,6 @@ from ai_core.drivers.fake import FakeDriver
 from ai_core.errors import AuthenticationError
 from ai_core.hookspecs import hookimpl
 from ai_core.plugins import PluginRegistry
-from click.testing import CliRunner
 
 
 class Broken:

@@ -14,10 +14,11 @@ import json
 import threading
 from typing import Any
 
+from servers import openai_compat as wire
+
 from ai_core.testing import ConformanceDouble, JsonReply, TextReply, ToolCallReply, request_key
 from ai_core.testing.doubles import Reply
 from ai_core.types import ChatRequest
-from servers import openai_compat as wire
 
 __all__ = ["OpenAICompatDouble"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ai_core.drivers.base import ProviderConfig
 from ai_core.drivers.fake import FakeDriver
 from ai_core.testing import ConformanceProfile, DriverConformance, FakeDouble

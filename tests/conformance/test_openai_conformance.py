@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from ai_core.drivers.base import Driver, ProviderConfig
-from ai_core.testing import ConformanceProfile, DriverConformance
 from conformance.openai_double import OpenAICompatDouble
 from pydantic import SecretStr
 from servers.openai_compat import OpenAICompatServer
 from support.openai_spec import sent_payload_errors, validate_chat_request
+
+from ai_core.drivers.base import Driver, ProviderConfig
+from ai_core.testing import ConformanceProfile, DriverConformance
 
 API_KEY = "sk-conformance-0123456789"
 

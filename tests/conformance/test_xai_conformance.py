@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from ai_core.drivers.base import Driver, ProviderConfig
-from ai_core.testing import ConformanceProfile, DriverConformance
 from conformance.openai_double import OpenAICompatDouble
 from pydantic import SecretStr
 from servers.openai_compat import OpenAICompatServer
+
+from ai_core.drivers.base import Driver, ProviderConfig
+from ai_core.testing import ConformanceProfile, DriverConformance
 
 API_KEY = "xai-conformance-0123456789"
 

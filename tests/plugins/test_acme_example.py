@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ai_core import builtin
 from ai_core.app import AI
 from ai_core.errors import AuthenticationError, RateLimitError

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 import pytest
+
 from ai_core import builtin
 from ai_core.drivers import fake_plugin
 from ai_core.drivers.base import ProviderSpec

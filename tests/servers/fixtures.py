@@ -55,8 +55,9 @@ def xai_server(_xai_server_session: OpenAICompatServer) -> OpenAICompatServer:
 
 def driver_config(server: OpenAICompatServer, provider: str = "openai", **overrides: Any) -> Any:
     """A ``ProviderConfig`` pointing at ``server``, with short timeouts for tests."""
-    from ai_core.drivers.base import ProviderConfig
     from pydantic import SecretStr
+
+    from ai_core.drivers.base import ProviderConfig
 
     values: dict[str, Any] = {
         "provider": provider,

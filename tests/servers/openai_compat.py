@@ -404,6 +404,7 @@ class OpenAICompatServer:
         default: Reply | None = None,
         record: bool = True,
         prefix: str = "/v1",
+        coalesce: bool = False,
     ) -> None:
         self.flavor: Flavor = flavor
         self.api_keys = api_keys
@@ -412,6 +413,8 @@ class OpenAICompatServer:
         self.handler: Callable[[RecordedRequest], Reply] | None = None
         self.record = record
         self.prefix = prefix.rstrip("/")
+        self.coalesce = coalesce
+        """Send a whole stream in one write (benchmarks: isolates the client's parsing cost)."""
         self.requests: list[RecordedRequest] = []
         self.sent: list[tuple[str, dict[str, Any]]] = []
         self._queue: collections.deque[Reply] = collections.deque()
@@ -491,6 +494,7 @@ class OpenAICompatServer:
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # the default backlog of 5 resets connections at 50 concurrent clients
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients hanging up (timeouts, cut-off tests) are expected; anything else is printed."""
@@ -595,6 +599,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         fault = reply.fault
+        if double.coalesce and fault is None:
+            chunks = render_chunks(reply, model, double.flavor, include_usage)
+            self._chunk(b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n")
+            self._chunk(b"")
+            return
         try:
             for count, chunk in enumerate(render_chunks(reply, model, double.flavor, include_usage)):
                 if fault is not None and count == fault.after and self._fault(fault):
@@ -650,11 +659,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flavor", choices=["openai", "xai"], default="openai")
     parser.add_argument("--text-chunks", type=int, default=1, help="text chunks per streamed answer")
     parser.add_argument("--chunk-size", type=int, default=8)
+    parser.add_argument("--coalesce", action="store_true", help="write each stream in one piece")
     args = parser.parse_args(argv)
     text = "x" * (args.text_chunks * args.chunk_size)
-    server = OpenAICompatServer(
-        flavor=args.flavor, record=False, default=Completion(text=text, chunk_size=args.chunk_size)
-    )
+    usage = Usage(prompt_tokens=12, completion_tokens=args.text_chunks)
+    reply = Completion(text=text, chunk_size=args.chunk_size, usage=usage)
+    server = OpenAICompatServer(flavor=args.flavor, record=False, default=reply, coalesce=args.coalesce)
     server.start()
     print(server.base_url, flush=True)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ai_core.testing import assert_called, assert_not_called, describe_calls, fake_ai, last_request, make_fake
 from ai_core.types import ChatRequest, Message, ToolSpec
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ai_core import AI, errors
 from ai_core.drivers.fake import FakeDriver
 from ai_core.testing import assert_called, fake_ai, fake_registry, make_fake, override_provider

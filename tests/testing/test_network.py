@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ai_core.testing import NetworkBlockedError, block_network
-from ai_core.testing.network import is_local_address
 from hypothesis import given
 from hypothesis import strategies as st
+
+from ai_core.testing import NetworkBlockedError, block_network
+from ai_core.testing.network import is_local_address
 
 
 class Reached(Exception):
@@ -62,24 +63,45 @@ def test_loopback_passes_through_to_the_real_call(no_real_network: list[Any]) ->
     assert no_real_network == [("127.0.0.1", 9), "localhost"]
 
 
-def test_allow_list_and_restore(no_real_network: list[Any]) -> None:
-    stub = socket.socket.connect
+def remote_connect() -> None:
+    with socket.socket() as sock:
+        sock.connect(("192.0.2.1", 443))
+
+
+@pytest.mark.allow_network  # checks that the network comes back after the block
+def test_allow_list_and_lifting_the_guard(no_real_network: list[Any]) -> None:
     with block_network(allow=["db.internal"]):
         with pytest.raises(Reached):
             socket.getaddrinfo("db.internal", 5432)
-        assert socket.socket.connect is not stub
-    assert socket.socket.connect is stub
-    assert socket.getaddrinfo is not None and no_real_network == ["db.internal"]
+        with pytest.raises(NetworkBlockedError):
+            remote_connect()
+    with pytest.raises(Reached):  # outside the block the (stubbed) network is reachable again
+        remote_connect()
+    assert no_real_network == ["db.internal", ("192.0.2.1", 443)]
 
 
+@pytest.mark.allow_network  # checks that the network comes back after the block
 def test_guards_nest_and_unwind(no_real_network: list[Any]) -> None:
-    stub = socket.socket.connect
     with block_network():
-        outer = socket.socket.connect
-        with block_network():
-            assert socket.socket.connect is not outer
-        assert socket.socket.connect is outer
+        with block_network(allow=["192.0.2.1"]), pytest.raises(Reached):
+            remote_connect()
+        with pytest.raises(NetworkBlockedError):  # the outer guard still holds
+            remote_connect()
+    with pytest.raises(Reached):
+        remote_connect()
+
+
+def test_a_stub_installed_inside_a_guard_is_left_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard never restores over someone else's patch (pytest's monkeypatch, a fixture)."""
+
+    def stub(self: socket.socket, address: Any) -> None:
+        raise Reached(address)
+
+    with block_network():
+        monkeypatch.setattr(socket.socket, "connect", stub)
     assert socket.socket.connect is stub
+    with block_network(), pytest.raises(NetworkBlockedError):  # the next guard wraps the stub
+        remote_connect()
 
 
 def test_real_loopback_server_still_works() -> None:
@@ -94,10 +116,11 @@ def test_real_loopback_server_still_works() -> None:
 @pytest.mark.anyio
 async def test_http_driver_to_a_remote_host_fails_with_the_guard_error(no_real_network: list[Any]) -> None:
     """What a test sees when a driver points at the real provider: the guard's error, not a retry."""
+    from pydantic import SecretStr
+
     from ai_core.drivers.base import ProviderConfig
     from ai_core.types import ChatRequest, Message
     from ai_openai.driver import OpenAIDriver
-    from pydantic import SecretStr
 
     driver = OpenAIDriver(
         ProviderConfig(provider="openai", api_key=SecretStr("sk-test"), base_url="https://api.openai.com/v1")

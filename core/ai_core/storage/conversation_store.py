@@ -4,17 +4,16 @@ Each method is one transaction run in a worker thread. Totals are SQL
 increments (``message_count = message_count + :n``, ``total_cost =
 money_add(total_cost, :cost)``) so concurrent writers never lose an update,
 and message positions come from the same ``UPDATE ... RETURNING``, so they
-are gap-free and unique per conversation.
+are gap-free and unique per conversation. Writes use statements compiled
+once (:mod:`ai_core.storage.fastsql`): this is the path every turn takes.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import bindparam, insert, select, update
 
 from ai_core.pipeline.store import ConversationRecord, TurnContext, new_id
 from ai_core.redaction import redact
@@ -27,9 +26,9 @@ from ai_core.storage.conversation_tables import (
     StoredMessage,
 )
 from ai_core.storage.database import Database
+from ai_core.storage.fastsql import Prepared, RawTransaction
 from ai_core.storage.message_format import decode_message, encode_message
-from ai_core.storage.money import money_add, quantize_money
-from ai_core.storage.sql import insert_ignore
+from ai_core.storage.money import Money, money_add, quantize_money
 from ai_core.types import ChatResponse, Message
 
 __all__ = ["SQLConversationStore"]
@@ -41,6 +40,50 @@ _participants = ConversationParticipant.__table__
 _failures = FailedAttempt.__table__
 
 _MAX_ERROR_TEXT = 2000
+
+
+def _insert_ignore(table: Any) -> Prepared:
+    def build(dialect: str) -> Any:
+        from ai_core.storage.sql import dialect_insert_for
+
+        return dialect_insert_for(dialect, table).on_conflict_do_nothing()
+
+    return Prepared(build)
+
+
+_CREATE_CONVERSATION = _insert_ignore(_conversations)
+_ADD_TAG = _insert_ignore(_tags)
+_ADD_PARTICIPANT = _insert_ignore(_participants)
+_INSERT_MESSAGE = Prepared(insert(_messages))
+_INSERT_FAILURE = Prepared(insert(_failures).values({
+    c.name: bindparam(c.name, type_=c.type) for c in _failures.columns if c.name != "id"
+}))
+_ADVANCE = Prepared(
+    update(_conversations)
+    .where(_conversations.c.id == bindparam("conversation_id"))
+    .values(
+        message_count=_conversations.c.message_count + bindparam("count"),
+        updated_at=bindparam("now", type_=_conversations.c.updated_at.type),
+        provider=bindparam("provider"),
+        model=bindparam("model"),
+    )
+    .returning(_conversations.c.message_count)
+)
+_ADVANCE_WITH_TOTALS = Prepared(
+    update(_conversations)
+    .where(_conversations.c.id == bindparam("conversation_id"))
+    .values(
+        message_count=_conversations.c.message_count + bindparam("count"),
+        updated_at=bindparam("now", type_=_conversations.c.updated_at.type),
+        provider=bindparam("provider"),
+        model=bindparam("model"),
+        total_cost=money_add(_conversations.c.total_cost, bindparam("cost", type_=Money())),
+        unknown_cost_count=_conversations.c.unknown_cost_count + bindparam("unknown"),
+        total_input_tokens=_conversations.c.total_input_tokens + bindparam("input_tokens"),
+        total_output_tokens=_conversations.c.total_output_tokens + bindparam("output_tokens"),
+    )
+    .returning(_conversations.c.message_count)
+)
 
 
 class SQLConversationStore:
@@ -94,10 +137,10 @@ class SQLConversationStore:
 
     # -- writes ------------------------------------------------------------------------
 
-    def _ensure_conversation(self, conn: Connection, turn: TurnContext, now: datetime) -> None:
+    def _ensure_conversation(self, tx: RawTransaction, turn: TurnContext, now: Any) -> None:
         record = turn.conversation
         tags = list(dict.fromkeys((*record.tags, *turn.tags)))
-        created = insert_ignore(conn, _conversations, {
+        tx.execute(_CREATE_CONVERSATION, {
             "id": record.id,
             "user_id": record.user or turn.user,
             "tenant": record.tenant or turn.tenant,
@@ -114,36 +157,24 @@ class SQLConversationStore:
             "total_output_tokens": 0,
             "created_at": now,
             "updated_at": now,
+            "archived_at": None,
         })
-        if tags and (created or turn.tags):
-            insert_ignore(conn, _tags, [{"conversation_id": record.id, "tag": tag} for tag in tags])
+        if tags:
+            tx.executemany(_ADD_TAG, [{"conversation_id": record.id, "tag": tag} for tag in tags])
 
-    def _advance(self, conn: Connection, turn: TurnContext, count: int, now: datetime, **totals: Any) -> int:
-        """Add ``count`` messages (and any totals) to the conversation; return the new count.
+    def _advance(self, tx: RawTransaction, turn: TurnContext, values: dict[str, Any], totals: bool) -> int:
+        """Add messages (and totals) to the conversation, creating it on its first turn;
+        return the new message count."""
+        statement = _ADVANCE_WITH_TOTALS if totals else _ADVANCE
+        rows = tx.returned(statement, values)
+        if not rows:
+            self._ensure_conversation(tx, turn, values["now"])
+            rows = tx.returned(statement, values)
+        return int(rows[0][0])
 
-        The conversation row is created first if this turn is its first.
-        """
-        statement = (
-            update(_conversations)
-            .where(_conversations.c.id == turn.conversation.id)
-            .values(
-                message_count=_conversations.c.message_count + count,
-                updated_at=now,
-                provider=turn.provider,
-                model=turn.model,
-                **totals,
-            )
-            .returning(_conversations.c.message_count)
-        )
-        last = conn.execute(statement).scalar()
-        if last is None:
-            self._ensure_conversation(conn, turn, now)
-            last = conn.execute(statement).scalar_one()
-        return int(last)
-
+    @staticmethod
     def _message_row(
-        self, message: Message, *, conversation_id: str, position: int, turn: TurnContext, now: datetime,
-        turn_id: str | None,
+        message: Message, *, conversation_id: str, position: int, turn: TurnContext, now: Any, turn_id: str | None
     ) -> dict[str, Any]:
         version, parts = encode_message(message)
         return {
@@ -181,26 +212,27 @@ class SQLConversationStore:
     def _save_user_turn(self, turn: TurnContext) -> list[str]:
         now = utcnow()
         messages = turn.new_messages
-        with self.database.write() as conn:
-            if turn.tags:
-                self._ensure_conversation(conn, turn, now)
-            last = self._advance(conn, turn, len(messages), now)
+        cid = turn.conversation.id
+        with self.database.raw_write() as tx:
+            if turn.tags:  # new tags on a resumed conversation join its tag rows
+                self._ensure_conversation(tx, turn, now)
+            values = {"conversation_id": cid, "count": len(messages), "now": now, "provider": turn.provider,
+                      "model": turn.model}
+            last = self._advance(tx, turn, values, totals=False)
             first = last - len(messages) + 1
             rows = [
-                self._message_row(m, conversation_id=turn.conversation.id, position=first + i, turn=turn, now=now,
-                                  turn_id=None)
+                self._message_row(m, conversation_id=cid, position=first + i, turn=turn, now=now, turn_id=None)
                 for i, m in enumerate(messages)
             ]
             turn_id = next((r["id"] for r in rows if r["role"] == "user"), rows[0]["id"] if rows else None)
             for row in rows:
                 row["turn_id"] = turn_id
             if rows:
-                conn.execute(_messages.insert(), rows)
+                tx.executemany(_INSERT_MESSAGE, rows)
             participant = turn.user or turn.conversation.user
             if participant and any(m.role == "user" for m in messages):
-                insert_ignore(conn, _participants, {
-                    "conversation_id": turn.conversation.id, "kind": "user",
-                    "participant": participant, "joined_at": now,
+                tx.execute(_ADD_PARTICIPANT, {
+                    "conversation_id": cid, "kind": "user", "participant": participant, "joined_at": now,
                 })
         return [row["id"] for row in rows]
 
@@ -208,22 +240,19 @@ class SQLConversationStore:
         now = utcnow()
         usage = response.usage
         cost = response.cost
-        known = cost is not None and cost.total is not None
-        amount = quantize_money(cost.total) if known and cost is not None and cost.total is not None else None
+        amount = quantize_money(cost.total) if cost is not None and cost.total is not None else None
         count = len(extra) + 1
+        cid = turn.conversation.id
         turn_id = turn.message_ids[0] if turn.message_ids else None
-        with self.database.write() as conn:
-            last = self._advance(
-                conn, turn, count, now,
-                total_cost=money_add(_conversations.c.total_cost, amount if amount is not None else Decimal(0)),
-                unknown_cost_count=_conversations.c.unknown_cost_count + (0 if known else 1),
-                total_input_tokens=_conversations.c.total_input_tokens + usage.input_tokens,
-                total_output_tokens=_conversations.c.total_output_tokens + usage.output_tokens,
-            )
+        with self.database.raw_write() as tx:
+            last = self._advance(tx, turn, {
+                "conversation_id": cid, "count": count, "now": now, "provider": turn.provider, "model": turn.model,
+                "cost": amount if amount is not None else Decimal(0), "unknown": 0 if amount is not None else 1,
+                "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+            }, totals=True)
             first = last - count + 1
             rows = [
-                self._message_row(m, conversation_id=turn.conversation.id, position=first + i, turn=turn, now=now,
-                                  turn_id=turn_id)
+                self._message_row(m, conversation_id=cid, position=first + i, turn=turn, now=now, turn_id=turn_id)
                 for i, m in enumerate([*extra, response.message])
             ]
             answer = rows[-1]
@@ -239,29 +268,25 @@ class SQLConversationStore:
                 cache_write_tokens=usage.cache_write_tokens,
                 reasoning_tokens=usage.reasoning_tokens,
                 cost=amount,
-                cost_known=known,
-                currency=(cost.currency if cost is not None else None),
-                price_effective_from=(cost.price_effective_from if cost is not None else None),
-                priced_by=(cost.priced_by if cost is not None else "none"),
+                cost_known=amount is not None,
+                currency=cost.currency if cost is not None else None,
+                price_effective_from=cost.price_effective_from if cost is not None else None,
+                priced_by=cost.priced_by if cost is not None else "none",
                 latency_ms=response.latency_ms,
                 streamed=bool(response.provider_fields.get("streamed", False)),
             )
-            conn.execute(_messages.insert(), rows)
-            insert_ignore(conn, _participants, {
-                "conversation_id": turn.conversation.id, "kind": "model",
-                "participant": f"{response.provider}/{response.model}", "joined_at": now,
+            tx.executemany(_INSERT_MESSAGE, rows)
+            tx.execute(_ADD_PARTICIPANT, {
+                "conversation_id": cid, "kind": "model", "participant": f"{response.provider}/{response.model}",
+                "joined_at": now,
             })
         return str(answer["id"])
 
     def _save_failure(self, turn: TurnContext, error: dict[str, Any]) -> None:
         now = utcnow()
-        with self.database.write() as conn:
-            exists = conn.execute(
-                select(_conversations.c.id).where(_conversations.c.id == turn.conversation.id)
-            ).first()
-            if exists is None:
-                self._ensure_conversation(conn, turn, now)
-            conn.execute(_failures.insert(), {
+        with self.database.raw_write() as tx:
+            self._ensure_conversation(tx, turn, now)
+            tx.execute(_INSERT_FAILURE, {
                 "conversation_id": turn.conversation.id,
                 "turn_id": turn.message_ids[0] if turn.message_ids else None,
                 "provider": turn.provider,

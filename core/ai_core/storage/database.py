@@ -37,6 +37,7 @@ from ai_core.storage.urls import display_url, resolve_url
 if TYPE_CHECKING:
     from ai_core.costs import PriceBook
     from ai_core.storage.conversation_store import SQLConversationStore
+    from ai_core.storage.fastsql import RawTransaction
 
 __all__ = ["Database"]
 
@@ -139,6 +140,35 @@ class Database:
                 yield conn
 
     @contextmanager
+    def raw_write(self) -> Iterator[RawTransaction]:
+        """A write transaction on the pooled DB-API connection, for the hot path
+        (:mod:`ai_core.storage.fastsql`): committed on success, rolled back on error."""
+        from ai_core.storage.fastsql import RawTransaction
+
+        lock: AbstractContextManager[Any] = self._write_lock if self._write_lock is not None else nullcontext()
+        with lock:
+            raw = self.engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                if self.is_sqlite:
+                    cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    yield RawTransaction(cursor, self.engine.dialect)
+                except BaseException:
+                    if self.is_sqlite:
+                        _sqlite_rollback(cursor)
+                    else:
+                        raw.rollback()
+                    raise
+                if self.is_sqlite:
+                    cursor.execute("COMMIT")
+                else:
+                    raw.commit()
+                cursor.close()
+            finally:
+                raw.close()
+
+    @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only connection (its transaction is rolled back at the end)."""
         lock: AbstractContextManager[Any] = self._read_lock if self._read_lock is not None else nullcontext()
@@ -179,6 +209,11 @@ class Database:
 
     def __repr__(self) -> str:
         return f"<Database {self.display_url}>"
+
+
+def _sqlite_rollback(cursor: Any) -> None:
+    if cursor.connection.in_transaction:
+        cursor.execute("ROLLBACK")
 
 
 def _sqlite_engine(url: URL, echo: bool) -> Engine:

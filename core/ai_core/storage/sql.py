@@ -10,16 +10,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
 
-__all__ = ["dialect_insert", "insert_ignore"]
+__all__ = ["dialect_insert", "dialect_insert_for", "insert_ignore"]
 
 
 def dialect_insert(conn: Connection, table: Table) -> Any:
     """An INSERT with ``on_conflict_*`` support for the connection's dialect."""
-    if conn.dialect.name == "postgresql":
+    return dialect_insert_for(conn.dialect.name, table)
+
+
+def dialect_insert_for(dialect: str, table: Table) -> Any:
+    if dialect == "postgresql":
         return postgresql.insert(table)
-    if conn.dialect.name == "sqlite":
+    if dialect == "sqlite":
         return sqlite.insert(table)
-    raise NotImplementedError(f"no upsert support for {conn.dialect.name}")  # pragma: no cover
+    raise NotImplementedError(f"no upsert support for {dialect}")  # pragma: no cover
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]] | dict[str, Any]) -> int:

@@ -8,10 +8,13 @@ name other than ``localhost``: a DNS query is traffic too. Loopback servers
 (local doubles, a PostgreSQL started by a fixture) and Unix sockets keep
 working.
 
-The guard patches the ``socket`` module's class and functions in place, for
-the whole process, because HTTP stacks (httpx, anyio, trio, asyncio) all end in
-``socket.socket.connect`` and ``socket.getaddrinfo`` looked up at call time.
-Guards nest; each exit restores what its entry replaced.
+The guard wraps ``socket.socket.connect``/``connect_ex`` and
+``socket.getaddrinfo`` (looked up at call time by httpx, aiohttp, anyio, trio
+and asyncio alike) on first use and leaves the wrappers in place; they refuse
+only while a guard is active. Never unpatching is what makes the guard
+compose with ``monkeypatch``: a test that swaps ``connect`` for a stub gets its
+stub back untouched, and the next guard wraps the stub. Guards nest and may be
+entered from several threads.
 """
 
 from __future__ import annotations
@@ -66,24 +69,48 @@ def is_local_address(host: object, allow: Iterable[str] = ()) -> bool:
     return address.is_loopback or address.is_unspecified
 
 
-def _guard_connect(original: Callable[..., Any], allow: tuple[str, ...]) -> Callable[..., Any]:
+_MARK = "_ai_core_network_guard"
+_active: list[tuple[str, ...]] = []  # one allow-list per guard currently entered
+
+
+def _blocked(host: object) -> bool:
+    with _lock:
+        if not _active:
+            return False
+        allowed = [name for hosts in _active for name in hosts]
+    return not is_local_address(host, allowed)
+
+
+def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
     def connect(self: socket.socket, address: Any, *args: Any, **kwargs: Any) -> Any:
         if self.family in (socket.AF_INET, socket.AF_INET6):
             host = address[0] if isinstance(address, tuple) and address else address
-            if not is_local_address(host, allow):
+            if _blocked(host):
                 raise NetworkBlockedError(address)
         return original(self, address, *args, **kwargs)
 
+    setattr(connect, _MARK, True)
     return connect
 
 
-def _guard_resolver(original: Callable[..., Any], allow: tuple[str, ...]) -> Callable[..., Any]:
+def _wrap_resolver(original: Callable[..., Any]) -> Callable[..., Any]:
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if not is_local_address(host, allow):
+        if _blocked(host):
             raise NetworkBlockedError(host)
         return original(host, *args, **kwargs)
 
+    setattr(getaddrinfo, _MARK, True)
     return getaddrinfo
+
+
+def _install() -> None:
+    """Wrap whatever is in place now, unless it is already our wrapper."""
+    if not getattr(socket.socket.connect, _MARK, False):
+        socket.socket.connect = _wrap_connect(socket.socket.connect)  # type: ignore[method-assign]
+    if not getattr(socket.socket.connect_ex, _MARK, False):
+        socket.socket.connect_ex = _wrap_connect(socket.socket.connect_ex)  # type: ignore[method-assign]
+    if not getattr(socket.getaddrinfo, _MARK, False):
+        socket.getaddrinfo = _wrap_resolver(socket.getaddrinfo)
 
 
 @contextmanager
@@ -95,12 +122,10 @@ def block_network(allow: Iterable[str] = ()) -> Iterator[None]:
     """
     hosts = tuple(allow)
     with _lock:
-        saved = (socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo)
-        socket.socket.connect = _guard_connect(saved[0], hosts)  # type: ignore[method-assign]
-        socket.socket.connect_ex = _guard_connect(saved[1], hosts)  # type: ignore[method-assign]
-        socket.getaddrinfo = _guard_resolver(saved[2], hosts)
+        _install()
+        _active.append(hosts)
     try:
         yield
     finally:
         with _lock:
-            socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = saved  # type: ignore[method-assign]
+            _active.remove(hosts)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     import click
+
     from ai_core import Cost, ResponseGenerated, TokenUsage
 
 log = logging.getLogger("acme_ai")
