@@ -14,7 +14,9 @@ def test_exported_objects_come_from_ai_core() -> None:
     for name in ai_core.__all__:
         value = getattr(ai_core, name)
         module = getattr(value, "__module__", "ai_core")
-        assert module is None or module.startswith(("ai_core", "typing", "collections")) or name == "__version__", (name, module)
+        assert (
+            module is None or module.startswith(("ai_core", "typing", "collections", "types")) or name == "__version__"
+        ), (name, module)
 
 
 def test_unknown_names_raise_attribute_error() -> None:

@@ -99,15 +99,17 @@ class SQLConversationStore:
         return await self.database.run(self._load, conversation_id)
 
     async def save_user_turn(self, turn: TurnContext) -> None:
-        turn.message_ids = await self.database.run(self._save_user_turn, turn)
+        turn.message_ids = await self.database.write_job(lambda tx: self._save_user_turn(tx, turn))
 
     async def save_response(
         self, turn: TurnContext, response: ChatResponse, *, extra_messages: list[Message] | None = None
     ) -> str:
-        return await self.database.run(self._save_response, turn, response, list(extra_messages or []))
+        extra = list(extra_messages or [])
+        return await self.database.write_job(lambda tx: self._save_response(tx, turn, response, extra))
 
     async def save_failure(self, turn: TurnContext, error: BaseException) -> None:
-        await self.database.run(self._save_failure, turn, _error_row(error))
+        row = _error_row(error)
+        await self.database.write_job(lambda tx: self._save_failure(tx, turn, row))
 
     async def aclose(self) -> None:
         if self._owns_database:
@@ -209,11 +211,11 @@ class SQLConversationStore:
             "created_on": now.date(),
         }
 
-    def _save_user_turn(self, turn: TurnContext) -> list[str]:
+    def _save_user_turn(self, tx: RawTransaction, turn: TurnContext) -> list[str]:
         now = utcnow()
         messages = turn.new_messages
         cid = turn.conversation.id
-        with self.database.raw_write() as tx:
+        if True:
             if turn.tags:  # new tags on a resumed conversation join its tag rows
                 self._ensure_conversation(tx, turn, now)
             values = {"conversation_id": cid, "count": len(messages), "now": now, "provider": turn.provider,
@@ -236,7 +238,7 @@ class SQLConversationStore:
                 })
         return [row["id"] for row in rows]
 
-    def _save_response(self, turn: TurnContext, response: ChatResponse, extra: list[Message]) -> str:
+    def _save_response(self, tx: RawTransaction, turn: TurnContext, response: ChatResponse, extra: list[Message]) -> str:
         now = utcnow()
         usage = response.usage
         cost = response.cost
@@ -244,7 +246,7 @@ class SQLConversationStore:
         count = len(extra) + 1
         cid = turn.conversation.id
         turn_id = turn.message_ids[0] if turn.message_ids else None
-        with self.database.raw_write() as tx:
+        if True:
             last = self._advance(tx, turn, {
                 "conversation_id": cid, "count": count, "now": now, "provider": turn.provider, "model": turn.model,
                 "cost": amount if amount is not None else Decimal(0), "unknown": 0 if amount is not None else 1,
@@ -282,9 +284,9 @@ class SQLConversationStore:
             })
         return str(answer["id"])
 
-    def _save_failure(self, turn: TurnContext, error: dict[str, Any]) -> None:
+    def _save_failure(self, tx: RawTransaction, turn: TurnContext, error: dict[str, Any]) -> None:
         now = utcnow()
-        with self.database.raw_write() as tx:
+        if True:
             self._ensure_conversation(tx, turn, now)
             tx.execute(_INSERT_FAILURE, {
                 "conversation_id": turn.conversation.id,

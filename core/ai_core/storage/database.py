@@ -57,6 +57,7 @@ class Database:
         self._threads = threads
         self._limiters: weakref.WeakKeyDictionary[Any, anyio.CapacityLimiter] = weakref.WeakKeyDictionary()
         self._limiters_lock = threading.Lock()
+        self._batchers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         in_memory = self.is_sqlite and url.database in (None, "", ":memory:")
         self._write_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
         # One shared connection for an in-memory database: reads must queue too.
@@ -128,6 +129,29 @@ class Database:
         if self._closed:
             raise ConfigurationError("the database is closed")
         return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter())
+
+    async def write_job(self, job: Callable[[RawTransaction], T]) -> T:
+        """Run ``job(tx)`` in a write transaction, off the event loop.
+
+        On SQLite, jobs from concurrent tasks share one thread hop and one
+        transaction (group commit, each job in its own SAVEPOINT); on a server
+        database every job is its own transaction, so writers run in parallel.
+        """
+        if not self.is_sqlite:
+            return await self.run(self._write_one, job)
+        token = anyio.lowlevel.current_token().native_token
+        with self._limiters_lock:
+            batcher = self._batchers.get(token)
+            if batcher is None:
+                from ai_core.storage.group_commit import WriteBatcher
+
+                batcher = self._batchers[token] = WriteBatcher(self)
+        result: T = await batcher.submit(job)
+        return result
+
+    def _write_one(self, job: Callable[[RawTransaction], T]) -> T:
+        with self.raw_write() as tx:
+            return job(tx)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

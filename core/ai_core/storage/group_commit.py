@@ -1,0 +1,96 @@
+"""Group commit for SQLite: concurrent writers share one transaction.
+
+SQLite has one writer at a time, so a thread hop and a BEGIN/COMMIT per
+message is mostly overhead when hundreds of conversations write at once.
+Here every event loop gets a :class:`WriteBatcher`: a task that wants to
+write queues its job; whichever task finds no batch running takes every
+queued job to a worker thread and runs them in one transaction, each inside
+its own SAVEPOINT, so one failing job rolls back alone and the others commit.
+The jobs' callers wake when the batch has committed (or failed).
+
+A task cancelled while its job is still queued takes the job back out: it is
+either written whole or not at all, never half.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+if TYPE_CHECKING:
+    from ai_core.storage.database import Database
+    from ai_core.storage.fastsql import RawTransaction
+
+__all__ = ["WriteBatcher"]
+
+MAX_BATCH = 256
+
+
+@dataclass
+class _Job:
+    fn: Callable[[RawTransaction], Any]
+    result: Any = None
+    error: BaseException | None = None
+    done: bool = False
+    taken: bool = field(default=False)
+
+
+class WriteBatcher:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.pending: list[_Job] = []
+        self.busy = False
+        self.finished = anyio.Event()
+
+    async def submit(self, fn: Callable[[RawTransaction], Any]) -> Any:
+        job = _Job(fn)
+        self.pending.append(job)
+        try:
+            while not job.done:
+                if self.busy:
+                    await self.finished.wait()
+                    continue
+                await self._lead()
+        except BaseException:
+            if not job.taken and job in self.pending:
+                self.pending.remove(job)
+            raise
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    async def _lead(self) -> None:
+        self.busy = True
+        batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+        for job in batch:
+            job.taken = True
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.database.run(_run_batch, self.database, batch)
+        finally:
+            for job in batch:
+                job.done = True
+            self.busy = False
+            finished, self.finished = self.finished, anyio.Event()
+            finished.set()
+
+
+def _run_batch(database: Database, batch: list[_Job]) -> None:
+    try:
+        with database.raw_write() as tx:
+            for job in batch:
+                tx.cursor.execute("SAVEPOINT ai_job")
+                try:
+                    job.result = job.fn(tx)
+                except Exception as exc:
+                    tx.cursor.execute("ROLLBACK TO ai_job")
+                    job.error = exc
+                tx.cursor.execute("RELEASE ai_job")
+    except BaseException as exc:  # the commit itself failed: nothing of the batch is stored
+        for job in batch:
+            if job.error is None:
+                job.error = exc
+                job.result = None
