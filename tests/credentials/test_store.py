@@ -280,3 +280,11 @@ async def test_concurrent_writers_and_readers(store: CredentialStore, database: 
     assert results == [SecretStr(secrets[3])] * 10
     reads = [r for r in audit_rows(database) if r.action == "read" and r.provider == "other"]
     assert len(reads) == 10
+
+
+def test_mask_never_keeps_unprintable_characters() -> None:
+    # Found by hypothesis on PostgreSQL: a NUL in the hint made the INSERT fail.
+    from ai_core.credentials.store import mask
+
+    assert mask("sk-abcdefghij\x00xyz") == mask("short")
+    assert mask("sk-abcdefghijwxyz").endswith("wxyz")

@@ -74,9 +74,11 @@ def mask(secret: str) -> str:
     """The readable trace of a secret kept in ``hint``: its last 4 characters, only if long.
 
     Under 12 characters, 4 of them would give away too much of the secret, so
-    the hint is the mask alone.
+    the hint is the mask alone; so it is when the tail is not printable (a NUL
+    byte cannot even be stored in a PostgreSQL text column).
     """
-    return _MASK + secret[-4:] if len(secret) >= 12 else _MASK
+    tail = secret[-4:]
+    return _MASK + tail if len(secret) >= 12 and tail.isprintable() else _MASK
 
 
 def _now() -> datetime:

@@ -215,30 +215,31 @@ class SQLConversationStore:
         now = utcnow()
         messages = turn.new_messages
         cid = turn.conversation.id
-        if True:
-            if turn.tags:  # new tags on a resumed conversation join its tag rows
-                self._ensure_conversation(tx, turn, now)
-            values = {"conversation_id": cid, "count": len(messages), "now": now, "provider": turn.provider,
-                      "model": turn.model}
-            last = self._advance(tx, turn, values, totals=False)
-            first = last - len(messages) + 1
-            rows = [
-                self._message_row(m, conversation_id=cid, position=first + i, turn=turn, now=now, turn_id=None)
-                for i, m in enumerate(messages)
-            ]
-            turn_id = next((r["id"] for r in rows if r["role"] == "user"), rows[0]["id"] if rows else None)
-            for row in rows:
-                row["turn_id"] = turn_id
-            if rows:
-                tx.executemany(_INSERT_MESSAGE, rows)
-            participant = turn.user or turn.conversation.user
-            if participant and any(m.role == "user" for m in messages):
-                tx.execute(_ADD_PARTICIPANT, {
-                    "conversation_id": cid, "kind": "user", "participant": participant, "joined_at": now,
-                })
+        if turn.tags:  # new tags on a resumed conversation join its tag rows
+            self._ensure_conversation(tx, turn, now)
+        values = {"conversation_id": cid, "count": len(messages), "now": now, "provider": turn.provider,
+                  "model": turn.model}
+        last = self._advance(tx, turn, values, totals=False)
+        first = last - len(messages) + 1
+        rows = [
+            self._message_row(m, conversation_id=cid, position=first + i, turn=turn, now=now, turn_id=None)
+            for i, m in enumerate(messages)
+        ]
+        turn_id = next((r["id"] for r in rows if r["role"] == "user"), rows[0]["id"] if rows else None)
+        for row in rows:
+            row["turn_id"] = turn_id
+        if rows:
+            tx.executemany(_INSERT_MESSAGE, rows)
+        participant = turn.user or turn.conversation.user
+        if participant and any(m.role == "user" for m in messages):
+            tx.execute(_ADD_PARTICIPANT, {
+                "conversation_id": cid, "kind": "user", "participant": participant, "joined_at": now,
+            })
         return [row["id"] for row in rows]
 
-    def _save_response(self, tx: RawTransaction, turn: TurnContext, response: ChatResponse, extra: list[Message]) -> str:
+    def _save_response(
+        self, tx: RawTransaction, turn: TurnContext, response: ChatResponse, extra: list[Message]
+    ) -> str:
         now = utcnow()
         usage = response.usage
         cost = response.cost
@@ -246,59 +247,57 @@ class SQLConversationStore:
         count = len(extra) + 1
         cid = turn.conversation.id
         turn_id = turn.message_ids[0] if turn.message_ids else None
-        if True:
-            last = self._advance(tx, turn, {
-                "conversation_id": cid, "count": count, "now": now, "provider": turn.provider, "model": turn.model,
-                "cost": amount if amount is not None else Decimal(0), "unknown": 0 if amount is not None else 1,
-                "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
-            }, totals=True)
-            first = last - count + 1
-            rows = [
-                self._message_row(m, conversation_id=cid, position=first + i, turn=turn, now=now, turn_id=turn_id)
-                for i, m in enumerate([*extra, response.message])
-            ]
-            answer = rows[-1]
-            answer.update(
-                provider=response.provider,
-                model=response.model,
-                billable=True,
-                finish_reason=response.finish_reason,
-                response_id=response.id,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cached_input_tokens=usage.cached_input_tokens,
-                cache_write_tokens=usage.cache_write_tokens,
-                reasoning_tokens=usage.reasoning_tokens,
-                cost=amount,
-                cost_known=amount is not None,
-                currency=cost.currency if cost is not None else None,
-                price_effective_from=cost.price_effective_from if cost is not None else None,
-                priced_by=cost.priced_by if cost is not None else "none",
-                latency_ms=response.latency_ms,
-                streamed=bool(response.provider_fields.get("streamed", False)),
-            )
-            tx.executemany(_INSERT_MESSAGE, rows)
-            tx.execute(_ADD_PARTICIPANT, {
-                "conversation_id": cid, "kind": "model", "participant": f"{response.provider}/{response.model}",
-                "joined_at": now,
-            })
+        last = self._advance(tx, turn, {
+            "conversation_id": cid, "count": count, "now": now, "provider": turn.provider, "model": turn.model,
+            "cost": amount if amount is not None else Decimal(0), "unknown": 0 if amount is not None else 1,
+            "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+        }, totals=True)
+        first = last - count + 1
+        rows = [
+            self._message_row(m, conversation_id=cid, position=first + i, turn=turn, now=now, turn_id=turn_id)
+            for i, m in enumerate([*extra, response.message])
+        ]
+        answer = rows[-1]
+        answer.update(
+            provider=response.provider,
+            model=response.model,
+            billable=True,
+            finish_reason=response.finish_reason,
+            response_id=response.id,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_input_tokens=usage.cached_input_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            cost=amount,
+            cost_known=amount is not None,
+            currency=cost.currency if cost is not None else None,
+            price_effective_from=cost.price_effective_from if cost is not None else None,
+            priced_by=cost.priced_by if cost is not None else "none",
+            latency_ms=response.latency_ms,
+            streamed=bool(response.provider_fields.get("streamed", False)),
+        )
+        tx.executemany(_INSERT_MESSAGE, rows)
+        tx.execute(_ADD_PARTICIPANT, {
+            "conversation_id": cid, "kind": "model", "participant": f"{response.provider}/{response.model}",
+            "joined_at": now,
+        })
         return str(answer["id"])
 
     def _save_failure(self, tx: RawTransaction, turn: TurnContext, error: dict[str, Any]) -> None:
         now = utcnow()
-        if True:
-            self._ensure_conversation(tx, turn, now)
-            tx.execute(_INSERT_FAILURE, {
-                "conversation_id": turn.conversation.id,
-                "turn_id": turn.message_ids[0] if turn.message_ids else None,
-                "provider": turn.provider,
-                "model": turn.model,
-                "user_id": turn.user,
-                "tenant": turn.tenant,
-                "created_at": now,
-                "created_on": now.date(),
-                **error,
-            })
+        self._ensure_conversation(tx, turn, now)
+        tx.execute(_INSERT_FAILURE, {
+            "conversation_id": turn.conversation.id,
+            "turn_id": turn.message_ids[0] if turn.message_ids else None,
+            "provider": turn.provider,
+            "model": turn.model,
+            "user_id": turn.user,
+            "tenant": turn.tenant,
+            "created_at": now,
+            "created_on": now.date(),
+            **error,
+        })
 
     # -- extras beyond the protocol -------------------------------------------------
 
