@@ -7,17 +7,18 @@ from pathlib import Path
 
 import anyio
 import pytest
-from ai_core.credentials.keys import KeyConfig, fingerprint, write_key_file
-from ai_core.credentials.store import CredentialStore, lookup_api_key, mask
-from ai_core.credentials.tables import Account, AuditLogEntry
-from ai_core.errors import ConfigurationError, CredentialError
-from ai_core.storage.database import Database
 from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
+
+from ai_core.credentials.keys import KeyConfig, fingerprint, write_key_file
+from ai_core.credentials.store import CredentialStore, lookup_api_key, mask
+from ai_core.credentials.tables import Account, AuditLogEntry
+from ai_core.errors import ConfigurationError, CredentialError
+from ai_core.storage.database import Database
 
 pytestmark = pytest.mark.anyio
 
