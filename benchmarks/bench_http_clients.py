@@ -48,6 +48,7 @@ async def run_httpx(module_name: str, url: str, total: int, concurrency: int) ->
 async def run_httpx2_over_aiohttp(url: str, total: int, concurrency: int) -> float:
     """What ai-core's drivers use on asyncio: the httpx2 API over an aiohttp transport."""
     import httpx2
+
     from ai_core.drivers.http import AiohttpTransport
 
     async with httpx2.AsyncClient(base_url=url, transport=AiohttpTransport(), timeout=30) as client:

@@ -16,7 +16,8 @@ raw httpx2 in the same run:
 - memory: RSS of a process after 2,000 calls.
 
 Contenders: ``httpx2`` (raw client, default transport: POST, ``.json()``;
-streaming parses each ``data:`` line with ``json.loads``), ``openai-sdk``
+streaming parses each ``data:`` line with ``json.loads``), ``httpx2+aiohttp``
+(the same over the aiohttp transport ai-core uses on asyncio), ``openai-sdk``
 (``AsyncOpenAI``), ``driver`` (ai-core's OpenAI driver alone),
 ``ai-core`` (the whole pipeline: ``AI(persistence=False)`` with cost and events
 on, a listener attached) and ``ai-core+db`` (the same with SQLite persistence).
@@ -43,7 +44,7 @@ SERVER = ROOT / "tests" / "servers" / "openai_compat.py"
 MODEL = "gpt-4o-mini"
 PAYLOAD = {"model": MODEL, "messages": [{"role": "user", "content": "Hello"}]}
 KEY = "sk-bench-0000000000000000"
-CONTENDERS = ("httpx2", "openai-sdk", "driver", "ai-core", "ai-core+db")
+CONTENDERS = ("httpx2", "httpx2+aiohttp", "openai-sdk", "driver", "ai-core", "ai-core+db")
 
 
 # ---------------------------------------------------------------------------
@@ -58,13 +59,23 @@ def rss_kib() -> int:
     return 0
 
 
-async def make_client(contender: str, url: str, tmp: str) -> tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[int]], Callable[[], Awaitable[None]]]:
+async def make_client(
+    contender: str, url: str, tmp: str
+) -> tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[int]], Callable[[], Awaitable[None]]]:
     """(unary call, streamed call returning its chunk count, close) for one contender."""
-    if contender == "httpx2":
+    if contender in ("httpx2", "httpx2+aiohttp"):
         import httpx2
 
+        transport: dict[str, Any] = {}
+        if contender == "httpx2+aiohttp":  # the transport ai-core uses by default on asyncio
+            from ai_core.drivers.http import AiohttpTransport
+
+            transport = {"transport": AiohttpTransport()}
         client = httpx2.AsyncClient(
-            base_url=url, timeout=60, limits=httpx2.Limits(max_connections=100, max_keepalive_connections=100)
+            base_url=url,
+            timeout=60,
+            limits=httpx2.Limits(max_connections=100, max_keepalive_connections=100),
+            **transport,
         )
         headers = {"Authorization": f"Bearer {KEY}"}
         stream_payload = {**PAYLOAD, "stream": True, "stream_options": {"include_usage": True}}
@@ -111,9 +122,10 @@ async def make_client(contender: str, url: str, tmp: str) -> tuple[Callable[[], 
         return unary, streamed, sdk.close
 
     if contender == "driver":
+        from pydantic import SecretStr
+
         from ai_core import ChatRequest, Message, ProviderConfig
         from ai_openai.driver import OpenAIDriver
-        from pydantic import SecretStr
 
         driver = OpenAIDriver(ProviderConfig(provider="openai", api_key=SecretStr(KEY), base_url=url))
         request = ChatRequest(provider="openai", model=MODEL, messages=[Message.user("Hello")])
@@ -136,7 +148,9 @@ async def make_client(contender: str, url: str, tmp: str) -> tuple[Callable[[], 
     settings: dict[str, Any] = {"persistence": False}
     if contender == "ai-core+db":
         settings = {"persistence": True, "database_url": f"sqlite:///{tmp}/bench.db"}
-    ai = AI(providers={"openai": {"api_key": KEY, "base_url": url, "retry_attempts": 0}}, listeners=[listener], **settings)
+    ai = AI(
+        providers={"openai": {"api_key": KEY, "base_url": url, "retry_attempts": 0}}, listeners=[listener], **settings
+    )
 
     async def unary() -> Any:
         response = await ai.conversation().model(f"openai/{MODEL}").user("Hello").asend()
@@ -207,7 +221,11 @@ def measure(contender: str, mode: str, url: str, n: int, concurrency: int, chunk
         sys.executable, __file__, "--worker", "--contender", contender, "--mode", mode, "--url", url,
         "-n", str(n), "--concurrency", str(concurrency), "--chunks", str(chunks), "--warmup", str(warmup),
     ]  # fmt: skip
-    env = {**os.environ, "AI_PERSISTENCE": "off", "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "AI_PERSISTENCE": "off",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")])),
+    }
     for name in ("AI_OPENAI_API_KEY", "OPENAI_API_KEY", "AI_OPENAI_BASE_URL"):
         env.pop(name, None)
     out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
@@ -230,16 +248,28 @@ def orchestrate(args: argparse.Namespace) -> None:
     server, url = start_server(1, coalesce=False)
     try:
         for concurrency in (1, 50):
-            rows = {c: measure(c, "unary", url, args.requests, concurrency, 1, args.warmup) for c in ["httpx2", *[c for c in contenders if c != "httpx2"]]}
+            rows = {
+                c: measure(c, "unary", url, args.requests, concurrency, 1, args.warmup)
+                for c in ["httpx2", *[c for c in contenders if c != "httpx2"]]
+            }
             results[f"unary_c{concurrency}"] = rows
-            table(f"unary, {concurrency} concurrent, {args.requests} requests", rows, "cpu_us_per_call", "CPU µs/request")
-        rows = {c: measure(c, "unary", url, args.rss_calls, 1, 1, 10) for c in ["httpx2", *[c for c in contenders if c != "httpx2"]]}
+            table(
+                f"unary, {concurrency} concurrent, {args.requests} requests", rows, "cpu_us_per_call", "CPU µs/request"
+            )
+        rows = {
+            c: measure(c, "unary", url, args.rss_calls, 1, 1, 10)
+            for c in ["httpx2", *[c for c in contenders if c != "httpx2"]]
+        }
         results["rss"] = rows
         for row in rows.values():
             row["rss_mib"] = row["rss_kib"] / 1024
             row["growth_mib"] = (row["rss_kib"] - row["rss_kib_after_warmup"]) / 1024
         table(f"memory: RSS after {args.rss_calls} calls", rows, "rss_mib", "RSS MiB")
-        print("  (growth over the measured calls, MiB: " + ", ".join(f"{k} {v['growth_mib']:.1f}" for k, v in rows.items()) + ")")
+        print(
+            "  (growth over the measured calls, MiB: "
+            + ", ".join(f"{k} {v['growth_mib']:.1f}" for k, v in rows.items())
+            + ")"
+        )
     finally:
         server.terminate()
         server.wait(10)
@@ -249,7 +279,10 @@ def orchestrate(args: argparse.Namespace) -> None:
         try:
             for concurrency in (1, 50):
                 n = args.stream_requests
-                rows = {c: measure(c, "stream", url, n, concurrency, args.chunks, 5) for c in ["httpx2", *[c for c in contenders if c != "httpx2"]]}
+                rows = {
+                    c: measure(c, "stream", url, n, concurrency, args.chunks, 5)
+                    for c in ["httpx2", *[c for c in contenders if c != "httpx2"]]
+                }
                 label = "one write per chunk" if not coalesce else "whole stream in one write"
                 results[f"stream_c{concurrency}_{'coalesced' if coalesce else 'flushed'}"] = rows
                 table(

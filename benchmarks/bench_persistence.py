@@ -1,6 +1,7 @@
 """Messages persisted per second, SQLite and PostgreSQL, with totals checked exact.
 
-    .venv/bin/python benchmarks/bench_persistence.py [--conversations 200] [--turns 10] [--backend sqlite|postgresql|all]
+    .venv/bin/python benchmarks/bench_persistence.py [--conversations 200] [--turns 10]
+        [--backend sqlite|postgresql|all]
 
 Two measurements per database:
 

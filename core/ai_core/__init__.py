@@ -45,6 +45,10 @@ _EXPORTS: dict[str, str] = {
     "MCPServerSpec": "ai_core.mcp.spec",
     "MCPServer": "ai_core.mcp.spec",
     "ToolResult": "ai_core.mcp.spec",
+    # storage and budgets
+    "Database": "ai_core.storage.database",
+    "Budget": "ai_core.budgets.model",
+    "BudgetMiddleware": "ai_core.budgets.middleware",
     # costs
     "PriceBook": "ai_core.costs",
     "compute_cost": "ai_core.costs",
@@ -100,6 +104,7 @@ _ERRORS = (
     "AIError",
     "AuthenticationError",
     "BudgetExceededError",
+    "BudgetUnknownCostError",
     "ConfigurationError",
     "ContentFilteredError",
     "ContextLengthExceededError",
@@ -141,9 +146,19 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from ai_core.app import AI
+    from ai_core.budgets.middleware import BudgetMiddleware
+    from ai_core.budgets.model import Budget
     from ai_core.config import Settings
     from ai_core.costs import PriceBook, compute_cost
-    from ai_core.drivers.base import Driver, HTTPDriver, ProviderConfig, ProviderSpec
+    from ai_core.credentials.store import CredentialStore, lookup_api_key
+    from ai_core.drivers.base import (
+        Driver,
+        HTTPDriver,
+        ProviderConfig,
+        ProviderSpec,
+        error_for_status,
+        parse_error_body,
+    )
     from ai_core.drivers.fake import FakeDriver
     from ai_core.drivers.streaming import StreamAccumulator
     from ai_core.errors import *
@@ -154,12 +169,10 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from ai_core.logging import configure_logging
     from ai_core.mcp.spec import MCPServer, MCPServerSpec, ToolResult
     from ai_core.pipeline.builder import ConversationBuilder
-    from ai_core.pipeline.middleware import Call, Middleware
+    from ai_core.pipeline.middleware import Call, Middleware, Next, StreamNext
     from ai_core.pipeline.store import ConversationStore, MemoryStore
-    from ai_core.credentials.store import CredentialStore, lookup_api_key
-    from ai_core.drivers.base import error_for_status, parse_error_body
-    from ai_core.pipeline.middleware import Next, StreamNext
     from ai_core.plugin_models import LoadError, PluginInfo
     from ai_core.plugins import PluginRegistry, default_registry, reset_default_registry
     from ai_core.services import Services
+    from ai_core.storage.database import Database
     from ai_core.types import *

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     tool_rounds: int = Field(8, ge=1, le=100, description="most model->tool->model rounds per send")
     log_level: str = "WARNING"
     budgets: list[dict[str, Any]] = Field(default_factory=list)
+    conversation_retention_days: int | None = Field(None, ge=1, description="age at which cleanup acts")
+    cleanup_action: Literal["archive", "delete"] = "archive"
     providers: dict[str, ProviderSettings] = Field(default_factory=dict, description="from the config file")
 
     @field_validator("persistence", mode="before")

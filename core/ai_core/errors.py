@@ -12,6 +12,7 @@ exception stays reachable as ``__cause__`` without leaking into user code.
     ├── RequestValidationError        (a request that cannot be sent as built)
     ├── PluginLoadError
     ├── BudgetExceededError
+    │   └── BudgetUnknownCostError    (a budget refuses a call it cannot price)
     ├── ScriptExhaustedError          (the scripted fake ran out of replies)
     ├── CredentialError               (a stored credential cannot be read)
     ├── ToolLoopError                 (the MCP/tool loop could not finish)
@@ -41,6 +42,7 @@ __all__ = [
     "AIError",
     "AuthenticationError",
     "BudgetExceededError",
+    "BudgetUnknownCostError",
     "ConfigurationError",
     "ContentFilteredError",
     "ContextLengthExceededError",
@@ -151,6 +153,24 @@ class BudgetExceededError(AIError):
         self.spent = spent
         self.requested = requested
         self.over_by = over
+        self.currency = currency
+
+
+class BudgetUnknownCostError(BudgetExceededError):
+    """A budget refuses a call whose price is unknown (``unknown_cost="refuse"``):
+    an unknown cost never counts as free."""
+
+    def __init__(self, budget: str, model: str, *, limit: Decimal, currency: str = "USD") -> None:
+        AIError.__init__(
+            self,
+            f"budget {budget!r} refuses {model}: its price is unknown, and an unknown cost never counts "
+            "as free (set unknown_cost='count_as' with unknown_cost_amount to allow it)",
+        )
+        self.budget = budget
+        self.limit = limit
+        self.spent = Decimal(0)
+        self.requested = Decimal(0)
+        self.over_by = Decimal(0)
         self.currency = currency
 
 

@@ -28,7 +28,7 @@ class _LazyLogger:
     rich tracebacks it pulls in) costs more than half of ``ai plugins``'
     start-up, and most processes never log anything."""
 
-    __slots__ = ("_name", "_logger")
+    __slots__ = ("_logger", "_name")
 
     def __init__(self, name: str) -> None:
         self._name = name

@@ -148,7 +148,8 @@ async def test_concurrent_requests_cannot_overshoot_a_hard_limit(storage: str, d
         spent, reserved = _usage(ai, budget)
         if storage == "sql":
             with ai.services.database.read() as conn:
-                ledger = conn.execute(select(StoredMessage.__table__.c.cost).where(StoredMessage.__table__.c.billable)).scalars().all()
+                messages = StoredMessage.__table__
+                ledger = conn.execute(select(messages.c.cost).where(messages.c.billable)).scalars().all()
             assert sum(ledger, Decimal(0)) == spent
     assert reserved == 0
     assert spent <= budget.limit

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.db_fixtures import database, database_url, db_backend, postgres_server, sqlite_template  # noqa: F401
+
 from ai_core.credentials.keys import KeyConfig
 from ai_core.credentials.store import CredentialStore
 from ai_core.storage.database import Database
-from support.db_fixtures import database, database_url, db_backend, postgres_server, sqlite_template  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from ai_core.credentials.keys import KeyConfig, Keyring, fingerprint, load_keyring, write_key_file
-from ai_core.errors import CredentialError
 from cryptography.fernet import Fernet
 from hypothesis import given
 from hypothesis import strategies as st
+
+from ai_core.credentials.keys import KeyConfig, Keyring, fingerprint, load_keyring, write_key_file
+from ai_core.errors import CredentialError
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
 

@@ -9,16 +9,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from ai_core.cli import cli, keys_cmd
-from ai_core.credentials.keys import KeyConfig, load_keyring
-from ai_core.credentials.store import CredentialStore
-from ai_core.credentials.tables import AuditLogEntry
-from ai_core.storage.database import Database
 from click.testing import CliRunner, Result
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from ai_core.cli import cli, keys_cmd
+from ai_core.credentials.keys import KeyConfig, load_keyring
+from ai_core.credentials.store import CredentialStore
+from ai_core.credentials.tables import AuditLogEntry
+from ai_core.storage.database import Database
 
 SECRET = "sk-cli-PLAINTEXT-9d8c7b6a5f4e3d2c1b0a"
 

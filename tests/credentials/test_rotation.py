@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from ai_core.credentials import keys as keys_module
 from ai_core.credentials import store as store_module
 from ai_core.credentials.keys import KeyConfig, fingerprint, load_keyring
@@ -12,10 +17,6 @@ from ai_core.credentials.store import CredentialStore
 from ai_core.credentials.tables import Account, AuditLogEntry
 from ai_core.errors import CredentialError
 from ai_core.storage.database import Database
-from cryptography.fernet import Fernet
-from pydantic import SecretStr
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 pytestmark = pytest.mark.anyio
 

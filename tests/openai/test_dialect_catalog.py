@@ -6,9 +6,10 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from ai_core.dialects.catalog import catalog_from_data, load_catalog
 from hypothesis import given
 from hypothesis import strategies as st
+
+from ai_core.dialects.catalog import catalog_from_data, load_catalog
 
 GOOD = """
 [[models]]

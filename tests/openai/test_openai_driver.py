@@ -13,6 +13,10 @@ import time
 from typing import Any
 
 import pytest
+from servers.fixtures import TEST_API_KEY as API_KEY
+from servers.fixtures import driver_config as config_for
+from servers.openai_compat import Completion, ErrorReply, Fault, OpenAICompatServer, RawReply, ToolCall, Usage
+
 from ai_core import errors
 from ai_core.types import (
     ChatRequest,
@@ -27,9 +31,6 @@ from ai_core.types import (
     UsageReported,
 )
 from ai_openai.driver import OpenAIDriver
-from servers.fixtures import TEST_API_KEY as API_KEY
-from servers.fixtures import driver_config as config_for
-from servers.openai_compat import Completion, ErrorReply, Fault, OpenAICompatServer, RawReply, ToolCall, Usage
 
 pytestmark = pytest.mark.anyio
 
@@ -338,8 +339,9 @@ async def test_unreachable_server_is_unavailable() -> None:
     # a port nothing listens on: bind one, close it, use it
     import socket
 
-    from ai_core.drivers.base import ProviderConfig
     from pydantic import SecretStr
+
+    from ai_core.drivers.base import ProviderConfig
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -361,3 +363,38 @@ async def test_consumer_can_stop_a_stream_early(driver: OpenAIDriver, server: Op
     assert isinstance(first, TextDelta)
     await stream.aclose()  # the connection is released, and the driver keeps working
     assert (await driver.send(request())).text == "next"
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
+@pytest.mark.parametrize("piece", [1, 7, 10_000], ids=["byte-by-byte", "small-reads", "one-read"])
+async def test_sse_line_endings_and_read_boundaries(newline: bytes, piece: int) -> None:
+    """SSE lines may end in LF, CRLF or CR, and a read may end anywhere (even between CR and LF)."""
+    from pydantic import SecretStr
+    from servers.openai_compat import render_chunks
+
+    from ai_core.drivers import http
+    from ai_core.drivers.base import ProviderConfig
+
+    reply = Completion(text="héllo wörld ✓", chunk_size=3)
+    events = [
+        b"data: " + json.dumps(c, ensure_ascii=False).encode() for c in render_chunks(reply, "gpt-4o", "openai", True)
+    ]
+    body = newline.join([b": keep-alive comment", b"", *[e + newline for e in events], b"data: [DONE]", b"", b""])
+
+    async def pieces() -> Any:
+        for start in range(0, len(body), piece):
+            yield body[start : start + piece]
+
+    def handler(request: Any) -> Any:
+        return http.Response(200, headers={"content-type": "text/event-stream"}, content=pieces())
+
+    config = ProviderConfig(
+        provider="openai", api_key=SecretStr(API_KEY), base_url="http://test/v1", transport=http.MockTransport(handler)
+    )
+    driver = OpenAIDriver(config)
+    try:
+        events_out, response = await collect(driver, request())
+    finally:
+        await driver.aclose()
+    assert response.text == "héllo wörld ✓"
+    assert "".join(e.text for e in events_out if isinstance(e, TextDelta)) == "héllo wörld ✓"

@@ -12,10 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from ai_core import AI, AuthenticationError, ImagePart, StreamCompleted, TextDelta
 from pydantic import BaseModel
 from servers.fixtures import TEST_API_KEY
 from servers.openai_compat import Completion, ErrorReply, OpenAICompatServer, RecordedRequest, ToolCall, Usage
+
+from ai_core import AI, AuthenticationError, ImagePart, StreamCompleted, TextDelta
 
 pytestmark = pytest.mark.anyio
 

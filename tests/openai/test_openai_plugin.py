@@ -8,10 +8,11 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from ai_core import ModelInfo, ModelPrice, PluginRegistry, PriceBook, ProviderSpec, TokenUsage, compute_cost
-from ai_openai import plugin
 from hypothesis import given
 from hypothesis import strategies as st
+
+from ai_core import ModelInfo, ModelPrice, PluginRegistry, PriceBook, ProviderSpec, TokenUsage, compute_cost
+from ai_openai import plugin
 
 
 def registry() -> PluginRegistry:

@@ -11,6 +11,11 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from servers.openai_compat import Completion, ToolCall, Usage, render_chunks, render_completion
+from support.openai_spec import assert_valid, validate_chat_request
+
 from ai_core import errors
 from ai_core.dialects.openai_chat import COMPATIBLE
 from ai_core.dialects.openai_chat.wire import ChunkReader, build_body, parse_response, parse_usage
@@ -29,10 +34,6 @@ from ai_core.types import (
     ToolSpec,
 )
 from ai_openai.profile import OPENAI_PROFILE, is_chat_model, is_reasoning_model
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from servers.openai_compat import Completion, ToolCall, Usage, render_chunks, render_completion
-from support.openai_spec import assert_valid, validate_chat_request
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 WEATHER = ToolSpec(

@@ -508,6 +508,10 @@ class _HTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server_double: OpenAICompatServer
     protocol_version = "HTTP/1.1"
+    # Buffer each response and send it in one piece, without Nagle: headers and body
+    # in separate segments would meet the client's delayed ACK (40 ms per request).
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
         pass

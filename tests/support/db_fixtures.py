@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from support.postgres import TEMPLATE, PostgresServer, postgres_server
 
 __all__ = ["database", "database_url", "db_backend", "postgres_server", "sqlite_template"]
@@ -52,13 +51,14 @@ def database_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest
 
 def _truncate_all(server: PostgresServer) -> None:
     """Empty every table of the schema: much cheaper than a database per test."""
-    from ai_core.storage.models import metadata
-
     import psycopg
+
+    from ai_core.storage.models import metadata
 
     # DELETE, children first: TRUNCATE makes new files per table and is slower on tiny tables.
     statements = "; ".join(f'DELETE FROM "{table.name}"' for table in reversed(metadata.sorted_tables))
-    with psycopg.connect(host=server.host, port=server.port, user=server.user, dbname=TEMPLATE, autocommit=True) as conn:
+    address = {"host": server.host, "port": server.port, "user": server.user}
+    with psycopg.connect(**address, dbname=TEMPLATE, autocommit=True) as conn:
         conn.execute(statements)  # type: ignore[arg-type]
 
 

@@ -46,7 +46,8 @@ class PostgresServer:
     def admin(self, sql: str) -> None:
         import psycopg
 
-        with psycopg.connect(host=self.host, port=self.port, user=self.user, dbname="postgres", autocommit=True) as conn:
+        address = {"host": self.host, "port": self.port, "user": self.user}
+        with psycopg.connect(**address, dbname="postgres", autocommit=True) as conn:
             conn.execute(sql)  # type: ignore[arg-type]
 
     def create_database(self, template: str | None = None) -> str:

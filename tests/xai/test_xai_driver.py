@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from servers.openai_compat import Completion, ErrorReply, Fault, OpenAICompatServer, ToolCall, Usage
+
 from ai_core import errors
 from ai_core.types import ChatRequest, Message, ReasoningDelta, StreamCompleted, TextDelta, ToolCallPart, ToolSpec
 from ai_xai.driver import XAIDriver
-from servers.openai_compat import Completion, ErrorReply, Fault, OpenAICompatServer, ToolCall, Usage
 
 pytestmark = pytest.mark.anyio
 

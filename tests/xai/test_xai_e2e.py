@@ -5,9 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from ai_core import AI, ReasoningDelta, RequestValidationError, StreamCompleted
 from servers.fixtures import TEST_API_KEY
 from servers.openai_compat import Completion, OpenAICompatServer, Usage
+
+from ai_core import AI, ReasoningDelta, RequestValidationError, StreamCompleted
 
 pytestmark = pytest.mark.anyio
 

@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+
 from ai_core import PluginRegistry, PriceBook, TokenUsage, compute_cost
 from ai_xai import plugin
 from ai_xai.profile import is_chat_model, is_reasoning_model

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ai_core.budgets.middleware import BudgetMiddleware
-    from ai_core.budgets.model import Budget, BudgetUnknownCostError
+    from ai_core.budgets.model import Budget
+    from ai_core.errors import BudgetUnknownCostError
 
 __all__ = ["Budget", "BudgetMiddleware", "BudgetUnknownCostError"]
 
 _LAZY = {
     "Budget": "ai_core.budgets.model",
-    "BudgetUnknownCostError": "ai_core.budgets.model",
+    "BudgetUnknownCostError": "ai_core.errors",
     "BudgetMiddleware": "ai_core.budgets.middleware",
 }
 

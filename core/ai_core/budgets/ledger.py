@@ -90,7 +90,7 @@ def _refuse(line: HoldLine, spent: Decimal, reserved: Decimal) -> None:
         )
 
 
-def _crossed(line: HoldLine, before: Decimal, after: Decimal) -> list[Decimal]:
+def _crossed(line: HoldLine, after: Decimal) -> list[Decimal]:
     return [t for t in line.budget.thresholds if after >= t * line.budget.limit]
 
 
@@ -153,7 +153,7 @@ class SQLBudgetLedger:
             for line in sorted(hold.lines, key=lambda line: line.key):
                 amount = line.charge(actual)
                 spent = self._close(conn, hold, line, "settled", amount)
-                for threshold in _crossed(line, spent - amount, spent):
+                for threshold in _crossed(line, spent):
                     created = insert_ignore(conn, _marks, {
                         "budget_key": line.key, "period_start": line.period_start, "threshold": str(threshold),
                         "spent": spent, "reached_at": utcnow(),
@@ -204,7 +204,7 @@ class MemoryBudgetLedger:
                 row = self._row(line)
                 row[0] += amount
                 row[1] -= line.amount
-                for threshold in _crossed(line, row[0] - amount, row[0]):
+                for threshold in _crossed(line, row[0]):
                     mark = (line.key, line.period_start, threshold)
                     if mark not in self._marks:
                         self._marks.add(mark)

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ai_core.budgets.estimate import worst_case_cost
-from ai_core.budgets.model import Budget, BudgetUnknownCostError, parse_budgets
+from ai_core.budgets.model import Budget, parse_budgets
+from ai_core.errors import BudgetUnknownCostError
 from ai_core.logging import get_logger
 from ai_core.pipeline.middleware import Call, Middleware, Next, StreamNext
 from ai_core.types import ChatRequest, ChatResponse, StreamCompleted, StreamEvent
@@ -124,7 +125,9 @@ class BudgetMiddleware(Middleware):
         for budget, targets in budgets:
             if worst is None:
                 if budget.unknown_cost == "refuse":
-                    raise BudgetUnknownCostError(budget, call.request.qualified_model)
+                    raise BudgetUnknownCostError(
+                        budget.label, call.request.qualified_model, limit=budget.limit, currency=budget.currency
+                    )
                 assert budget.unknown_cost_amount is not None
                 amount = budget.unknown_cost_amount
                 log.warning("budget_unknown_cost", budget=budget.label, model=call.request.qualified_model,

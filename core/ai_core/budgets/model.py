@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ai_core.errors import AIError, BudgetExceededError, ConfigurationError
+from ai_core.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from ai_core.pipeline.middleware import Call
 
-__all__ = ["Budget", "BudgetUnknownCostError", "Scope", "parse_budgets"]
+__all__ = ["Budget", "Scope", "parse_budgets"]
 
 Scope = Literal["global", "user", "tenant", "tag", "conversation"]
 
@@ -84,21 +84,6 @@ class Budget(BaseModel):
         return day if self.period == "daily" else day.replace(day=1)
 
 
-class BudgetUnknownCostError(BudgetExceededError):
-    """A budget refuses a call whose price is unknown (``unknown_cost="refuse"``)."""
-
-    def __init__(self, budget: Budget, model: str) -> None:
-        AIError.__init__(
-            self,
-            f"budget {budget.label!r} refuses {model}: its price is unknown, and an unknown cost never counts "
-            "as free (set unknown_cost='count_as' with unknown_cost_amount to allow it)",
-        )
-        self.budget = budget.label
-        self.limit = budget.limit
-        self.spent = Decimal(0)
-        self.requested = Decimal(0)
-        self.over_by = Decimal(0)
-        self.currency = budget.currency
 
 
 def parse_budgets(raw: Sequence[Any]) -> list[Budget]:

@@ -7,7 +7,6 @@ as a string), since it loads the HTTP stack.
 from __future__ import annotations
 
 from ai_core.dialects.openai_chat.driver import OpenAIChatDriver
-
 from ai_openai.profile import OPENAI_PROFILE
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAIDriver"]

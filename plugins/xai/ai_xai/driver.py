@@ -6,7 +6,6 @@ Imported only when an ``xai/...`` model is first used, since it loads the HTTP s
 from __future__ import annotations
 
 from ai_core.dialects.openai_chat.driver import OpenAIChatDriver
-
 from ai_xai.profile import XAI_PROFILE
 
 __all__ = ["DEFAULT_BASE_URL", "XAIDriver"]

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from ai_core import errors
 from ai_core.dialects.openai_chat import wire
 from ai_core.dialects.openai_chat.profile import COMPATIBLE, ChatProfile
+from ai_core.drivers import http
 from ai_core.drivers.base import HTTPDriver, ProviderConfig
 from ai_core.drivers.streaming import iter_sse
 from ai_core.types import (
@@ -84,6 +85,46 @@ class OpenAIChatDriver(HTTPDriver):
         response = reader.finish()
         yield UsageReported(response.usage)
         yield StreamCompleted(response)
+
+    async def stream_lines(self, path: str, payload: dict[str, Any]) -> AsyncIterator[str]:
+        """POST and yield the response's text lines, with an idle timeout.
+
+        Same contract as :meth:`HTTPDriver.stream_lines`, cheaper per chunk:
+        the idle timeout is the transport's per-read timeout (httpx2 and the
+        aiohttp transport both enforce ``timeout.read`` on every socket read)
+        instead of a cancel scope around every line, which profiling showed to
+        be most of a chunk's CPU; and lines are split from the raw bytes in one
+        step instead of through httpx2's text and line decoders.
+        """
+        idle = self.config.stream_idle_timeout
+        timeout = http.Timeout(self.config.timeout, connect=min(10.0, self.config.timeout), read=idle)
+        try:
+            async with self.client.stream("POST", path, json=payload, timeout=timeout) as response:
+                if response.status_code >= 400:
+                    body = await response.aread()
+                    raise self.error_from_response(response.status_code, body, response.headers)
+                pending = b""
+                async for chunk in response.aiter_bytes():
+                    if pending:
+                        chunk = pending + chunk
+                    if b"\r" in chunk:  # SSE lines may end in CRLF or a lone CR; a CR may end this read
+                        held = b"\r" if chunk.endswith(b"\r") else b""
+                        chunk = chunk[: len(chunk) - len(held)].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                    else:
+                        held = b""
+                    lines = chunk.split(b"\n")
+                    pending = lines.pop() + held
+                    for line in lines:
+                        yield line.decode("utf-8", "replace")
+                if pending.rstrip(b"\r"):
+                    yield pending.rstrip(b"\r").decode("utf-8", "replace")
+        except http.HTTPError as exc:
+            # The aiohttp transport reports its read timeout as a ReadError caused by a TimeoutError.
+            if isinstance(exc, http.ReadTimeout) or isinstance(exc.__cause__, TimeoutError):
+                raise errors.ProviderTimeoutError(
+                    f"stream stalled: no data for {idle:g}s", provider=self.provider
+                ) from exc
+            raise self.error_from_transport(exc, streaming=True) from exc
 
     def _stream_error(self, data: str) -> errors.ProviderError:
         """An ``event: error`` SSE event: its data is an error object, or text."""

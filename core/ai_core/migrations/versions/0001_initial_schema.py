@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from ai_core.storage.money import Money
 from alembic import op
 from sqlalchemy.dialects import postgresql
+
+from ai_core.storage.money import Money
 
 revision: str = '0001'
 down_revision: str | None = None
