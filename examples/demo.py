@@ -50,18 +50,25 @@ def main() -> None:
         ai.events.drain()
         print(f"\nevents delivered in the background: {', '.join(seen)}")
 
-        # Read the conversation back from the database, as a new process would.
-        stored = ai.conversation(id=chat.id)
-        resumed = stored.user("Remember me?").send()
-        print(f"\nresumed conversation {chat.id} from storage with {len(stored.messages) - 1} earlier messages")
-        print(f"assistant > {resumed.text}")
-        if database is not None:
-            from ai_core.storage.queries import conversation_summary
+        # Resume the conversation by id: its history comes back from the database.
+        resumed = ai.conversation(id=chat.id)
+        reply = resumed.user("Remember me?").send()
+        print(f"\nresumed conversation {chat.id} from storage; the model saw {len(resumed.messages) - 1} messages")
+        print(f"assistant > {reply.text}")
 
-            summary = conversation_summary(database, chat.id)
+        if database is not None:
+            from ai_core.storage.browse import conversation_detail
+
+            stored = conversation_detail(database, chat.id)
+            assert stored is not None
+            print(f"\nstored in {database.display_url}:")
+            for row in stored["messages"]:
+                cost = "" if row["role"] != "assistant" else f"  cost ${_money(row['cost'])}"
+                print(f"  #{row['position']} {row['role']:<9} {row['message'].text[:50]!r}{cost}")
             print(
-                f"stored: {summary.message_count} messages, total cost ${_money(summary.total_cost)} "
-                f"(provider {summary.provider}, user {summary.user})"
+                f"  {stored['message_count']} messages, {stored['total_input_tokens']} in / "
+                f"{stored['total_output_tokens']} out tokens, total cost ${_money(stored['total_cost'])} "
+                f"(user {stored['user_id']}, tags {stored['tags']})"
             )
 
 
