@@ -381,3 +381,26 @@ async def test_errors_on_demand_map_to_typed_errors_and_are_recorded() -> None:
         with pytest.raises(AuthenticationError):
             await ai.conversation("fake/echo").option("fake_error", "authentication").user("x").asend()
     assert store.failures and store.failures[0][1] == "AuthenticationError"
+
+
+@pytest.mark.anyio
+async def test_stream_failure_after_first_delta_is_raised_not_replayed() -> None:
+    from ai_core import StreamInterruptedError
+
+    fake = FakeDriver()
+    async with make_ai(fake=fake) as ai:
+        received: list[str] = []
+        with pytest.raises(StreamInterruptedError):
+            async for event in ai.conversation("fake/echo").option("fake_stream_error_after", 1).user("a b c").astream():
+                if isinstance(event, TextDelta):
+                    received.append(event.text)
+    assert received and len(fake.calls) == 1  # text reached the caller, so no retry
+
+
+@pytest.mark.anyio
+async def test_stream_retries_before_the_first_delta() -> None:
+    fake = FakeDriver.scripted([RateLimitError("slow", provider="fake", retry_after=0), "second try"])
+    async with make_ai(fake=fake) as ai:
+        events = [e async for e in ai.conversation("fake/echo").user("x").astream()]
+    assert isinstance(events[-1], StreamCompleted) and events[-1].response.text == "second try"
+    assert len(fake.calls) == 2

@@ -9,7 +9,7 @@ run time (one tenant's key) get their own driver without touching any global.
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -198,13 +198,8 @@ class ProviderManager:
         conversation_id: str | None = None,
     ) -> ChatResponse:
         """Call the request's provider with retries, then each fallback in turn."""
-        candidates = [request, *(_retarget(request, model) for model in fallbacks)]
-        last_error: BaseException | None = None
-        for index, candidate in enumerate(candidates):
-            if index:
-                self._switched(candidates[index - 1], candidate, last_error)
-            provider_overrides = (overrides or {}).get(candidate.provider)
-            policy = self._retry_policy(candidate.provider, provider_overrides)
+        plan = _Plan(self, request, overrides, fallbacks, conversation_id)
+        for candidate, provider_overrides in plan:
             attempt = 0
             while True:
                 attempt += 1
@@ -213,19 +208,12 @@ class ProviderManager:
                     driver = await self.driver(candidate.provider, provider_overrides, tenant=tenant)
                     response = await driver.send(candidate)
                 except errors.ProviderError as exc:
-                    last_error = exc
-                    self.breaker.record_failure(candidate.provider, exc)
-                    self._failed(candidate, exc, attempt, conversation_id)
-                    if policy.should_retry(exc, attempt) and not self.breaker.is_open(candidate.provider):
-                        await anyio.sleep(policy.delay(exc, attempt))
+                    if await plan.retry(candidate, provider_overrides, exc, attempt):
                         continue
                     break
                 self.breaker.record_success(candidate.provider)
                 return response
-            if not fallbacks:
-                break
-        assert last_error is not None
-        raise last_error
+        raise plan.last_error()
 
     async def stream(
         self,
@@ -238,13 +226,8 @@ class ProviderManager:
     ) -> AsyncIterator[StreamEvent]:
         """Stream with retries and fallbacks, but only before the first event:
         once text has reached the caller, a failure is raised, not replayed."""
-        candidates = [request, *(_retarget(request, model) for model in fallbacks)]
-        last_error: BaseException | None = None
-        for index, candidate in enumerate(candidates):
-            if index:
-                self._switched(candidates[index - 1], candidate, last_error)
-            provider_overrides = (overrides or {}).get(candidate.provider)
-            policy = self._retry_policy(candidate.provider, provider_overrides)
+        plan = _Plan(self, request, overrides, fallbacks, conversation_id)
+        for candidate, provider_overrides in plan:
             attempt = 0
             while True:
                 attempt += 1
@@ -256,21 +239,15 @@ class ProviderManager:
                         started = True
                         yield event
                 except errors.ProviderError as exc:
-                    last_error = exc
-                    self.breaker.record_failure(candidate.provider, exc)
-                    self._failed(candidate, exc, attempt, conversation_id)
                     if started:
+                        plan.record(candidate, exc, attempt)
                         raise
-                    if policy.should_retry(exc, attempt) and not self.breaker.is_open(candidate.provider):
-                        await anyio.sleep(policy.delay(exc, attempt))
+                    if await plan.retry(candidate, provider_overrides, exc, attempt):
                         continue
                     break
                 self.breaker.record_success(candidate.provider)
                 return
-            if not fallbacks:
-                break
-        assert last_error is not None
-        raise last_error
+        raise plan.last_error()
 
     def _failed(self, request: ChatRequest, exc: BaseException, attempt: int, conversation_id: str | None) -> None:
         events = self.services.events
@@ -305,6 +282,51 @@ class ProviderManager:
                 await driver.aclose()
             except Exception:  # closing a pool bound to a finished loop can fail; nothing to release then
                 pass
+
+
+class _Plan:
+    """The models one call may use, in order, and what happens after a failure:
+    the request's own model (with its retries), then each fallback."""
+
+    def __init__(
+        self,
+        manager: ProviderManager,
+        request: ChatRequest,
+        overrides: Mapping[str, Mapping[str, Any]] | None,
+        fallbacks: Sequence[str],
+        conversation_id: str | None,
+    ) -> None:
+        self.manager = manager
+        self.candidates = [request, *(_retarget(request, model) for model in fallbacks)]
+        self.overrides = overrides or {}
+        self.conversation_id = conversation_id
+        self.error: BaseException | None = None
+
+    def __iter__(self) -> Iterator[tuple[ChatRequest, Mapping[str, Any] | None]]:
+        for index, candidate in enumerate(self.candidates):
+            if index:
+                self.manager._switched(self.candidates[index - 1], candidate, self.error)
+            yield candidate, self.overrides.get(candidate.provider)
+
+    def record(self, candidate: ChatRequest, exc: errors.ProviderError, attempt: int) -> None:
+        self.error = exc
+        self.manager.breaker.record_failure(candidate.provider, exc)
+        self.manager._failed(candidate, exc, attempt, self.conversation_id)
+
+    async def retry(
+        self, candidate: ChatRequest, overrides: Mapping[str, Any] | None, exc: errors.ProviderError, attempt: int
+    ) -> bool:
+        """Record the failure; wait and return True when the same model should be tried again."""
+        self.record(candidate, exc, attempt)
+        policy = self.manager._retry_policy(candidate.provider, overrides)
+        if policy.should_retry(exc, attempt) and not self.manager.breaker.is_open(candidate.provider):
+            await anyio.sleep(policy.delay(exc, attempt))
+            return True
+        return False
+
+    def last_error(self) -> BaseException:
+        assert self.error is not None
+        return self.error
 
 
 def _retarget(request: ChatRequest, model: str) -> ChatRequest:
