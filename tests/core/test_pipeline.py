@@ -391,7 +391,9 @@ async def test_stream_failure_after_first_delta_is_raised_not_replayed() -> None
     async with make_ai(fake=fake) as ai:
         received: list[str] = []
         with pytest.raises(StreamInterruptedError):
-            async for event in ai.conversation("fake/echo").option("fake_stream_error_after", 1).user("a b c").astream():
+            async for event in (
+                ai.conversation("fake/echo").option("fake_stream_error_after", 1).user("a b c").astream()
+            ):
                 if isinstance(event, TextDelta):
                     received.append(event.text)
     assert received and len(fake.calls) == 1  # text reached the caller, so no retry
