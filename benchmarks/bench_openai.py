@@ -20,7 +20,8 @@ streaming parses each ``data:`` line with ``json.loads``), ``httpx2+aiohttp``
 (the same over the aiohttp transport ai-core uses on asyncio), ``openai-sdk``
 (``AsyncOpenAI``), ``driver`` (ai-core's OpenAI driver alone),
 ``ai-core`` (the whole pipeline: ``AI(persistence=False)`` with cost and events
-on, a listener attached) and ``ai-core+db`` (the same with SQLite persistence).
+on, a listener attached), ``ai-core-bare`` (the same without a listener, to
+show what event delivery costs) and ``ai-core+db`` (with SQLite persistence).
 Targets (ISSUE 4): unary <= 1.3x httpx2; streaming <= 100 µs per chunk;
 RSS <= 1.5x httpx2.
 """
@@ -44,7 +45,7 @@ SERVER = ROOT / "tests" / "servers" / "openai_compat.py"
 MODEL = "gpt-4o-mini"
 PAYLOAD = {"model": MODEL, "messages": [{"role": "user", "content": "Hello"}]}
 KEY = "sk-bench-0000000000000000"
-CONTENDERS = ("httpx2", "httpx2+aiohttp", "openai-sdk", "driver", "ai-core", "ai-core+db")
+CONTENDERS = ("httpx2", "httpx2+aiohttp", "openai-sdk", "driver", "ai-core-bare", "ai-core", "ai-core+db")
 
 
 # ---------------------------------------------------------------------------
@@ -145,11 +146,12 @@ async def make_client(
 
     seen: list[int] = []
     listener = Listener(events=(ResponseGenerated,), handler=lambda event: seen.append(1))
+    listeners = [] if contender == "ai-core-bare" else [listener]
     settings: dict[str, Any] = {"persistence": False}
     if contender == "ai-core+db":
         settings = {"persistence": True, "database_url": f"sqlite:///{tmp}/bench.db"}
     ai = AI(
-        providers={"openai": {"api_key": KEY, "base_url": url, "retry_attempts": 0}}, listeners=[listener], **settings
+        providers={"openai": {"api_key": KEY, "base_url": url, "retry_attempts": 0}}, listeners=listeners, **settings
     )
 
     async def unary() -> Any:

@@ -48,7 +48,15 @@ def server() -> Iterator[str]:
         request.transport.close()  # drop the connection mid-stream
         return response
 
+    async def stall(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: 1\n\n")
+        await asyncio.sleep(30)  # the client's idle timeout must fire long before this
+        return response
+
     app = web.Application()
+    app.router.add_post("/stall", stall)
     app.router.add_post("/ok", ok)
     app.router.add_post("/fail", fail)
     app.router.add_post("/lines", lines)
@@ -121,4 +129,15 @@ async def test_refused_connection_is_provider_unavailable() -> None:
     driver = make(f"http://127.0.0.1:{port}")
     with pytest.raises(errors.ProviderUnavailableError):
         await driver.post_json("/ok", {})
+    await driver.aclose()
+
+
+@pytest.mark.anyio
+async def test_stalled_stream_times_out_instead_of_hanging(server: str) -> None:
+    driver = make(server, stream_idle_timeout=0.3)
+    lines: list[str] = []
+    with anyio.fail_after(10), pytest.raises(errors.ProviderTimeoutError, match="stalled"):
+        async for line in driver.stream_lines("/stall", {}):
+            lines.append(line)
+    assert lines[0] == "data: 1"
     await driver.aclose()

@@ -398,3 +398,18 @@ async def test_sse_line_endings_and_read_boundaries(newline: bytes, piece: int) 
         await driver.aclose()
     assert response.text == "héllo wörld ✓"
     assert "".join(e.text for e in events_out if isinstance(e, TextDelta)) == "héllo wörld ✓"
+
+
+async def test_streams_leave_their_connection_in_the_pool(driver: OpenAIDriver, server: OpenAICompatServer) -> None:
+    for _ in range(3):
+        await collect(driver, request())
+    await driver.send(request())
+    assert len({r.client_port for r in server.requests}) == 1
+
+
+async def test_a_body_left_open_after_done_is_not_waited_for(driver: OpenAIDriver, server: OpenAICompatServer) -> None:
+    server.reply(Completion(text="complete", fault=Fault.linger(seconds=20)))
+    started = time.monotonic()
+    _, response = await collect(driver, request())
+    assert response.text == "complete"
+    assert time.monotonic() - started < 3

@@ -117,7 +117,7 @@ class ToolCall:
 class Fault:
     """Something going wrong part-way through a stream, after ``after`` chunks."""
 
-    kind: Literal["cut_off", "end_early", "stall", "error_event", "garbage"]
+    kind: Literal["cut_off", "end_early", "stall", "error_event", "garbage", "linger"]
     after: int = 1
     seconds: float = 30.0
     error: ErrorReply | None = None
@@ -142,6 +142,11 @@ class Fault:
     def error_event(cls, after: int = 1, error: ErrorReply | None = None, sse_event: str | None = None) -> Fault:
         """An ``{"error": ...}`` payload inside the stream (status already 200)."""
         return cls("error_event", after, error=error or ErrorReply.server_error(), sse_event=sse_event)
+
+    @classmethod
+    def linger(cls, seconds: float = 30.0) -> Fault:
+        """Keep the body open for ``seconds`` after ``data: [DONE]`` before ending it."""
+        return cls("linger", after=-1, seconds=seconds)
 
     @classmethod
     def garbage(cls, after: int = 1) -> Fault:
@@ -265,6 +270,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0
+    """The client's source port: equal ports mean a reused (pooled) connection."""
 
     @property
     def json(self) -> Any:
@@ -528,7 +535,8 @@ class _Handler(BaseHTTPRequestHandler):
         double = self.server_double
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
-        request = RecordedRequest(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        request = RecordedRequest(self.command, self.path, headers, body, self.client_address[1])
         if double.record:
             double.requests.append(request)
         if double.api_keys is not None:
@@ -616,6 +624,8 @@ class _Handler(BaseHTTPRequestHandler):
                     double.sent.append(("chunk", chunk))
                 self._chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")
             self._chunk(b"data: [DONE]\n\n")
+            if fault is not None and fault.kind == "linger":
+                double.wait_stopping(fault.seconds)
             self._chunk(b"")
         except (BrokenPipeError, ConnectionResetError):  # the client gave up; that is its right
             self.close_connection = True

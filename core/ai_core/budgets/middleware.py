@@ -113,12 +113,11 @@ class BudgetMiddleware(Middleware):
     # -- steps -------------------------------------------------------------------------
 
     async def _reserve(self, call: Call) -> Hold | None:
-        from ai_core.budgets.ledger import Hold, HoldLine
-        from ai_core.pipeline.store import new_id
-
         budgets = [(b, targets) for b in self.budgets_for(call.services) if (targets := b.targets(call))]
         if not budgets:
-            return None
+            return None  # before any import: with no budget, SQLAlchemy never loads for this layer
+        from ai_core.budgets.ledger import Hold, HoldLine
+        from ai_core.pipeline.store import new_id
         now = datetime.now(UTC)
         worst = self._worst_case(call, now)
         hold = Hold(call_id=new_id())

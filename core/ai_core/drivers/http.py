@@ -86,12 +86,12 @@ class _AiohttpStream(_http.AsyncByteStream):
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
+        except TimeoutError as exc:  # first: aiohttp's ServerTimeoutError is also a ClientError
+            raise ReadTimeout("read timed out") from exc
         except aiohttp.ClientPayloadError as exc:
             raise RemoteProtocolError(f"body cut off: {exc}") from exc
         except aiohttp.ClientError as exc:
             raise ReadError(str(exc)) from exc
-        except TimeoutError as exc:
-            raise ReadTimeout("read timed out") from exc
 
     async def aclose(self) -> None:
         self._response.release()
@@ -140,10 +140,10 @@ class AiohttpTransport(_http.AsyncBaseTransport):
                 allow_redirects=False,
                 timeout=timeout,
             )
+        except TimeoutError as exc:  # before ClientError: aiohttp's timeouts are both
+            raise ConnectTimeout("timed out waiting for the server", request=request) from exc
         except aiohttp.ClientConnectorError as exc:
             raise ConnectError(str(exc), request=request) from exc
-        except TimeoutError as exc:
-            raise ConnectTimeout("timed out waiting for the server", request=request) from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
             raise ReadError(str(exc), request=request) from exc
         except aiohttp.ClientError as exc:

@@ -541,7 +541,9 @@ def parse_model_list(body: Any, *, provider: str, profile: ChatProfile) -> list[
             raise _malformed(provider, f"model entry without an id: {item!r}"[:300])
         if keep is not None and not keep(model_id):
             continue
-        models.append(ModelInfo(provider=provider, id=model_id, reasoning=profile.is_reasoning(model_id)))
+        models.append(
+            ModelInfo(provider=provider, id=model_id, reasoning=profile.is_reasoning(model_id), served_by=None)
+        )
     return sorted(models, key=lambda m: m.id)
 
 
