@@ -226,7 +226,8 @@ async def test_scripted_fake_fails_loudly_when_exhausted() -> None:
 
 
 @pytest.mark.anyio
-async def test_listeners_run_in_background_and_failures_are_isolated() -> None:
+async def test_listeners_run_in_background_and_failures_are_isolated(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("WARNING", logger="ai_core.events")
     release = threading.Event()
     got: list[str] = []
 
@@ -249,6 +250,7 @@ async def test_listeners_run_in_background_and_failures_are_isolated() -> None:
     await ai.aclose()  # drains
     assert "slow" in got and {"MessageSent", "CostCalculated", "ConversationUpdated"} <= set(got)
     assert ai.events.failures == 1
+    assert "listener_failed" in caplog.text and "listener bug" in caplog.text  # logged, not just counted
 
 
 def test_close_drains_pending_events() -> None:

@@ -1,17 +1,24 @@
 """Deliver events to listeners in the background.
 
-The caller never waits for listeners. Events go to one dispatcher thread that
-runs its own event loop (started on the first event, never at import), so
-delivery works the same whether the application uses asyncio, trio or no loop
-at all. Sync listeners run in worker threads, async ones in the dispatcher's
-loop under a timeout; a failing listener is logged and the others still run.
-:meth:`EventDispatcher.drain` waits for everything pending, and ``close`` (also
-run at interpreter exit) drains before stopping, so no event is lost at exit.
+The caller never waits for listeners: :meth:`EventDispatcher.emit` puts the
+event on a queue and returns. One daemon worker thread (started on the first
+event, never at import) takes events off the queue and calls sync listeners
+there, off every event loop; async listeners are handed to a second daemon
+thread running an event loop, under their timeout. Either way a failing
+listener is logged and counted and the others still run.
+
+One queue hop per event is deliberate: a loop hop plus a worker-thread hop per
+listener cost about 1 ms of CPU per request with a single listener attached
+(benchmarks/bench_openai.py); the queue costs a few microseconds.
+
+:meth:`drain` waits for everything pending; ``close`` (also run at interpreter
+exit) drains before stopping, so no event is lost at exit.
 """
 
 from __future__ import annotations
 
 import atexit
+import queue
 import threading
 import weakref
 from collections.abc import Iterable
@@ -30,6 +37,7 @@ __all__ = ["EventDispatcher"]
 log = get_logger("ai_core.events")
 
 _live: weakref.WeakSet[EventDispatcher] = weakref.WeakSet()
+_STOP = object()
 
 
 def _close_all_at_exit() -> None:
@@ -47,9 +55,11 @@ class EventDispatcher:
         self._listeners: list[Listener] = list(listeners)
         self._wants: dict[type[Event], bool] = {}
         self._lock = threading.Lock()
-        self._loop = LoopThread("ai-core-events")
-        self._pending = 0
         self._idle = threading.Condition(self._lock)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._async_loop = LoopThread("ai-core-events-async")
+        self._pending = 0
         self._closed = False
         self.delivered = 0
         self.failures = 0
@@ -82,49 +92,64 @@ class EventDispatcher:
 
     def emit(self, event: Event) -> None:
         """Queue ``event`` for every interested listener and return at once."""
-        targets = [listener for listener in self._listeners if listener.accepts(event)]
-        if not targets or self._closed:
+        if self._closed or not self.wants(type(event)):
             return
-        portal = self._ensure_started()
         with self._lock:
-            self._pending += len(targets)
-        for listener in targets:
+            self._pending += 1
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="ai-core-events", daemon=True)
+                self._worker.start()
+                _live.add(self)
+        self._queue.put(event)
+
+    def _work(self) -> None:
+        while True:
+            event = self._queue.get()
+            if event is _STOP:
+                return
             try:
-                portal.start_task_soon(self._deliver, listener, event)
-            except RuntimeError:  # the portal stopped under us (interpreter exit)
+                for listener in self._listeners:
+                    if listener.accepts(event):
+                        try:
+                            self._deliver(listener, event)
+                        except Exception:  # the worker must outlive any failure, even in logging
+                            self.failures += 1
+            finally:
                 self._done()
 
-    async def _deliver(self, listener: Listener, event: Event) -> None:
+    def _deliver(self, listener: Listener, event: Event) -> None:
+        if listener.is_async:
+            with self._lock:
+                self._pending += 1
+            portal = self._async_loop.portal or self._async_loop.start()
+            portal.start_task_soon(self._deliver_async, listener, event)
+            return
         try:
-            if listener.is_async:
-                with anyio.fail_after(listener.timeout):
-                    await listener.handler(event)
-            else:
-                await anyio.to_thread.run_sync(listener.handler, event, abandon_on_cancel=True)
+            listener.handler(event)
             self.delivered += 1
         except Exception as exc:  # isolation: one listener never breaks another
-            self.failures += 1
-            log.warning(
-                "listener_failed", listener=listener.name, event=event.name, error=f"{type(exc).__name__}: {exc}"
-            )
+            self._failed(listener, event, exc)
+
+    async def _deliver_async(self, listener: Listener, event: Event) -> None:
+        try:
+            with anyio.fail_after(listener.timeout):
+                await listener.handler(event)
+            self.delivered += 1
+        except Exception as exc:
+            self._failed(listener, event, exc)
         finally:
             self._done()
+
+    def _failed(self, listener: Listener, event: Event, exc: BaseException) -> None:
+        self.failures += 1
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("listener_failed", listener=listener.name, event_name=event.name, error=error)
 
     def _done(self) -> None:
         with self._lock:
             self._pending -= 1
             if self._pending <= 0:
                 self._idle.notify_all()
-
-    def _ensure_started(self) -> Any:
-        portal = self._loop.portal
-        if portal is not None:
-            return portal
-        with self._lock:
-            if self._loop.portal is None:
-                self._loop.start()
-                _live.add(self)
-            return self._loop.portal
 
     # -- shutdown ----------------------------------------------------------
 
@@ -141,10 +166,14 @@ class EventDispatcher:
         return await anyio.to_thread.run_sync(self.drain, timeout)
 
     def close(self, timeout: float | None = 30) -> None:
-        """Drain, then stop the dispatcher thread. Later events are dropped."""
+        """Drain, then stop the dispatcher threads. Later events are dropped."""
         if self._closed:
             return
         self.drain(timeout)
         self._closed = True
-        self._loop.stop()
+        worker, self._worker = self._worker, None
+        if worker is not None and worker is not threading.current_thread():
+            self._queue.put(_STOP)
+            worker.join(timeout)
+        self._async_loop.stop()
         _live.discard(self)
