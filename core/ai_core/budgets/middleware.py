@@ -50,7 +50,7 @@ class BudgetMiddleware(Middleware):
 
     def budgets_for(self, services: Services) -> list[Budget]:
         """Configured budgets (``settings.budgets``, incl. ``AI(budgets=...)``) plus this layer's own."""
-        raw = getattr(services.settings, "budgets", None) or []
+        raw = services.settings.budgets
         cache = services.__dict__.get("_budget_cache")
         if cache is None or cache[0] is not raw:
             cache = (raw, parse_budgets(raw))

@@ -18,9 +18,10 @@ exit) drains before stopping, so no event is lost at exit.
 from __future__ import annotations
 
 import atexit
-import queue
 import threading
+import time
 import weakref
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -56,7 +57,8 @@ class EventDispatcher:
         self._wants: dict[type[Event], bool] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: deque[Any] = deque()
+        self._wake = threading.Event()
         self._worker: threading.Thread | None = None
         self._async_loop = LoopThread("ai-core-events-async")
         self._pending = 0
@@ -100,22 +102,35 @@ class EventDispatcher:
                 self._worker = threading.Thread(target=self._work, name="ai-core-events", daemon=True)
                 self._worker.start()
                 _live.add(self)
-        self._queue.put(event)
+        self._queue.append(event)
+        if not self._wake.is_set():  # the worker is asleep: wake it; a busy one finds the event anyway
+            self._wake.set()
+
+    batch_window = 0.002
+    """Seconds the worker lets events gather after waking: waking a thread and
+    handing it the GIL per event costs far more CPU than the listeners do."""
 
     def _work(self) -> None:
         while True:
-            event = self._queue.get()
-            if event is _STOP:
-                return
-            try:
-                for listener in self._listeners:
-                    if listener.accepts(event):
-                        try:
-                            self._deliver(listener, event)
-                        except Exception:  # the worker must outlive any failure, even in logging
-                            self.failures += 1
-            finally:
-                self._done()
+            self._wake.wait()
+            time.sleep(self.batch_window)
+            self._wake.clear()
+            while self._queue:
+                event = self._queue.popleft()
+                if event is _STOP:
+                    return
+                self._dispatch(event)
+
+    def _dispatch(self, event: Event) -> None:
+        try:
+            for listener in self._listeners:
+                if listener.accepts(event):
+                    try:
+                        self._deliver(listener, event)
+                    except Exception:  # the worker must outlive any failure, even in logging
+                        self.failures += 1
+        finally:
+            self._done()
 
     def _deliver(self, listener: Listener, event: Event) -> None:
         if listener.is_async:
@@ -173,7 +188,8 @@ class EventDispatcher:
         self._closed = True
         worker, self._worker = self._worker, None
         if worker is not None and worker is not threading.current_thread():
-            self._queue.put(_STOP)
+            self._queue.append(_STOP)
+            self._wake.set()
             worker.join(timeout)
         self._async_loop.stop()
         _live.discard(self)
