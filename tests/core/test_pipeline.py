@@ -408,3 +408,18 @@ async def test_stream_retries_before_the_first_delta() -> None:
         events = [e async for e in ai.conversation("fake/echo").user("x").astream()]
     assert isinstance(events[-1], StreamCompleted) and events[-1].response.text == "second try"
     assert len(fake.calls) == 2
+
+
+@pytest.mark.anyio
+async def test_memory_store_is_bounded() -> None:
+    from ai_core import MemoryStore
+
+    store = MemoryStore(max_conversations=3)
+    async with make_ai(store=store) as ai:
+        chats = [ai.conversation("fake/echo") for _ in range(5)]
+        for chat in chats:
+            await chat.user("hi").asend()
+        await chats[2].user("again").asend()  # recently used: kept
+    assert await store.load(chats[0].id) is None
+    kept = await store.load(chats[2].id)
+    assert kept is not None and len(kept.messages) == 4

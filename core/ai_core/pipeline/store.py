@@ -11,6 +11,7 @@ history in memory for stateless use (``AI_PERSISTENCE=off``); the SQL store in
 from __future__ import annotations
 
 import os
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -77,11 +78,16 @@ class ConversationStore(Protocol):
 
 
 class MemoryStore:
-    """Keeps conversations in this process only: for stateless use and tests."""
+    """Keeps recent conversations in this process only: for stateless use and tests.
 
-    def __init__(self) -> None:
-        self._conversations: dict[str, ConversationRecord] = {}
-        self.failures: list[tuple[str, str]] = []
+    Bounded (least recently used first out), because a long-running stateless
+    server would otherwise keep every conversation it ever served.
+    """
+
+    def __init__(self, max_conversations: int = 1024) -> None:
+        self._conversations: OrderedDict[str, ConversationRecord] = OrderedDict()
+        self.max_conversations = max_conversations
+        self.failures: deque[tuple[str, str]] = deque(maxlen=1024)
 
     async def load(self, conversation_id: str) -> ConversationRecord | None:
         record = self._conversations.get(conversation_id)
@@ -98,17 +104,23 @@ class MemoryStore:
         )
 
     async def save_user_turn(self, turn: TurnContext) -> None:
-        record = self._conversations.setdefault(
-            turn.conversation.id,
-            ConversationRecord(id=turn.conversation.id, user=turn.user, tenant=turn.tenant, tags=turn.tags),
-        )
+        record = self._conversations.get(turn.conversation.id)
+        if record is None:
+            record = ConversationRecord(id=turn.conversation.id, user=turn.user, tenant=turn.tenant, tags=turn.tags)
+            self._conversations[turn.conversation.id] = record
+            while len(self._conversations) > self.max_conversations:
+                self._conversations.popitem(last=False)
+        else:
+            self._conversations.move_to_end(turn.conversation.id)
         record.messages.extend(turn.new_messages)
         turn.message_ids = [new_id() for _ in turn.new_messages]
 
     async def save_response(
         self, turn: TurnContext, response: ChatResponse, *, extra_messages: list[Message] | None = None
     ) -> str:
-        record = self._conversations[turn.conversation.id]
+        record = self._conversations.get(turn.conversation.id)
+        if record is None:  # evicted while the call ran: nothing to append to
+            return new_id()
         record.messages.extend(extra_messages or [])
         record.messages.append(response.message)
         return new_id()
