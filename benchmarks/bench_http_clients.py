@@ -2,8 +2,8 @@
 
     python3 dev.py bench http_clients [--requests N]
 
-Each client POSTs the same JSON to the same local server (a separate process,
-so only the client's CPU is counted) at 1 and at 50 concurrent requests.
+Each client POSTs the same JSON to the same local server (tests/servers/openai_compat.py
+in a separate process, so only the client's CPU is counted) at 1 and at 50 concurrent requests.
 Reported: CPU microseconds per request (process time) and the ratio to httpx2.
 """
 
@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from _server import running_server
+from _local_server import running_server
 
 PAYLOAD = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}
 

@@ -40,8 +40,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from _local_server import start_server
+
 ROOT = Path(__file__).resolve().parent.parent
-SERVER = ROOT / "tests" / "servers" / "openai_compat.py"
 MODEL = "gpt-4o-mini"
 PAYLOAD = {"model": MODEL, "messages": [{"role": "user", "content": "Hello"}]}
 KEY = "sk-bench-0000000000000000"
@@ -203,19 +204,6 @@ async def run_worker(args: argparse.Namespace) -> dict[str, Any]:
 # ---------------------------------------------------------------------------
 # The orchestrator
 # ---------------------------------------------------------------------------
-
-
-def start_server(chunks: int, coalesce: bool) -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, str(SERVER), "--text-chunks", str(chunks), "--chunk-size", "4"]
-    if coalesce:
-        command.append("--coalesce")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    url = process.stdout.readline().strip()
-    if not url.startswith("http://127.0.0.1:"):
-        process.kill()
-        raise RuntimeError(f"server did not start: {url!r}")
-    return process, url
 
 
 def measure(contender: str, mode: str, url: str, n: int, concurrency: int, chunks: int, warmup: int) -> dict[str, Any]:
