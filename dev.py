@@ -3,6 +3,7 @@
 
     python3 dev.py demo        # the main job: a conversation through the whole pipeline
     python3 dev.py test [ARGS] # the whole test suite (ARGS go to pytest)
+    python3 dev.py typecheck   # mypy over core and the typed plugins (config in pyproject.toml)
     python3 dev.py bench NAME  # a benchmark from benchmarks/
     python3 dev.py setup       # just (re)build .venv
 
@@ -25,6 +26,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 STAMP = VENV / ".ai-core-installed"
+# The packages kept mypy-clean (CI runs `dev.py typecheck`).
+TYPECHECKED = ["core/ai_core", "plugins/openai/ai_openai", "plugins/xai/ai_xai"]
 PACKAGES = ["core", *sorted(str(p.parent.relative_to(ROOT)) for p in (ROOT / "plugins").glob("*/pyproject.toml"))]
 DEV_TOOLS = [
     "pytest>=8.2",
@@ -33,6 +36,7 @@ DEV_TOOLS = [
     "jsonschema>=4.22",
     "pyyaml>=6.0",
     "ruff>=0.5",
+    "mypy>=1.10",
     "build>=1.2",
     "psycopg[binary]>=3.1",
     "openai>=1.40",
@@ -78,6 +82,9 @@ def main(argv: list[str]) -> int:
     if command == "test":
         setup()
         return run(PY, "-m", "pytest", *rest)
+    if command == "typecheck":
+        setup()
+        return run(PY, "-m", "mypy", *TYPECHECKED, *rest)
     if command == "bench":
         setup()
         if not rest:

@@ -35,6 +35,7 @@ Messages never contain secrets: error texts taken from providers pass through
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -116,9 +117,10 @@ class UnknownModelError(ConfigurationError):
 class RequestValidationError(AIError):
     """A request is malformed before anything is sent; ``errors`` lists why."""
 
-    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, message: str, errors: Sequence[Mapping[str, Any]] | None = None) -> None:
         super().__init__(message)
-        self.errors = errors or []
+        # A Sequence of Mappings, so pydantic's ``ValidationError.errors()`` (ErrorDetails) fits as is.
+        self.errors: Sequence[Mapping[str, Any]] = errors or []
 
 
 class PluginLoadError(AIError):

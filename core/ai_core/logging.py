@@ -12,12 +12,13 @@ application's structlog settings.
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
 from typing import Any
 
 __all__ = ["configure_logging", "get_logger", "redact_processor"]
 
 
-def redact_processor(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact_processor(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     from ai_core.redaction import redact_value
 
     return redact_value(event_dict)  # type: ignore[no-any-return]

@@ -22,6 +22,7 @@ from ai_core.budgets.model import Budget
 from ai_core.budgets.tables import BudgetCounter, BudgetReservation, BudgetThresholdMark
 from ai_core.errors import BudgetExceededError
 from ai_core.pipeline.store import new_id
+from ai_core.storage.base import table_of
 from ai_core.storage.columns import utcnow
 from ai_core.storage.money import money_add, quantize_money
 from ai_core.storage.sql import insert_ignore
@@ -33,9 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BudgetLedger", "Hold", "HoldLine", "MemoryBudgetLedger", "SQLBudgetLedger", "ThresholdHit"]
 
-_counters = BudgetCounter.__table__
-_reservations = BudgetReservation.__table__
-_marks = BudgetThresholdMark.__table__
+_counters = table_of(BudgetCounter)
+_reservations = table_of(BudgetReservation)
+_marks = table_of(BudgetThresholdMark)
 
 
 @dataclass(frozen=True)

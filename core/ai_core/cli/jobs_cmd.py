@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal, cast
 
 import click
 
@@ -68,7 +69,11 @@ def _run(name: str, *, since: date | None, provider: str | None, remote: bool, o
                 settings = load_settings()
                 days = older_than_days if older_than_days is not None else getattr(
                     settings, "conversation_retention_days", None) or 90
-                action = "delete" if delete else (getattr(settings, "cleanup_action", None) or "archive")
+                # An unchecked setting: cleanup_conversations rejects any other value with a ValueError.
+                action = cast(
+                    Literal["archive", "delete"],
+                    "delete" if delete else (getattr(settings, "cleanup_action", None) or "archive"),
+                )
                 count = cleanup_conversations(database, older_than_days=days, action=action)
                 click.echo(f"{action}d {count} conversation(s) not updated for {days} days")
         return

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import anyio
 
@@ -66,6 +66,8 @@ ERRORS: dict[str, Callable[[], errors.ProviderError]] = {
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 Reply = str | ChatResponse | Message | Sequence[ToolCallPart] | BaseException | Callable[[ChatRequest], Any]
+# What a Reply comes to once a scripted callable has been called with the request.
+_Answer = str | ChatResponse | Message | Sequence[ToolCallPart] | BaseException
 
 
 def count_tokens(text: str) -> int:
@@ -108,7 +110,7 @@ class FakeDriver(Driver):
 
     # -- answering -------------------------------------------------------------
 
-    def _next_reply(self, request: ChatRequest) -> Reply:
+    def _next_reply(self, request: ChatRequest) -> _Answer:
         if self._script is None:
             return self._echo(request)
         if not self._script:
@@ -118,10 +120,10 @@ class FakeDriver(Driver):
             )
         reply = self._script.pop(0)
         if callable(reply) and not isinstance(reply, BaseException | type):
-            reply = reply(request)
-        return reply
+            return reply(request)
+        return cast(_Answer, reply)  # callables were called above; mypy cannot narrow that condition
 
-    def _echo(self, request: ChatRequest) -> Reply:
+    def _echo(self, request: ChatRequest) -> _Answer:
         last = request.messages[-1]
         if last.role == "tool":
             results = [p for p in last.parts if isinstance(p, ToolResultPart)]

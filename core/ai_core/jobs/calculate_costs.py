@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from ai_core.budgets.estimate import price_usage
+from ai_core.storage.base import table_of
 from ai_core.storage.columns import as_utc
 from ai_core.storage.conversation_tables import Conversation, StoredMessage
 from ai_core.storage.money import money_add, quantize_money
@@ -25,8 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["calculate_costs"]
 
-_m = StoredMessage.__table__
-_c = Conversation.__table__
+_m = table_of(StoredMessage)
+_c = table_of(Conversation)
 
 def calculate_costs(services: Services, *, database: Database | None = None, since: date | None = None) -> int:
     """Price every unpriced response (from ``since`` on); return how many were priced."""

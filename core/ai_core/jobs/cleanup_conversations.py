@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import delete, select, update
 
+from ai_core.storage.base import table_of
 from ai_core.storage.columns import utcnow
 from ai_core.storage.conversation_tables import (
     Conversation,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["cleanup_conversations"]
 
-_c = Conversation.__table__
+_c = table_of(Conversation)
 
 
 def cleanup_conversations(
@@ -55,6 +56,7 @@ def cleanup_conversations(
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             for table in (StoredMessage, FailedAttempt, ConversationTag, ConversationParticipant):
-                conn.execute(delete(table.__table__).where(table.__table__.c.conversation_id.in_(chunk)))
+                child = table_of(table)
+                conn.execute(delete(child).where(child.c.conversation_id.in_(chunk)))
             conn.execute(delete(_c).where(_c.c.id.in_(chunk)))
         return len(ids)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -19,6 +20,7 @@ from sqlalchemy import Integer, case, cast, delete, func, select
 from sqlalchemy.sql import ColumnElement
 
 from ai_core.storage.analytics_tables import CostTracking, ModelPerformance, UsageAnalytics
+from ai_core.storage.base import table_of
 from ai_core.storage.columns import utcnow
 from ai_core.storage.conversation_tables import ConversationTag, FailedAttempt, StoredMessage
 from ai_core.storage.money import money_sum
@@ -31,12 +33,12 @@ __all__ = ["GROUPINGS", "Grouping", "rebuild_analytics", "usage_report"]
 Grouping = Literal["provider", "model", "user", "day", "tag", "tenant"]
 GROUPINGS: tuple[str, ...] = ("provider", "model", "user", "day", "tag", "tenant")
 
-_m = StoredMessage.__table__
-_tags = ConversationTag.__table__
-_failures = FailedAttempt.__table__
-_usage = UsageAnalytics.__table__
-_tracking = CostTracking.__table__
-_performance = ModelPerformance.__table__
+_m = table_of(StoredMessage)
+_tags = table_of(ConversationTag)
+_failures = table_of(FailedAttempt)
+_usage = table_of(UsageAnalytics)
+_tracking = table_of(CostTracking)
+_performance = table_of(ModelPerformance)
 
 
 def _unknown() -> ColumnElement[Any]:
@@ -47,7 +49,7 @@ def usage_report(database: Database, *, by: Grouping = "provider", since: date |
     """Requests, tokens and cost of billable messages grouped by ``by``, largest cost first."""
     if by not in GROUPINGS:
         raise ValueError(f"cannot group usage by {by!r}; choose from {', '.join(GROUPINGS)}")
-    keys: list[ColumnElement[Any]] = {
+    keys: Sequence[ColumnElement[Any]] = {
         "provider": [_m.c.provider],
         "model": [_m.c.provider, _m.c.model],
         "user": [_m.c.user_id],
@@ -77,7 +79,7 @@ def usage_report(database: Database, *, by: Grouping = "provider", since: date |
         query = query.where(_m.c.created_on >= since)
     with database.read() as conn:
         rows = conn.execute(query).all()
-    report = []
+    report: list[dict[str, Any]] = []
     for row in rows:
         data = row._asdict()
         if by == "model":

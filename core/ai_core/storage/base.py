@@ -6,10 +6,12 @@ constraints the same on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from typing import cast
+
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["Base", "metadata"]
+__all__ = ["Base", "metadata", "table_of"]
 
 metadata = MetaData(
     naming_convention={
@@ -24,3 +26,13 @@ metadata = MetaData(
 
 class Base(DeclarativeBase):
     metadata = metadata
+
+
+def table_of(model: type[Base]) -> Table:
+    """The ``Table`` a declarative model maps to.
+
+    SQLAlchemy's stubs type ``Model.__table__`` as a ``FromClause`` (a model
+    may map any selectable), but every model here maps a plain ``Table``, and
+    Core statements such as ``insert()`` and the dialect helpers need one.
+    """
+    return cast(Table, model.__table__)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from ai_core.storage.base import table_of
 from ai_core.storage.columns import as_utc
 from ai_core.storage.conversation_tables import Conversation, FailedAttempt, StoredMessage
 from ai_core.storage.message_format import decode_message
@@ -16,9 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = ["conversation_detail", "list_conversations", "money_text"]
 
-_c = Conversation.__table__
-_m = StoredMessage.__table__
-_f = FailedAttempt.__table__
+_c = table_of(Conversation)
+_m = table_of(StoredMessage)
+_f = table_of(FailedAttempt)
 
 
 def money_text(value: Decimal | None) -> str | None:

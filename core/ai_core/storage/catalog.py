@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from ai_core.storage.base import table_of
 from ai_core.storage.catalog_tables import Provider, ProviderModel, ProviderModelCost
 from ai_core.storage.columns import utcnow
 from ai_core.storage.sql import dialect_insert
@@ -25,9 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = ["load_prices", "read_prices", "upsert_model", "upsert_price", "upsert_provider"]
 
-_providers = Provider.__table__
-_models = ProviderModel.__table__
-_costs = ProviderModelCost.__table__
+_providers = table_of(Provider)
+_models = table_of(ProviderModel)
+_costs = table_of(ProviderModelCost)
 
 
 def upsert_provider(conn: Connection, name: str, **fields: Any) -> int:

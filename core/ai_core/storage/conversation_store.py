@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, insert, select, update
 
 from ai_core.pipeline.store import ConversationRecord, TurnContext, new_id
 from ai_core.redaction import redact
+from ai_core.storage.base import table_of
 from ai_core.storage.columns import as_utc, utcnow
 from ai_core.storage.conversation_tables import (
     Conversation,
@@ -33,11 +34,11 @@ from ai_core.types import ChatResponse, Message
 
 __all__ = ["SQLConversationStore"]
 
-_conversations = Conversation.__table__
-_messages = StoredMessage.__table__
-_tags = ConversationTag.__table__
-_participants = ConversationParticipant.__table__
-_failures = FailedAttempt.__table__
+_conversations = table_of(Conversation)
+_messages = table_of(StoredMessage)
+_tags = table_of(ConversationTag)
+_participants = table_of(ConversationParticipant)
+_failures = table_of(FailedAttempt)
 
 _MAX_ERROR_TEXT = 2000
 

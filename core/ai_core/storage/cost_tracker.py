@@ -16,6 +16,7 @@ from sqlalchemy import bindparam
 from ai_core.events.listener import Listener
 from ai_core.events.types import CostCalculated
 from ai_core.storage.analytics_tables import CostTracking
+from ai_core.storage.base import table_of
 from ai_core.storage.columns import utcnow
 from ai_core.storage.fastsql import Prepared
 from ai_core.storage.money import money_add, quantize_money
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CostTracker"]
 
-_tracking = CostTracking.__table__
+_tracking = table_of(CostTracking)
 _KEY = ["day", "user_key", "provider", "model", "currency"]
 _ADDED = ["requests", "unknown_cost_requests", "input_tokens", "output_tokens"]
 

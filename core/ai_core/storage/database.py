@@ -241,8 +241,8 @@ def _sqlite_rollback(cursor: Any) -> None:
 
 
 def _sqlite_engine(url: URL, echo: bool) -> Engine:
-    database = url.database
-    in_memory = database in (None, "", ":memory:")
+    database = url.database or ""  # None (no path) means in-memory, like ""
+    in_memory = database in ("", ":memory:")
     if in_memory:
         engine = create_engine(url, echo=echo, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 __all__ = ["Prepared", "RawTransaction"]
 
@@ -47,7 +48,8 @@ class Prepared:
         found = self._compiled.get(dialect.name)
         if found is None:
             statement = self._statement(dialect.name) if callable(self._statement) else self._statement
-            compiled = statement.compile(dialect=dialect)
+            # compile() is typed as the base Compiled; DML and SELECT always give an SQLCompiler.
+            compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
             names = tuple(compiled.positiontup) if compiled.positiontup is not None else tuple(compiled.binds)
             processors = tuple(compiled.binds[name].type._cached_bind_processor(dialect) for name in names)
             found = _Compiled(str(compiled), names, processors, compiled.positiontup is not None)

@@ -37,6 +37,7 @@ from ai_core.testing.doubles import (
     ConformanceProfile,
     ErrorReply,
     JsonReply,
+    Reply,
     TextReply,
     ToolCallReply,
 )
@@ -336,7 +337,7 @@ class DriverConformance:
         self, conformance_driver: Driver, conformance_double: ConformanceDouble, conformance_profile: ConformanceProfile
     ) -> None:
         self.require(conformance_profile, conformance_driver, "errors")
-        replies = [TextReply("First."), ErrorReply(401), TextReply("Third."), TextReply("Fourth.")]
+        replies: list[Reply] = [TextReply("First."), ErrorReply(401), TextReply("Third."), TextReply("Fourth.")]
         requests = [
             conformance_double.arrange(
                 self.make_request(conformance_driver, conformance_profile, f"Request {i}"), reply

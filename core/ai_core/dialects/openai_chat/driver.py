@@ -68,7 +68,8 @@ class OpenAIChatDriver(HTTPDriver):
         body = wire.build_body(request, self.profile, stream=True)
         reader = wire.ChunkReader(self.provider, request.model, self.profile)
         feed = reader.feed
-        lines = self.stream_lines("/chat/completions", body)
+        # stream_lines is an async generator (typed as its AsyncIterator interface); we close it below.
+        lines = cast(AsyncGenerator[str, None], self.stream_lines("/chat/completions", body))
         events = cast(AsyncGenerator[Any, None], iter_sse(lines))
         try:
             async for event in events:
