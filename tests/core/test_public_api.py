@@ -26,3 +26,12 @@ def test_unknown_names_raise_attribute_error() -> None:
         assert "DefinitelyNotAName" in str(exc)
     else:  # pragma: no cover
         raise AssertionError("expected AttributeError")
+
+
+def test_every_type_and_error_is_exported_from_the_top() -> None:
+    # ai_core/__init__.py lists these names again so that importing ai_core stays lazy.
+    import ai_core.errors
+    import ai_core.types
+
+    missing = (set(ai_core.types.__all__) | set(ai_core.errors.__all__)) - set(ai_core.__all__)
+    assert not missing

@@ -145,6 +145,23 @@ class TurnRunner:
             state={"overrides": conv._overrides, "fallbacks": conv._fallbacks},
         )
 
+    async def _run_requested_tools(
+        self,
+        conv: ConversationBuilder,
+        toolbox: ToolBox,
+        response: ChatResponse,
+        round_number: int,
+        round_messages: list[Message],
+    ) -> bool:
+        """Run the tools ``response`` asks for and queue the results; False when
+        the turn is complete (no tool calls, or only ones the caller must run)."""
+        if not toolbox.runnable(response.tool_calls):
+            return False
+        if round_number == self.services.settings.tool_rounds:
+            raise errors.ToolLoopError(f"the model still wanted tools after {round_number} rounds")
+        round_messages += [response.message, *await self._run_tools(conv, toolbox, response)]
+        return True
+
     async def _run_tools(self, conv: ConversationBuilder, toolbox: ToolBox, response: ChatResponse) -> list[Message]:
         events = self.services.events
         conversation_id = conv.id
@@ -173,11 +190,8 @@ class TurnRunner:
                 call = self._call(conv, turn, [*conv._history, *round_messages], toolbox, streaming=False)
                 response = await self.handler(call)
                 responses.append(response)
-                if not toolbox.runnable(response.tool_calls):
+                if not await self._run_requested_tools(conv, toolbox, response, round_number, round_messages):
                     break
-                if round_number == self.services.settings.tool_rounds:
-                    raise errors.ToolLoopError(f"the model still wanted tools after {round_number} rounds")
-                round_messages += [response.message, *await self._run_tools(conv, toolbox, response)]
             return await self._finish(conv, turn, responses, round_messages, started, streamed=False)
         except BaseException as exc:
             await self._failed(turn, exc)
@@ -200,11 +214,8 @@ class TurnRunner:
                 if response is None:
                     raise errors.StreamInterruptedError("stream ended without a final response", provider=turn.provider)
                 responses.append(response)
-                if not toolbox.runnable(response.tool_calls):
+                if not await self._run_requested_tools(conv, toolbox, response, round_number, round_messages):
                     break
-                if round_number == self.services.settings.tool_rounds:
-                    raise errors.ToolLoopError(f"the model still wanted tools after {round_number} rounds")
-                round_messages += [response.message, *await self._run_tools(conv, toolbox, response)]
             final = await self._finish(conv, turn, responses, round_messages, started, streamed=True)
         except Exception as exc:
             await self._failed(turn, exc)
