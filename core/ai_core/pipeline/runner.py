@@ -199,6 +199,7 @@ class TurnRunner:
 
     async def stream(self, conv: ConversationBuilder) -> AsyncIterator[StreamEvent]:
         turn, toolbox = await self._begin(conv)
+        turn.streamed = True
         started = time.perf_counter()
         round_messages: list[Message] = []
         responses: list[ChatResponse] = []

@@ -50,6 +50,7 @@ class TurnContext:
     tenant: str | None = None
     tags: tuple[str, ...] = ()
     message_ids: list[str] = field(default_factory=list)
+    streamed: bool = False
 
 
 @runtime_checkable

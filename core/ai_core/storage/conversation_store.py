@@ -276,7 +276,7 @@ class SQLConversationStore:
             price_effective_from=cost.price_effective_from if cost is not None else None,
             priced_by=cost.priced_by if cost is not None else "none",
             latency_ms=response.latency_ms,
-            streamed=bool(response.provider_fields.get("streamed", False)),
+            streamed=turn.streamed,
         )
         tx.executemany(_INSERT_MESSAGE, rows)
         tx.execute(_ADD_PARTICIPANT, {
