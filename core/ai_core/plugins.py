@@ -1,10 +1,10 @@
-"""Plugin discovery, registration and the inventory behind ``ai plugins``.
+"""The plugin registry: registration, the hook relay and the process-wide default.
 
-Discovery is lazy and fault-isolated. stevedore lists the ``ai_core`` entry
-points from its on-disk cache without importing anything, drops the ones not
-enabled (``AI_CORE_PLUGINS``, the ``plugins`` setting) *before* importing them,
-and reports an import failure through a callback. pluggy then registers each
-module and calls its hooks.
+Discovery (which plugins are enabled, importing their entry points through
+stevedore) lives in :mod:`ai_core.plugin_discovery`, and describing loaded
+plugins for ``ai plugins`` in :mod:`ai_core.plugin_inventory`. Their public
+names, and (as ``X as X`` imports) the helpers that used to live here, are
+re-exported here. pluggy registers each imported module and calls its hooks.
 
 Registration hooks are called one implementation at a time, each with its own
 ``register`` callback, so core knows which plugin gave which provider, model or
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import os
-import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +28,18 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from ai_core import hookspecs
-from ai_core.errors import ConfigurationError
+from ai_core.plugin_discovery import _NAME as _NAME
+from ai_core.plugin_discovery import (
+    CORE_PLUGIN,
+    ENTRY_POINT_GROUP,
+    _describe,
+    _distribution_of,
+    _load_entry_points,
+    enabled_plugins_from_environment,
+    parse_plugin_names,
+)
+from ai_core.plugin_discovery import ENV_VAR as ENV_VAR
+from ai_core.plugin_discovery import _plugins_setting as _plugins_setting
 
 if TYPE_CHECKING:
     import click
@@ -39,12 +48,7 @@ if TYPE_CHECKING:
     from ai_core.events.listener import Listener
     from ai_core.mcp.spec import MCPServerSpec
     from ai_core.pipeline.middleware import Middleware
-    from ai_core.plugin_models import (
-        ListenerEntry,
-        LoadError,
-        PluginInfo,
-        ProviderEntry,
-    )
+    from ai_core.plugin_models import LoadError, PluginInfo
     from ai_core.types import ModelInfo, ModelPrice
 
 __all__ = [
@@ -59,13 +63,6 @@ __all__ = [
     "reset_default_registry",
 ]
 
-ENTRY_POINT_GROUP = "ai_core"
-CORE_PLUGIN = "core"
-"""Core's own entry point (``ai_core.builtin``): always loaded, whatever is enabled."""
-
-ENV_VAR = "AI_CORE_PLUGINS"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-
 # hook name -> (kind, import path of the type each registered item must be)
 _REGISTRATION_HOOKS: dict[str, tuple[str, str]] = {
     "register_providers": ("providers", "ai_core.drivers.base:ProviderSpec"),
@@ -75,67 +72,6 @@ _REGISTRATION_HOOKS: dict[str, tuple[str, str]] = {
     "register_listeners": ("listeners", "ai_core.events.listener:Listener"),
     "register_mcp_servers": ("mcp_servers", "ai_core.mcp.spec:MCPServerSpec"),
 }
-
-
-# ---------------------------------------------------------------------------
-# Which plugins are enabled
-# ---------------------------------------------------------------------------
-
-
-def parse_plugin_names(value: str | Sequence[str] | None) -> list[str] | None:
-    """Turn ``"openai,fake"``, a list, ``""``/``"none"`` or ``"all"`` into names.
-
-    ``None`` (and ``"all"``/``"*"``) means every installed plugin; an empty list
-    means none but core's own. Names are entry-point names.
-    """
-    if value is None:
-        return None
-    raw = value.replace(",", " ").split() if isinstance(value, str) else [str(v).strip() for v in value]
-    names = list(dict.fromkeys(n for n in raw if n))
-    if names in ([], ["none"]):
-        return []
-    if names in (["all"], ["*"]):
-        return None
-    bad = [n for n in names if not _NAME.match(n)]
-    if bad:
-        raise ConfigurationError(f"invalid plugin name(s) in {ENV_VAR}/plugins setting: {', '.join(map(repr, bad))}")
-    return names
-
-
-def enabled_plugins_from_environment() -> list[str] | None:
-    """``AI_CORE_PLUGINS`` if set, else the ``plugins`` setting (``AI_PLUGINS`` or the config file)."""
-    if ENV_VAR in os.environ:
-        return parse_plugin_names(os.environ[ENV_VAR])
-    return parse_plugin_names(_plugins_setting())
-
-
-def _plugins_setting() -> str | list[str] | None:
-    """:attr:`ai_core.config.Settings.plugins`, read without building Settings.
-
-    Every ``ai`` command resolves the enabled set, and importing pydantic-settings
-    would double the time of ``ai --help``; so read the one value the way
-    :func:`ai_core.config.load_settings` does (environment over file).
-    tests/plugins/test_discovery.py checks that both agree.
-    """
-    if "AI_PLUGINS" in os.environ:
-        return os.environ["AI_PLUGINS"]
-    path = os.environ.get("AI_CONFIG_FILE")
-    if not path:
-        from platformdirs import user_config_dir
-
-        path = os.path.join(user_config_dir("ai-core", appauthor=False), "config.toml")
-    if not os.path.isfile(path):
-        return None
-    import tomllib
-
-    try:
-        with open(path, "rb") as file:
-            value = tomllib.load(file).get("plugins")
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigurationError(f"cannot read config file {path}: {exc}") from exc
-    if value is not None and not isinstance(value, str | list):
-        raise ConfigurationError(f"'plugins' in {path} must be a string or a list of names")
-    return value  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------
@@ -361,47 +297,14 @@ class PluginRegistry:
 
     def inventory(self) -> list[PluginInfo]:
         """What each loaded plugin provides (the data behind ``ai plugins``)."""
-        from ai_core.plugin_models import MCPServerEntry, MiddlewareEntry, PluginInfo
+        from ai_core.plugin_inventory import build_inventory
 
         self._collect()
         if any(p.commands is None for p in self._plugins.values()):
             import click
 
             self.add_cli_commands(click.Group("ai"))
-        infos: list[PluginInfo] = []
-        for plugin in self._plugins.values():
-            dist, version = plugin.distribution()
-            items = plugin.items
-            infos.append(
-                PluginInfo(
-                    name=plugin.name,
-                    distribution=dist,
-                    version=version,
-                    module=plugin.module,
-                    hooks=sorted(c.name for c in self._pm.get_hookcallers(plugin.obj) or []),
-                    providers=[_provider_entry(spec) for spec in items.get("providers", ())],
-                    models=[m.qualified_id for m in items.get("models", ())],
-                    priced_models=sorted({f"{p.provider}/{p.model}" for p in items.get("prices", ())}),
-                    mcp_servers=[
-                        MCPServerEntry(
-                            name=s.name, transport=s.transport, description=s.description, tools=list(s.tools)
-                        )
-                        for s in items.get("mcp_servers", ())
-                    ],
-                    middleware=[
-                        MiddlewareEntry(name=m.name, order=m.order, type=type(m).__qualname__)
-                        for m in items.get("middleware", ())
-                    ],
-                    listeners=[_listener_entry(listener) for listener in items.get("listeners", ())],
-                    cost_calculators=[
-                        _qualname(impl.function)
-                        for impl in self._pm.hook.calculate_cost.get_hookimpls()
-                        if impl.plugin is plugin.obj
-                    ],
-                    cli_commands=plugin.commands or [],
-                )
-            )
-        return infos
+        return build_inventory(self._plugins.values(), self._pm)
 
     def __repr__(self) -> str:
         return f"<PluginRegistry plugins={list(self._plugins)!r} load_errors={len(self._errors)}>"
@@ -448,126 +351,17 @@ def _import_type(path: str) -> type:
     return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _qualname(obj: Any) -> str:
-    return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', repr(obj))}"
-
-
-def _provider_entry(spec: ProviderSpec) -> ProviderEntry:
-    from ai_core.plugin_models import ProviderEntry
-
-    driver = spec.driver if isinstance(spec.driver, str) else _qualname(spec.driver)
-    return ProviderEntry(
-        name=spec.name,
-        driver=driver,
-        description=spec.description,
-        capabilities=spec.capabilities.names(),
-        default_model=spec.default_model,
-        default_base_url=spec.default_base_url,
-        api_key_env=list(spec.api_key_env),
-    )
-
-
-def _listener_entry(listener: Listener) -> ListenerEntry:
-    from ai_core.plugin_models import ListenerEntry
-
-    events = listener.events if isinstance(listener.events, tuple) else (listener.events,)
-    return ListenerEntry(name=listener.name, events=[e.__name__ for e in events], is_async=listener.is_async)
-
-
-def _load_entry_points(
-    names: list[str] | None, errors: list[dict[str, Any]]
-) -> list[tuple[str, object, importlib.metadata.EntryPoint | None]]:
-    """Import the enabled entry points (core's first, then by name) through stevedore."""
-    from stevedore import NamedExtensionManager
-
-    class _Manager(NamedExtensionManager):  # type: ignore[type-arg]
-        def _load_one_plugin(self, ep: Any, *args: Any) -> Any:
-            try:
-                return super()._load_one_plugin(ep, *args)
-            except (AssertionError, SystemExit) as exc:  # stevedore re-raises these; we never crash on a plugin
-                raise RuntimeError(_describe(exc)) from exc
-
-    def on_load_failure(_manager: Any, entry_point: importlib.metadata.EntryPoint, exc: BaseException) -> None:
-        dist, version = _distribution_of(entry_point)
-        errors.append(
-            dict(
-                name=entry_point.name,
-                distribution=dist,
-                version=version,
-                module=entry_point.value,
-                error=_describe(exc),
-            )
-        )
-
-    def on_missing(missing: Iterable[str]) -> None:
-        failed = {error["name"] for error in errors}  # stevedore also reports a failed import as missing
-        for name in sorted(missing):
-            if name != CORE_PLUGIN and name not in failed:
-                errors.append(
-                    dict(name=name, phase="not installed", error=f"no {ENTRY_POINT_GROUP!r} entry point named {name!r}")
-                )
-
-    if names is None:
-        available = _Manager.make_test_instance([], namespace=ENTRY_POINT_GROUP)
-        wanted = [CORE_PLUGIN, *available.entry_points_names()]
-    else:
-        wanted = [CORE_PLUGIN, *names]
-    manager = _Manager(
-        ENTRY_POINT_GROUP,
-        names=list(dict.fromkeys(wanted)),
-        on_load_failure_callback=on_load_failure,
-        on_missing_entrypoints_callback=on_missing,
-    )
-    loaded: list[tuple[str, object, importlib.metadata.EntryPoint | None]] = [
-        (ext.name, ext.plugin, ext.entry_point) for ext in manager.extensions
-    ]
-    if not any(name == CORE_PLUGIN for name, _, _ in loaded) and not any(e["name"] == CORE_PLUGIN for e in errors):
-        # ai_core imported from a source tree without its metadata: core's defaults still apply.
-        from ai_core import builtin
-
-        loaded.append((CORE_PLUGIN, builtin, None))
-    loaded.sort(key=lambda entry: (entry[0] != CORE_PLUGIN, entry[0]))
-    return loaded
-
-
-def _distribution_of(entry_point: importlib.metadata.EntryPoint) -> tuple[str | None, str | None]:
-    """The distribution that declares ``entry_point``, found without importing it.
-
-    stevedore's cached entry points do not carry their distribution, so try the
-    distribution named like the module's top-level package first (cheap), and
-    scan the group only if that guess is wrong.
-    """
-
-    def declares(dist: importlib.metadata.Distribution) -> bool:
-        return any(
-            ep.group == ENTRY_POINT_GROUP and ep.name == entry_point.name and ep.value == entry_point.value
-            for ep in dist.entry_points
-        )
-
-    top = entry_point.value.partition(":")[0].split(".")[0]
-    try:
-        guess = importlib.metadata.distribution(top)
-        if declares(guess):
-            return guess.metadata["Name"], guess.version
-    except importlib.metadata.PackageNotFoundError:
-        pass
-    for candidate in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=entry_point.name):
-        if candidate.value == entry_point.value and candidate.dist is not None:
-            return candidate.dist.metadata["Name"], candidate.dist.version
-    return None, None
-
-
 def __getattr__(name: str) -> Any:
-    # The report models live in ai_core.plugin_models (pydantic, loaded on use).
+    # The report models live in ai_core.plugin_models and the inventory helpers in
+    # ai_core.plugin_inventory (both pydantic, loaded on use).
     if name in ("LoadError", "PluginInfo"):
         from ai_core import plugin_models
 
         return getattr(plugin_models, name)
+    if name in ("_provider_entry", "_listener_entry", "_qualname"):
+        from ai_core import plugin_inventory
+
+        return getattr(plugin_inventory, name)
     raise AttributeError(f"module 'ai_core.plugins' has no attribute {name!r}")
 
 

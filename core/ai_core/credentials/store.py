@@ -8,18 +8,8 @@ audit row is part of it, so an access is recorded exactly when it happened.
 A failed read (wrong key) is audited in its own transaction before the
 :class:`~ai_core.errors.CredentialError` is raised, so failures leave a trail too.
 
-Rotation (:meth:`CredentialStore.rotate`) with a key file goes through states
-that are each readable after a crash:
-
-1. the key file is atomically rewritten as ``NEW`` followed by every old key;
-2. every row is re-encrypted under ``NEW`` in one transaction;
-3. rows some other process wrote meanwhile with an old key are swept up;
-4. the key file is rewritten as ``NEW`` alone.
-
-A crash before 2 commits leaves old tokens that old keys still open; a crash
-after leaves new tokens and a few unused old keys, which the next rotation
-drops. With ``AI_ENCRYPTION_KEY`` the environment cannot be rewritten, so the
-operator sets ``NEW,OLD``, runs the rotation (steps 2 and 3), then removes ``OLD``.
+Key rotation (:meth:`CredentialStore.rotate`, and its crash-safe steps) lives in
+:mod:`ai_core.credentials.rotation`; :class:`RotationReport` is re-exported here.
 """
 
 from __future__ import annotations
@@ -35,11 +25,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import SecretStr
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ai_core.credentials.keys import KeyConfig, Keyring, generate_key, key_file_lock, load_keyring, write_key_file
+from ai_core.credentials.keys import KeyConfig, Keyring, load_keyring, write_key_file
 from ai_core.credentials.tables import DEFAULT_ACCOUNT, NO_TENANT, Account, AuditLogEntry
 from ai_core.errors import ConfigurationError, CredentialError
 from ai_core.logging import get_logger
@@ -48,6 +38,8 @@ from ai_core.storage.columns import as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
+
+    from ai_core.credentials.rotation import RotationReport
 
 __all__ = ["AccountInfo", "CredentialStore", "RotationReport", "lookup_api_key", "mask"]
 
@@ -139,19 +131,6 @@ class AccountInfo:
         )
 
 
-@dataclass(frozen=True)
-class RotationReport:
-    """What a rotation did, for the CLI and for callers to log."""
-
-    rotated: int
-    """Rows re-encrypted under the new primary key."""
-    primary_fingerprint: str
-    dropped_fingerprints: tuple[str, ...]
-    """Old keys removed from the key file (empty for an environment key)."""
-    source: str
-    note: str = ""
-
-
 class CredentialStore:
     """Set, read, list, delete and rotate encrypted provider credentials.
 
@@ -216,8 +195,11 @@ class CredentialStore:
         return await self._database.run(self._delete_sync, self._key(provider, account, tenant))
 
     async def rotate(self) -> RotationReport:
-        """Re-encrypt every stored credential under a new key; see the module docstring."""
-        return await self._database.run(self._rotate_sync)
+        """Re-encrypt every stored credential under a new key; see :mod:`ai_core.credentials.rotation`."""
+        from ai_core.credentials.rotation import rotate_keys
+
+        # write_key_file as this module sees it when the rotation runs, so a test can fail a key-file write.
+        return await self._database.run(lambda: rotate_keys(self, write_key_file=write_key_file))
 
     async def key_fingerprints(self) -> frozenset[str] | None:
         """Fingerprints of the keys this store can decrypt with; None when no key exists yet.
@@ -379,87 +361,11 @@ class CredentialStore:
         _log.info("credential.deleted", provider=provider, account=name, tenant=tenant or None)
         return True
 
-    def _count(self) -> int:
-        with self._reading() as session:
-            return int(session.scalar(select(func.count()).select_from(Account)) or 0)
-
     def _reencrypt_stale(self, ring: Keyring) -> int:
-        """Re-encrypt, in one transaction, every row not under ``ring``'s primary key.
+        """One rotation pass (one transaction); a method, so a subclass or test can step in between passes."""
+        from ai_core.credentials.rotation import reencrypt_stale
 
-        If any row cannot be decrypted, nothing changes and one CredentialError
-        names every such account.
-        """
-        primary = ring.primary_fingerprint
-        with self._writing() as session:
-            # Writers are held off for the whole transaction: BEGIN IMMEDIATE on
-            # SQLite, row locks (FOR UPDATE) on PostgreSQL.
-            self._audit(session, "rotate", detail=f"re-encrypting under key {primary}")
-            rows = session.scalars(
-                select(Account).where(Account.key_fingerprint != primary).order_by(Account.id).with_for_update()
-            ).all()
-            unreadable: builtins.list[str] = []
-            for row in rows:
-                try:
-                    token = ring.rotate_token(
-                        row.encrypted_credential, what=_describe(row), stored_fingerprint=row.key_fingerprint
-                    )
-                except CredentialError:
-                    unreadable.append(f"{_describe(row)} (key {row.key_fingerprint})")
-                    continue
-                row.encrypted_credential = token
-                row.key_fingerprint = primary
-                row.key_version = row.key_version + 1
-                row.updated_at = _now()
-                self._audit(session, "rotate", row, detail=f"now under key {primary}")
-            if unreadable:
-                raise CredentialError(
-                    f"rotation stopped, nothing was changed: {len(unreadable)} credential(s) cannot be decrypted "
-                    f"with {ring.source}: {', '.join(unreadable)}. Add the key they were stored with, or delete "
-                    "them with `ai keys delete`, then rotate again."
-                )
-        return len(rows)
-
-    def _sweep(self, ring: Keyring) -> int:
-        total = self._reencrypt_stale(ring)
-        # A process that loaded the old keyring before step 1 may still have
-        # written a row under an old key; sweep until none is left.
-        for _ in range(5):
-            late = self._reencrypt_stale(ring)
-            if not late:
-                return total
-            total += late
-        raise CredentialError("rotation could not finish: credentials keep being written under an old key")
-
-    def _rotate_sync(self) -> RotationReport:
-        if self._keys.from_environment_key:
-            ring = self._keyring(create=False)
-            rotated = self._sweep(ring)
-            note = (
-                "AI_ENCRYPTION_KEY holds a single key, so there was nothing to rotate to: set it to "
-                "'NEW,OLD' (make NEW with `ai keys generate-key`), rotate, then remove OLD."
-                if not ring.retired_fingerprints
-                else "every credential is under the first key of AI_ENCRYPTION_KEY: remove the others from it now."
-            )
-            _log.info("credential.rotated", rotated=rotated, primary=ring.primary_fingerprint, source=ring.source)
-            return RotationReport(rotated, ring.primary_fingerprint, (), ring.source, note)
-
-        path = self._keys.key_file_path
-        with key_file_lock(path):
-            current = load_keyring(self._keys, create=False)
-            if current is None:
-                stored = self._count()
-                if stored:
-                    self._keyring(create=False, stored=stored)  # raises the "no key" error
-                ring = self._keyring(create=True)
-                return RotationReport(0, ring.primary_fingerprint, (), ring.source, "no credentials stored yet")
-            new_key = generate_key()
-            staged = current.with_primary(new_key)
-            write_key_file(path, staged.keys)  # 1: NEW first, every old key still readable
-            rotated = self._sweep(staged)  # 2 + 3
-            write_key_file(path, [new_key])  # 4: only NEW remains
-            dropped = (current.primary_fingerprint, *current.retired_fingerprints)
-        _log.info("credential.rotated", rotated=rotated, primary=staged.primary_fingerprint, source=staged.source)
-        return RotationReport(rotated, staged.primary_fingerprint, dropped, staged.source)
+        return reencrypt_stale(self, ring)
 
 
 def _exact(provider: str, name: str, tenant: str) -> Select[Account]:
@@ -486,3 +392,12 @@ async def lookup_api_key(
     :class:`~ai_core.errors.CredentialError` rather than looking absent.
     """
     return await CredentialStore(database, keys=keys, actor=actor).get(provider, account=account, tenant=tenant)
+
+
+def __getattr__(name: str) -> Any:
+    # RotationReport lives in ai_core.credentials.rotation, which imports this module.
+    if name == "RotationReport":
+        from ai_core.credentials.rotation import RotationReport
+
+        return RotationReport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,8 @@
 """The OpenAI Chat Completions dialect, shared by every compatible provider.
 
 - :mod:`.profile`: :class:`ChatProfile`, one provider's quirks as data.
-- :mod:`.wire`: pure translation (request body, response, stream chunks, usage, errors).
+- :mod:`.wire`: pure translation (request body, response, stream chunks, usage, errors),
+  re-exported from :mod:`.request_body`, :mod:`.response`, :mod:`.chunks` and :mod:`.error_payload`.
 - :mod:`.driver`: :class:`OpenAIChatDriver`, the HTTP side (send, stream, models).
 
 A compatible provider plugin registers a ``ProviderSpec`` whose driver is
