@@ -24,7 +24,7 @@ CREDENTIALS = {
     ("openai", None, None): "sk-openai-default-0123456789abcdef",
     ("openai", "work", None): "sk-openai-work-0123456789abcdef",
     ("openai", None, "acme"): "sk-openai-acme-0123456789abcdef",
-    ("xai", None, None): "xai-0123456789abcdefghijklmnop",
+    ("xai", None, None): "xai-test-0123456789abcdefghij",
     ("gemini", "team", "globex"): "AIzaSy-gemini-team-0123456789",
     ("ollama", None, None): "short",
 }

@@ -91,7 +91,7 @@ async def test_failure_leaves_user_message_and_a_record(database) -> None:
     store = database.conversation_store()
     turn = _turn()
     await store.save_user_turn(turn)
-    error = RateLimitError("slow down, key sk-abcdefghijklmnopqrstuvwxyz123456", provider="fake", status_code=429)
+    error = RateLimitError("slow down, key sk-test-abcdefghijklmnopqrstuvwxyz", provider="fake", status_code=429)
     await store.save_failure(turn, error)
     record = await store.load(turn.conversation.id)
     assert record is not None and [m.role for m in record.messages] == ["user"]
