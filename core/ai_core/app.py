@@ -179,6 +179,18 @@ class AI:
         if self._closed:
             return
         self._closed = True
+        await self._release()
+        self._bridge.close()
+
+    def close(self) -> None:
+        """The sync twin of :meth:`aclose`; safe inside a running loop (Jupyter)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._bridge.call(self._release)  # anyio.run would fail where a loop is already running
+        self._bridge.close()
+
+    async def _release(self) -> None:
         await self.providers.aclose()
         for server in list(self._mcp.values()):
             try:
@@ -187,27 +199,6 @@ class AI:
                 pass
         self._mcp.clear()
         await self.services.events.adrain()
-        self.services.events.close()
-        await self.services.store.aclose()
-        if self._bridge.started:
-            self._bridge.close()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        # Always through the bridge: anyio.run would fail inside a running loop (Jupyter).
-        self._bridge.call(self._close_on_bridge)
-        self._bridge.close()
-        self._closed = True
-
-    async def _close_on_bridge(self) -> None:
-        await self.providers.aclose()
-        for server in list(self._mcp.values()):
-            try:
-                await server.aclose()
-            except Exception:
-                pass
-        self._mcp.clear()
         self.services.events.close()
         await self.services.store.aclose()
 
