@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from ai_core import (
@@ -423,3 +425,28 @@ async def test_memory_store_is_bounded() -> None:
     assert await store.load(chats[0].id) is None
     kept = await store.load(chats[2].id)
     assert kept is not None and len(kept.messages) == 4
+
+
+_anything = st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats(allow_nan=True) | st.text(max_size=12)
+
+
+@given(
+    temperature=_anything,
+    max_tokens=_anything,
+    top_p=_anything,
+    seed=_anything,
+    stop=st.lists(st.text(max_size=5), max_size=20) | _anything,
+    tool_choice=_anything,
+)
+@settings(max_examples=60, deadline=None)
+def test_any_bad_builder_input_is_a_typed_error(**params: object) -> None:
+    """Whatever a caller passes, the answer is a reply or a RequestValidationError."""
+    ai = make_ai()
+    chat = ai.conversation("fake/echo").user("hi")
+    chat._params.update({k: v for k, v in params.items() if v is not None})  # what the setters store
+    try:
+        chat.send()
+    except RequestValidationError as exc:
+        assert exc.errors
+    finally:
+        ai.close()
