@@ -52,7 +52,7 @@ class Middleware:
 
     name: str = "middleware"
     order: int = 500
-    """Lower runs outer. Core's: budget 100, rate limit 200, cache 300."""
+    """Lower runs outer. Core's budget layer is 100; leave room around it."""
 
     async def __call__(self, call: Call, call_next: Next) -> ChatResponse:
         return await call_next(call)
