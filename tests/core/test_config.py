@@ -139,3 +139,29 @@ def test_api_key_never_reaches_logs_or_reprs(caplog: pytest.LogCaptureFixture) -
     assert "sk-supersecretvalue123" not in caplog.text
     assert "sk-supersecretvalue123" not in repr(config)
     assert "***" in caplog.text
+
+
+class ClosingFake(FakeDriver):
+    closed: list[str] = []
+
+    async def aclose(self) -> None:
+        ClosingFake.closed.append(self.config.api_key.get_secret_value())  # type: ignore[union-attr]
+
+
+class ClosingPlugin:
+    @hookimpl
+    def register_providers(self, register):  # type: ignore[no-untyped-def]
+        register(ProviderSpec(name="acme", driver=ClosingFake))
+
+
+def test_per_tenant_drivers_are_bounded_and_evicted_ones_closed() -> None:
+    import ai_core.builtin
+
+    ai = AI(persistence=False, registry=PluginRegistry(plugins=[("core", ai_core.builtin), ("acme", ClosingPlugin())]))
+    ai.providers.max_drivers = 2
+    ClosingFake.closed.clear()
+    for tenant_key in ("key-a", "key-b", "key-c"):
+        ai.conversation("acme/m").credentials(api_key=tenant_key).user("hi").send()
+    assert ClosingFake.closed == ["key-a"]  # the least recently used pool was closed
+    assert len(ai.providers._cache) == 2
+    ai.close()

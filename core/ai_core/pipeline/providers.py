@@ -9,6 +9,7 @@ run time (one tenant's key) get their own driver without touching any global.
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -63,10 +64,11 @@ class ProviderManager:
         self.services = services
         self._overrides = {name: dict(values) for name, values in (overrides or {}).items()}
         self._fixed = dict(drivers or {})
-        self._cache: dict[tuple[Any, ...], tuple[weakref.ref[Any], Driver]] = {}
-        self._configs: dict[tuple[Any, ...], tuple[ProviderConfig, RetryPolicy]] = {}
+        self._cache: OrderedDict[tuple[Any, ...], tuple[weakref.ref[Any], Driver]] = OrderedDict()
+        self._configs: OrderedDict[tuple[Any, ...], tuple[ProviderConfig, RetryPolicy]] = OrderedDict()
         self._fixed_policy = RetryPolicy(attempts=services.settings.retry_attempts)
         self.breaker = CircuitBreaker()
+        self.max_drivers = 256
 
     # -- test seams --------------------------------------------------------
 
@@ -145,6 +147,8 @@ class ProviderManager:
         if found is None:
             config = self.config(provider, overrides)
             found = self._configs[key] = (config, RetryPolicy(attempts=config.retry_attempts))
+            while len(self._configs) > self.max_drivers * 4:
+                self._configs.popitem(last=False)
         return found
 
     async def driver(
@@ -154,9 +158,10 @@ class ProviderManager:
         if fixed is not None:
             return fixed
         loop = _loop_token()
-        cache_key = (provider, _overrides_key(overrides), tenant)
+        cache_key = (provider, _overrides_key(overrides), tenant, id(loop))
         cached = self._cache.get(cache_key)
         if cached is not None and cached[0]() is loop:
+            self._cache.move_to_end(cache_key)
             return cached[1]
         config, _ = self._resolved(provider, overrides)
         spec = self.spec(provider)
@@ -167,7 +172,21 @@ class ProviderManager:
             config = ProviderConfig(**{**config.__dict__, "api_key": stored})
         driver = spec.load_factory()(config)
         self._cache[cache_key] = (weakref.ref(loop), driver)
+        await self._evict(loop)
         return driver
+
+    async def _evict(self, loop: Any) -> None:
+        """Keep at most ``max_drivers`` pooled drivers (one per provider, tenant key
+        and loop): a multi-tenant server must not keep a pool per key forever.
+        Drivers of the running loop are closed; others are dropped to the GC,
+        since their pools cannot be closed from here."""
+        while len(self._cache) > self.max_drivers:
+            _, (owner, evicted) = self._cache.popitem(last=False)
+            if owner() is loop:
+                try:
+                    await evicted.aclose()
+                except Exception:  # closing is best effort; the driver is gone either way
+                    pass
 
     async def _stored_key(self, provider: str, tenant: str | None) -> SecretStr | None:
         """The last resort: a credential stored with ``ai keys set`` (audited)."""
