@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
+import anyio
 import pytest
 from pydantic import SecretStr
 
@@ -110,3 +111,25 @@ def test_retry_after_forms() -> None:
     assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0
     assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({}) is None
+
+
+class Stall(http.AsyncBaseTransport):
+    """A transport that ignores read timeouts: only ai-core's own guard can stop it."""
+
+    async def handle_async_request(self, request: http.Request) -> http.Response:
+        async def body() -> AsyncIterator[bytes]:
+            yield b"data: 1\n\n"
+            await anyio.sleep(30)
+            yield b"data: 2\n\n"
+
+        return http.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+
+
+@pytest.mark.anyio
+async def test_stall_through_a_custom_transport_still_times_out() -> None:
+    driver = EchoHTTPDriver(ProviderConfig(provider="t", transport=Stall(), stream_idle_timeout=0.2))
+    lines: list[str] = []
+    with anyio.fail_after(5), pytest.raises(errors.ProviderTimeoutError):
+        async for line in driver.stream_lines("/x", {}):
+            lines.append(line)
+    assert lines[0] == "data: 1"

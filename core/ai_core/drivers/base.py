@@ -225,12 +225,14 @@ class HTTPDriver(Driver):
 
         A stalled stream raises :class:`~ai_core.errors.ProviderTimeoutError`
         after ``stream_idle_timeout`` seconds without data. The idle timeout is
-        the transport's per-read timeout (httpx2's pool and the aiohttp
-        transport enforce ``timeout.read`` on every socket read; a custom
-        transport must honour ``request.extensions["timeout"]`` too) rather
-        than a cancel scope around every line, which profiling showed to be
-        most of a chunk's CPU. Lines are split from the raw bytes in one step
-        instead of through httpx2's text and line decoders.
+        the transport's per-read timeout where the transport is known to
+        enforce it (httpx2's pool and the aiohttp transport apply
+        ``timeout.read`` to every socket read) rather than a cancel scope per
+        chunk, which profiling showed to be most of a chunk's CPU. Any other
+        transport (a custom ``AI_HTTP_TRANSPORT``, a test double) gets the
+        cancel scope per chunk, so a hung stream never hangs the caller. Lines
+        are split from the raw bytes in one step instead of through httpx2's
+        text and line decoders.
         """
         from ai_core.drivers import http
 
@@ -242,7 +244,10 @@ class HTTPDriver(Driver):
                     body = await response.aread()
                     raise self.error_from_response(response.status_code, body, response.headers)
                 pending = b""
-                async for chunk in response.aiter_bytes():
+                chunks = response.aiter_bytes()
+                if not http.enforces_read_timeout(self.client):
+                    chunks = _idle_bounded(chunks, idle, self.provider)
+                async for chunk in chunks:
                     if pending:
                         chunk = pending + chunk
                     if b"\r" in chunk:  # lines may end in CRLF or a lone CR; a CR may end this read
@@ -288,6 +293,20 @@ class HTTPDriver(Driver):
         }
         text = message or f"HTTP {status}"
         return error_for_status(status, text, headers=headers, **kwargs)
+
+
+async def _idle_bounded(chunks: AsyncIterator[bytes], idle: float, provider: str) -> AsyncIterator[bytes]:
+    """Chunks, failing after ``idle`` seconds without one (the scope never spans a yield)."""
+    iterator = chunks.__aiter__()
+    while True:
+        try:
+            with anyio.fail_after(idle):
+                chunk = await iterator.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError as exc:
+            raise errors.ProviderTimeoutError(f"stream stalled: no data for {idle:g}s", provider=provider) from exc
+        yield chunk
 
 
 def parse_error_body(body: bytes) -> tuple[str, str | None, Any]:

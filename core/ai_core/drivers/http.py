@@ -37,6 +37,7 @@ __all__ = [
     "Timeout",
     "TransportError",
     "build_client",
+    "enforces_read_timeout",
     "http_library",
 ]
 
@@ -159,6 +160,12 @@ class AiohttpTransport(_http.AsyncBaseTransport):
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+def enforces_read_timeout(client: Any) -> bool:
+    """Whether ``client``'s transport applies ``timeout.read`` to every read
+    (httpx2's own pool and :class:`AiohttpTransport` do; others may not)."""
+    return isinstance(getattr(client, "_transport", None), AiohttpTransport | _http.AsyncHTTPTransport)
 
 
 def _default_transport() -> Any:
