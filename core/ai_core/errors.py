@@ -133,6 +133,12 @@ class PluginLoadError(AIError):
         self.error = error
 
 
+def _money(value: Decimal) -> str:
+    """Plain digits for people: ``0.00007``, never ``7.0000E-5`` or ``0E-18``."""
+    text = format(value, "f")
+    return (text.rstrip("0").rstrip(".") if "." in text else text) or "0"
+
+
 class BudgetExceededError(AIError):
     """A hard budget limit refuses the request before any provider is called."""
 
@@ -147,8 +153,8 @@ class BudgetExceededError(AIError):
     ) -> None:
         over = spent + requested - limit
         super().__init__(
-            f"budget {budget!r} exceeded: limit {limit} {currency}, spent {spent}, "
-            f"this request needs up to {requested}, over by {over}"
+            f"budget {budget!r} exceeded: limit {_money(limit)} {currency}, spent {_money(spent)}, "
+            f"this request needs up to {_money(requested)}, over by {_money(over)}"
         )
         self.budget = budget
         self.limit = limit

@@ -35,3 +35,14 @@ def test_every_type_and_error_is_exported_from_the_top() -> None:
 
     missing = (set(ai_core.types.__all__) | set(ai_core.errors.__all__)) - set(ai_core.__all__)
     assert not missing
+
+
+def test_budget_error_shows_plain_money() -> None:
+    from decimal import Decimal
+
+    error = ai_core.BudgetExceededError(
+        "tiny", limit=Decimal("0.00001"), spent=Decimal("0E-18"), requested=Decimal("0.000080")
+    )
+    assert str(error) == (
+        "budget 'tiny' exceeded: limit 0.00001 USD, spent 0, this request needs up to 0.00008, over by 0.00007"
+    )
