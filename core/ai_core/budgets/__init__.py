@@ -5,8 +5,9 @@ Import-light: the middleware and ledgers load only when used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ai_core._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ai_core.budgets.middleware import BudgetMiddleware
@@ -22,8 +23,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ai_core.budgets' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _LAZY)

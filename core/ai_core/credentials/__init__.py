@@ -6,8 +6,9 @@ Names resolve lazily, so importing this package loads neither SQLAlchemy nor
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ai_core._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ai_core.credentials.keys import KeyConfig, Keyring
@@ -26,7 +27,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _WHERE)

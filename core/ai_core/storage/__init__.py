@@ -5,8 +5,9 @@ Import-light: SQLAlchemy loads only when a name below is first used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ai_core._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ai_core.storage.conversation_store import SQLConversationStore
@@ -20,8 +21,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ai_core.storage' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -59,7 +59,7 @@ _INSERT_MESSAGE = Prepared(insert(_messages))
 _INSERT_FAILURE = Prepared(insert(_failures).values({
     c.name: bindparam(c.name, type_=c.type) for c in _failures.columns if c.name != "id"
 }))
-_ADVANCE = Prepared(
+_ADVANCE_BASE = (
     update(_conversations)
     .where(_conversations.c.id == bindparam("conversation_id"))
     .values(
@@ -70,20 +70,15 @@ _ADVANCE = Prepared(
     )
     .returning(_conversations.c.message_count)
 )
+# A user turn only moves the position; a response also adds to the running totals.
+_ADVANCE = Prepared(_ADVANCE_BASE)
 _ADVANCE_WITH_TOTALS = Prepared(
-    update(_conversations)
-    .where(_conversations.c.id == bindparam("conversation_id"))
-    .values(
-        message_count=_conversations.c.message_count + bindparam("count"),
-        updated_at=bindparam("now", type_=_conversations.c.updated_at.type),
-        provider=bindparam("provider"),
-        model=bindparam("model"),
+    _ADVANCE_BASE.values(
         total_cost=money_add(_conversations.c.total_cost, bindparam("cost", type_=Money())),
         unknown_cost_count=_conversations.c.unknown_cost_count + bindparam("unknown"),
         total_input_tokens=_conversations.c.total_input_tokens + bindparam("input_tokens"),
         total_output_tokens=_conversations.c.total_output_tokens + bindparam("output_tokens"),
     )
-    .returning(_conversations.c.message_count)
 )
 
 
