@@ -50,6 +50,8 @@ class BudgetReservation(Base):
     status: Mapped[str] = mapped_column(String(16), default="held")
     """``held``, ``settled`` or ``released``."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    """The hold's lease: past it, admission treats the hold as left by a dead process."""
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

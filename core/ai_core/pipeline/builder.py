@@ -15,6 +15,7 @@ already running (Jupyter).
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +64,8 @@ class ConversationBuilder:
         self._overrides: dict[str, dict[str, Any]] = {}
         self._user_id = user
         self._tenant = tenant
-        self._tags = tuple(tags)
+        self._tags = tuple(dict.fromkeys(tags))
+        self._max_cost: Decimal | None = None
 
     # -- identity ----------------------------------------------------------
 
@@ -205,7 +207,20 @@ class ConversationBuilder:
         return self
 
     def tag(self, *tags: str) -> ConversationBuilder:
-        self._tags = (*self._tags, *tags)
+        self._tags = tuple(dict.fromkeys((*self._tags, *tags)))
+        return self
+
+    def max_cost(self, amount: Decimal | str | int) -> ConversationBuilder:
+        """The most one model call of this conversation may cost (in the
+        budget's currency): a call whose worst case exceeds it is capped or
+        refused before the provider is called."""
+        try:
+            value = Decimal(str(amount))
+        except ArithmeticError:
+            raise errors.RequestValidationError(f"max_cost must be an amount of money, got {amount!r}") from None
+        if not value.is_finite() or value <= 0:
+            raise errors.RequestValidationError(f"max_cost must be a positive amount, got {amount!r}")
+        self._max_cost = value
         return self
 
     def metadata(self, **values: str) -> ConversationBuilder:

@@ -142,7 +142,7 @@ class TurnRunner:
             tenant=conv._tenant,
             tags=conv._tags,
             streaming=streaming,
-            state={"overrides": conv._overrides, "fallbacks": conv._fallbacks},
+            state={"overrides": conv._overrides, "fallbacks": conv._fallbacks, "max_cost": conv._max_cost},
         )
 
     async def _run_requested_tools(

@@ -44,14 +44,23 @@ class UsageAnalytics(Base):
 
 
 class CostTracking(Base):
-    """Cost per user, provider, model and day (``user_key`` ``""`` = no user)."""
+    """Cost per day, user, tenant, tag set, provider and model (``""`` = none).
+
+    ``tags_key`` is the call's sorted tags between commas (``",a,b,"``), so each
+    call is counted in exactly one row and spend by one tag is
+    ``tags_key LIKE '%,tag,%'``.
+    """
 
     __tablename__ = "ai_cost_tracking"
-    __table_args__ = (UniqueConstraint("day", "user_key", "provider", "model", "currency"),)
+    __table_args__ = (
+        UniqueConstraint("day", "user_key", "tenant_key", "tags_key", "provider", "model", "currency"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     day: Mapped[date] = mapped_column(Date, index=True)
     user_key: Mapped[str] = mapped_column(String(255), default="")
+    tenant_key: Mapped[str] = mapped_column(String(255), default="")
+    tags_key: Mapped[str] = mapped_column(String(1024), default="")
     provider: Mapped[str] = mapped_column(String(64))
     model: Mapped[str] = mapped_column(String(255))
     currency: Mapped[str] = mapped_column(String(8), default="USD")

@@ -95,6 +95,7 @@ class StoredMessage(Base):
         Index(None, "user_id", "created_on"),
         Index(None, "tenant", "created_on"),
         Index(None, "billable", "cost_known", "created_on"),
+        Index(None, "call_id"),
     )
 
     id: Mapped[str] = mapped_column(_ID, primary_key=True)
@@ -128,6 +129,15 @@ class StoredMessage(Base):
     priced_by: Mapped[str | None] = mapped_column(String(64))
     latency_ms: Mapped[float | None] = mapped_column(Float)
     streamed: Mapped[bool] = mapped_column(Boolean, default=False)
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    """For a billable row, what became of the call: ``answered``, ``parse_failed``,
+    ``tool_round_limit`` or ``interrupted`` (a stream cut after it was paid for)."""
+    usage_estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    """The provider reported no usage: tokens (and cost) are estimated from the text."""
+    call_id: Mapped[str | None] = mapped_column(_ID)
+    """The model call this row records (a budget hold names the same id)."""
+    tags: Mapped[list[str] | None] = mapped_column(JSONType)
+    """The conversation's tags when this row was written, so spend by tag is exact."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_on: Mapped[date] = mapped_column(Date)
     """UTC day of ``created_at``, stored so every database groups days alike."""
