@@ -46,6 +46,7 @@ class ProviderSettings(BaseModel):
     base_url: str | None = None
     timeout: float | None = Field(None, gt=0)
     stream_idle_timeout: float | None = Field(None, gt=0)
+    total_timeout: float | None = Field(None, gt=0)
     retry_attempts: int | None = Field(None, ge=0, le=20)
 
 
@@ -61,8 +62,14 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     encryption_key: SecretStr | None = None
     key_file: Path | None = None
-    timeout: float = Field(60.0, gt=0)
-    stream_idle_timeout: float = Field(60.0, gt=0)
+    timeout: float = Field(60.0, gt=0, description="seconds to wait for a response to start, streamed or not")
+    stream_idle_timeout: float | None = Field(
+        None, gt=0, description="seconds between stream chunks; default: the provider's timeout"
+    )
+    total_timeout: float = Field(600.0, gt=0, description="seconds one provider call may take in all")
+    budget_hold_lease: float = Field(
+        900.0, gt=0, description="seconds after which a budget hold left by a dead process is expired"
+    )
     retry_attempts: int = Field(2, ge=0, le=20)
     tool_rounds: int = Field(8, ge=1, le=100, description="most model->tool->model rounds per send")
     log_level: str = "WARNING"

@@ -117,13 +117,15 @@ class ProviderManager:
         unknown = set(merged) - {"base_url", "timeout", "stream_idle_timeout", "retry_attempts"}
         if unknown:
             raise errors.ConfigurationError(f"unknown provider settings for {provider!r}: {sorted(unknown)}")
+        timeout = float(merged.get("timeout") or found.timeout or settings.timeout)
         return ProviderConfig(
             provider=provider,
             api_key=key or found.api_key or api_key,
             base_url=merged.get("base_url") or found.base_url or spec.default_base_url,
-            timeout=float(merged.get("timeout") or found.timeout or settings.timeout),
+            timeout=timeout,
             stream_idle_timeout=float(
                 merged.get("stream_idle_timeout") or found.stream_idle_timeout or settings.stream_idle_timeout
+                or timeout
             ),
             retry_attempts=int(
                 merged["retry_attempts"]
