@@ -49,6 +49,7 @@ __all__ = [
     "ContextLengthExceededError",
     "CredentialError",
     "InvalidRequestError",
+    "LedgerWriteError",
     "MalformedResponseError",
     "MissingCredentialsError",
     "NotFoundError",
@@ -272,3 +273,12 @@ class StreamInterruptedError(ProviderError):
 
 class MalformedResponseError(ProviderError):
     """The provider answered with a body that is not the expected JSON shape."""
+
+
+class LedgerWriteError(AIError):
+    """A provider answered but its call could not be written to the ledger (a
+    full disk, a lost database). The answer is not lost: it is ``response``."""
+
+    def __init__(self, message: str, *, response: Any = None) -> None:
+        super().__init__(message)
+        self.response = response
