@@ -8,10 +8,12 @@ max_completion_tokens, retired model names served by grok-4.3.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from servers.openai_compat import Completion, ErrorReply, Fault, OpenAICompatServer, ToolCall, Usage
+from servers.fixtures import driver_config
+from servers.openai_compat import Completion, ErrorReply, Fault, OpenAICompatServer, RawReply, ToolCall, Usage
 
 from ai_core import errors
 from ai_core.types import ChatRequest, Message, ReasoningDelta, StreamCompleted, TextDelta, ToolCallPart, ToolSpec
@@ -131,7 +133,8 @@ async def test_live_search_is_never_sent(driver: XAIDriver, server: OpenAICompat
         ("grok-4.3", "high", True),
         ("grok-4.3", "xhigh", False),
         ("grok-3-mini", "high", True),
-        ("grok-3-mini", "medium", False),
+        ("grok-3-mini", "medium", True),  # documented low|high, but the API serves it (as grok-3-mini-high)
+        ("grok-3-mini", "xhigh", False),
     ],
 )
 async def test_reasoning_effort_values(
@@ -143,6 +146,18 @@ async def test_reasoning_effort_values(
     else:
         with pytest.raises(errors.RequestValidationError, match="reasoning_effort"):
             await driver.send(request(model=model, reasoning_effort=effort))
+
+
+async def test_grok_3_mini_medium_effort_is_sent_and_served_high(driver: XAIDriver, server: OpenAICompatServer) -> None:
+    # Recorded real traffic: grok-3-mini answers 200 to "medium", served by grok-3-mini-high.
+    served = Completion(text="4", reasoning="sum", model="grok-3-mini-high")
+    server.reply(served, served)
+    whole = await driver.send(request(model="grok-3-mini", reasoning_effort="medium"))
+    _, streamed = await collect(driver, request(model="grok-3-mini", reasoning_effort="medium"))
+    assert [body["reasoning_effort"] for body in server.chat_bodies] == ["medium", "medium"]
+    for response in (whole, streamed):
+        assert response.model == "grok-3-mini"  # priced under the name asked for
+        assert response.provider_fields["served_model"] == "grok-3-mini-high"
 
 
 async def test_retired_model_name_served_by_grok_4_3(driver: XAIDriver, server: OpenAICompatServer) -> None:
@@ -187,3 +202,88 @@ async def test_stream_faults(driver: XAIDriver, server: OpenAICompatServer) -> N
     server.reply(Completion(text="x" * 50, chunk_size=5, fault=Fault.error_event(after=2)))
     with pytest.raises(errors.ProviderUnavailableError):
         await collect(driver, request())
+
+
+# What xAI really answers (../shared/specs/README.md, "xAI", recorded traffic): a bad key and a
+# context overflow are both HTTP 400, with a body that is not OpenAI's ErrorResponse.
+BAD_KEY = "Incorrect API key provided: xa***23. You can obtain an API key from https://console.x.ai."
+TOO_LONG = "This model's maximum prompt length is 131072 but the request contains 150000 tokens."
+
+
+def xai_error(message: str, status: int = 400) -> RawReply:
+    body = {"code": "Client specified an invalid argument", "error": message}
+    return RawReply(status, json.dumps(body).encode(), "application/json")
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (xai_error(BAD_KEY), errors.AuthenticationError),
+        (xai_error(TOO_LONG), errors.ContextLengthExceededError),
+        (ErrorReply(400, BAD_KEY, "invalid_request_error"), errors.AuthenticationError),
+        (ErrorReply(400, TOO_LONG, "invalid_request_error"), errors.ContextLengthExceededError),
+    ],
+    ids=["bad-key", "too-long", "bad-key-openai-shape", "too-long-openai-shape"],
+)
+async def test_xai_400s_are_typed_by_what_they_say(
+    driver: XAIDriver, server: OpenAICompatServer, reply: RawReply | ErrorReply, expected: type[errors.ProviderError]
+) -> None:
+    server.reply(reply, reply)
+    with pytest.raises(expected) as sent:
+        await driver.send(request())
+    with pytest.raises(expected) as streamed:
+        await collect(driver, request())
+    for caught in (sent, streamed):
+        error = caught.value
+        assert (error.provider, error.status_code) == ("xai", 400)  # the status stays what xAI sent
+        message = reply.message if isinstance(reply, ErrorReply) else json.loads(reply.body)["error"]
+        assert error.message == f"xai: {message}"
+
+
+async def test_other_xai_400s_stay_invalid_requests(driver: XAIDriver, server: OpenAICompatServer) -> None:
+    server.reply(xai_error("Argument not supported: logit_bias"))
+    with pytest.raises(errors.InvalidRequestError) as caught:
+        await driver.send(request())
+    assert type(caught.value) is errors.InvalidRequestError
+
+
+async def test_a_more_specific_status_is_not_retyped(driver: XAIDriver, server: OpenAICompatServer) -> None:
+    # A 429 that happens to mention a key is still a rate limit: only a bare 400 is read for its meaning.
+    server.reply(ErrorReply(429, "Too many requests with this API key. Incorrect API key provided?", "requests"))
+    with pytest.raises(errors.RateLimitError):
+        await driver.send(request())
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [(BAD_KEY, errors.AuthenticationError), (TOO_LONG, errors.ContextLengthExceededError)],
+    ids=["bad-key", "too-long"],
+)
+async def test_the_same_errors_inside_a_stream(
+    driver: XAIDriver, server: OpenAICompatServer, message: str, expected: type[errors.ProviderError]
+) -> None:
+    fault = Fault.error_event(after=1, error=ErrorReply(400, message, "invalid_request_error"))
+    server.reply(Completion(text="x" * 20, chunk_size=5, fault=fault))
+    with pytest.raises(expected):
+        await collect(driver, request())
+
+
+async def test_a_200_body_with_xai_shaped_error_is_typed(driver: XAIDriver, server: OpenAICompatServer) -> None:
+    # A bare string "error" with no status anywhere: the message is all there is to go on.
+    server.reply(xai_error(BAD_KEY, status=200))
+    with pytest.raises(errors.AuthenticationError):
+        await driver.send(request())
+
+
+async def test_validate_credentials_reads_xais_400_as_a_rejected_key(server: OpenAICompatServer) -> None:
+    # The local server answers GET /models itself, so this one answer comes from a MockTransport.
+    from ai_core.drivers.http import MockTransport, Request, Response
+
+    def handler(request: Request) -> Response:
+        return Response(400, json={"code": "Client specified an invalid argument", "error": BAD_KEY})
+
+    driver = XAIDriver(driver_config(server, provider="xai", transport=MockTransport(handler)))
+    try:
+        assert await driver.validate_credentials() is False
+    finally:
+        await driver.aclose()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
 from servers.fixtures import TEST_API_KEY
-from servers.openai_compat import Completion, OpenAICompatServer, Usage
+from servers.openai_compat import Completion, OpenAICompatServer, RawReply, Usage
 
 from ai_core import AI, ReasoningDelta, RequestValidationError, StreamCompleted
+from ai_core.errors import AuthenticationError, ContextLengthExceededError
 
 pytestmark = pytest.mark.anyio
 
@@ -52,3 +54,37 @@ async def test_rejected_parameters_never_leave_the_process(server: OpenAICompatS
         with pytest.raises(RequestValidationError, match="stop"):
             await ai.conversation().model("xai/grok-4.3").stop("END").user("x").asend()
     assert server.requests == []
+
+
+def xai_400(message: str) -> RawReply:
+    """A 400 as xAI really sends it (../shared/specs/README.md, "xAI")."""
+    body = {"code": "Client specified an invalid argument", "error": message}
+    return RawReply(400, json.dumps(body).encode(), "application/json")
+
+
+async def test_a_bad_key_is_an_authentication_error(server: OpenAICompatServer) -> None:
+    server.reply(xai_400("Incorrect API key provided: xa***23. You can obtain an API key from https://console.x.ai."))
+    async with make_ai(server) as ai:
+        with pytest.raises(AuthenticationError, match="Incorrect API key provided") as caught:
+            await ai.conversation().model("xai/grok-4.3").user("hi").asend()
+    assert caught.value.status_code == 400
+
+
+async def test_a_prompt_too_long_is_a_context_length_error(server: OpenAICompatServer) -> None:
+    server.reply(xai_400("This model's maximum prompt length is 131072 but the request contains 150000 tokens."))
+    async with make_ai(server) as ai:
+        with pytest.raises(ContextLengthExceededError, match="maximum prompt length"):
+            await ai.conversation().model("xai/grok-3-mini").user("a very long prompt").asend()
+
+
+async def test_grok_3_mini_takes_medium_effort(server: OpenAICompatServer) -> None:
+    server.reply(Completion(text="4", reasoning="sum", usage=REPLY.usage, model="grok-3-mini-high"))
+    async with make_ai(server) as ai:
+        reply = await ai.conversation().model("xai/grok-3-mini").reasoning_effort("medium").user("2+2?").asend()
+    assert server.last_body["reasoning_effort"] == "medium"
+    assert reply.model == "grok-3-mini" and reply.provider_fields["served_model"] == "grok-3-mini-high"
+    # priced as grok-3-mini (input 0.30, cached 0.075, output 0.50 USD per million tokens)
+    expected = (
+        Decimal(800) * Decimal("0.30") + Decimal(200) * Decimal("0.075") + Decimal(600) * Decimal("0.50")
+    ) / 10**6
+    assert reply.cost.total == expected

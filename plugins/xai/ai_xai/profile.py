@@ -11,7 +11,13 @@
 - ``reasoning_content`` on messages and deltas is kept as reasoning.
 - ``completion_tokens`` does not include ``reasoning_tokens``: they are
   reported on top, and added to the output count here.
-- ``reasoning_effort``: ``none|low|medium|high`` (grok-3-mini: ``low|high``).
+- ``reasoning_effort``: ``none|low|medium|high``. grok-3-mini is documented
+  as ``low|high``, but the API answers ``medium`` too (serving it as
+  grok-3-mini-high), so ``low|medium|high`` pass and only ``none`` and values
+  xAI never takes are refused.
+- A bad key is a 400 "Incorrect API key provided", and a context overflow a
+  400 "maximum prompt length is N ..." with no code: the driver types them by
+  their message (``AuthenticationError``, ``ContextLengthExceededError``).
 - No ``developer`` role: instructions stay ``system`` messages.
 """
 
@@ -27,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["XAI_PROFILE", "is_chat_model", "is_reasoning_model"]
 
 _EFFORTS = frozenset({"none", "low", "medium", "high"})
-_MINI_EFFORTS = frozenset({"low", "high"})
+_MINI_EFFORTS = frozenset({"low", "medium", "high"})  # "medium" is served as grok-3-mini-high
 
 
 def is_reasoning_model(model: str) -> bool:
