@@ -126,6 +126,7 @@ _ERRORS = (
     "RateLimitError",
     "RequestValidationError",
     "ScriptExhaustedError",
+    "StorageError",
     "StreamInterruptedError",
     "ToolLoopError",
     "UnknownModelError",

@@ -15,6 +15,8 @@ exception stays reachable as ``__cause__`` without leaking into user code.
     │   └── BudgetUnknownCostError    (a budget refuses a call it cannot price)
     ├── ScriptExhaustedError          (the scripted fake ran out of replies)
     ├── CredentialError               (a stored credential cannot be read)
+    ├── StorageError                  (the database cannot be opened, read or written)
+    ├── LedgerWriteError              (an answered call could not be written to the ledger)
     ├── ToolLoopError                 (the MCP/tool loop could not finish)
     └── ProviderError                 (anything a provider call can end in)
         ├── AuthenticationError       401, bad or missing key
@@ -25,12 +27,16 @@ exception stays reachable as ``__cause__`` without leaking into user code.
         │   └── ContextLengthExceededError
         ├── ContentFilteredError
         ├── ProviderUnavailableError  5xx, connection failures
-        ├── ProviderTimeoutError      connect/read/idle-stream timeouts
+        ├── ProviderTimeoutError      no response in time, a stream idle too long
+        │   └── DeadlineExceededError a call past its total deadline (never retried)
         ├── StreamInterruptedError    a stream cut off before its end
         └── MalformedResponseError    a body that is not the expected shape
 
-Messages never contain secrets: error texts taken from providers pass through
-:func:`ai_core.redaction.redact` before they are stored on an exception.
+Errors never carry secrets: every attribute set on an :class:`AIError` (its
+message, a provider's ``body`` and ``code``, ``args``, notes, anything a
+subclass adds) passes through :func:`ai_core.redaction.redact_value` when it is
+set, and ``str()``/``repr()`` redact again when rendered, so a key a provider
+echoes back (in a 401 body or an SSE error event) never survives on the error.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ __all__ = [
     "ContentFilteredError",
     "ContextLengthExceededError",
     "CredentialError",
+    "DeadlineExceededError",
     "InvalidRequestError",
     "LedgerWriteError",
     "MalformedResponseError",
@@ -61,6 +68,7 @@ __all__ = [
     "RateLimitError",
     "RequestValidationError",
     "ScriptExhaustedError",
+    "StorageError",
     "StreamInterruptedError",
     "ToolLoopError",
     "UnknownModelError",
@@ -75,12 +83,38 @@ def _clean(message: str) -> str:
     return redact(message)
 
 
+def _scrub(value: Any) -> Any:
+    from ai_core.redaction import redact_value
+
+    return redact_value(value)
+
+
 class AIError(Exception):
-    """Base of every error ai-core raises on purpose."""
+    """Base of every error ai-core raises on purpose.
+
+    Every attribute is redacted as it is set (see the module docstring), so a
+    subclass or a caller adding ``error.body = ...`` cannot store a secret.
+    """
 
     def __init__(self, message: str) -> None:
-        self.message = _clean(message)
+        self.message = message
         super().__init__(self.message)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Dunders (__cause__, __traceback__, ...) hold objects, not text we own.
+        if not (name.startswith("__") and name.endswith("__")):
+            value = _scrub(value)
+        super().__setattr__(name, value)
+
+    def __str__(self) -> str:
+        # Again at render time: a secret remembered after the error was made is blanked too.
+        return _clean(super().__str__())
+
+    def __repr__(self) -> str:
+        return _clean(super().__repr__())
+
+    def add_note(self, note: str, /) -> None:
+        super().add_note(_clean(note))
 
 
 class ConfigurationError(AIError):
@@ -195,6 +229,17 @@ class ToolLoopError(AIError):
     """The tool-calling loop could not finish (unknown tool, too many rounds)."""
 
 
+class StorageError(AIError):
+    """The database cannot be opened, read or written: a bad path or URL, a
+    server that is down, a locked, full, read-only, damaged or foreign database.
+    The message says which and what to do; ``database`` is the URL (password
+    masked) when known."""
+
+    def __init__(self, message: str, *, database: str | None = None) -> None:
+        super().__init__(message)
+        self.database = database
+
+
 class ProviderError(AIError):
     """A provider call failed. Carries what the provider said, minus secrets."""
 
@@ -282,3 +327,15 @@ class LedgerWriteError(AIError):
     def __init__(self, message: str, *, response: Any = None) -> None:
         super().__init__(message)
         self.response = response
+
+
+class DeadlineExceededError(ProviderTimeoutError):
+    """A call, its retries included, ran past its total deadline
+    (``AI_TOTAL_TIMEOUT``): an endless stream, a body trickled a byte at a time.
+    Not retried: the time it had is spent. ``seconds`` is the deadline."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, seconds: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.seconds = seconds

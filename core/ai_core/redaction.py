@@ -3,6 +3,13 @@
 Secrets reach text in two ways: a known key value (we hold it, so we can blank
 it exactly) and a provider echoing a key back in an error body (we only know its
 shape). Both are handled here so every other module has one function to call.
+
+Only values that look like keys are remembered (:func:`looks_like_secret`): at
+least :data:`MIN_SECRET_LENGTH` characters, no whitespace, letters and digits
+both. Remembering an ordinary word ("temperature") would blank that word in
+every later message of the process; a key too short or too plain to remember
+is still masked wherever it has a known key shape (``sk-...``, ``xai-...``,
+``AIza...``, ``Bearer ...``) and never appears in headers we log.
 """
 
 from __future__ import annotations
@@ -12,9 +19,21 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["REDACTED", "forget_secret", "redact", "redact_headers", "remember_secret"]
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "REDACTED",
+    "forget_secret",
+    "looks_like_secret",
+    "redact",
+    "redact_headers",
+    "redact_value",
+    "remember_secret",
+]
 
 REDACTED = "***"
+
+MIN_SECRET_LENGTH = 12
+"""Shorter values are never remembered as secrets (real API keys are 20 to 100+ characters)."""
 
 _KEY_SHAPES = re.compile(
     r"(sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{8,}"  # OpenAI / Anthropic style
@@ -25,16 +44,33 @@ _KEY_SHAPES = re.compile(
 _SENSITIVE_HEADERS = frozenset(
     {"authorization", "x-api-key", "x-goog-api-key", "api-key", "proxy-authorization", "cookie"}
 )
+_SENSITIVE_KEYS = _SENSITIVE_HEADERS | {"api_key", "apikey", "key", "secret", "password"}
 
 _known: set[str] = set()
 _lock = threading.Lock()
 
 
-def remember_secret(value: str | None) -> None:
-    """Register a secret value so :func:`redact` blanks it wherever it appears."""
-    if value and len(value) >= 6:
-        with _lock:
-            _known.add(value)
+def looks_like_secret(value: str | None) -> bool:
+    """Whether ``value`` is worth remembering: long enough, no whitespace, letters and digits mixed."""
+    if not value or len(value) < MIN_SECRET_LENGTH:
+        return False
+    if any(c.isspace() for c in value):
+        return False
+    return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+
+
+def remember_secret(value: str | None) -> bool:
+    """Register a secret so :func:`redact` blanks it wherever it appears.
+
+    Returns whether it was remembered: values that do not look like a key
+    (see :func:`looks_like_secret`) are ignored, so registering a common word
+    can never blank ordinary text.
+    """
+    if not looks_like_secret(value):
+        return False
+    with _lock:
+        _known.add(value)  # type: ignore[arg-type]
+    return True
 
 
 def forget_secret(value: str) -> None:
@@ -58,19 +94,25 @@ def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> di
 
 
 def redact_value(value: Any) -> Any:
-    """Recursively redact strings inside dicts/lists (used for log event dicts)."""
+    """Recursively redact strings (and UTF-8 bytes) inside dicts, lists, tuples and sets.
+
+    Values under a key that names a secret (``api_key``, ``authorization``, ...)
+    are blanked whole. Other objects are returned as they are.
+    """
     if isinstance(value, str):
         return redact(value)
+    if isinstance(value, bytes | bytearray):
+        text = bytes(value).decode("utf-8", "surrogateescape")
+        cleaned = redact(text)
+        return value if cleaned == text else type(value)(cleaned.encode("utf-8", "surrogateescape"))
     if isinstance(value, Mapping):
         return {
-            k: (
-                REDACTED
-                if isinstance(k, str)
-                and k.lower() in _SENSITIVE_HEADERS | {"api_key", "apikey", "key", "secret", "password"}
-                else redact_value(v)
-            )
+            k: (REDACTED if isinstance(k, str) and k.lower() in _SENSITIVE_KEYS else redact_value(v))
             for k, v in value.items()
         }
-    if isinstance(value, list | tuple):
+    if isinstance(value, tuple):
+        items = [redact_value(v) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    if isinstance(value, list | set | frozenset):
         return type(value)(redact_value(v) for v in value)
     return value
