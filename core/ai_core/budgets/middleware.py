@@ -192,8 +192,8 @@ class BudgetMiddleware(Middleware):
                 limit=hit.budget.limit,
                 currency=hit.budget.currency,
             )
-            log.warning("budget_threshold_reached", budget=event.budget, threshold=str(hit.threshold),
-                        spent=str(hit.spent), limit=str(hit.budget.limit))
+            money = event.model_dump(mode="json", include={"threshold", "spent", "limit"})  # plain digits
+            log.warning("budget_threshold_reached", budget=event.budget, **money)
             services.events.emit(event)
 
 

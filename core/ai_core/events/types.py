@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
+from ai_core.errors import _money
 from ai_core.types import TokenUsage
 
 __all__ = [
@@ -90,6 +91,14 @@ class CostCalculated(Event):
 
 
 class BudgetThresholdReached(Event):
+    """A budget's spending crossed ``threshold`` (a fraction of ``limit``) in this period.
+
+    Money shows as money: ``spent``, ``limit`` and ``threshold`` drop the
+    ledger's 18-place tail (``0.0000594``, not ``0.000059400000000000``), JSON
+    carries them as plain digits (never ``7.5E-8`` or ``1E+2``), and ``str()``
+    is one sentence a person can read.
+    """
+
     name: ClassVar[str] = "budget.threshold_reached"
     budget: str
     scope: str
@@ -99,6 +108,22 @@ class BudgetThresholdReached(Event):
     spent: Decimal
     limit: Decimal
     currency: str = "USD"
+
+    @field_validator("threshold", "spent", "limit")
+    @classmethod
+    def _without_tail(cls, value: Decimal) -> Decimal:
+        # The same amount, trailing zeros dropped, and never a positive exponent (100, not 1E+2).
+        return Decimal(_money(value))
+
+    @field_serializer("threshold", "spent", "limit", when_used="json")
+    def _plain_digits(self, value: Decimal) -> str:
+        return _money(value)
+
+    def __str__(self) -> str:
+        return (
+            f"budget {self.budget!r} ({self.scope}, {self.period}) reached {_money(self.threshold * 100)}% "
+            f"of its limit: spent {_money(self.spent)} of {_money(self.limit)} {self.currency}"
+        )
 
 
 class ModelSynced(Event):
