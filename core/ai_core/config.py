@@ -10,12 +10,14 @@ provider installed later needs no change here.
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ProviderSettings", "Settings", "default_config_file", "default_data_dir", "load_settings"]
@@ -50,6 +52,30 @@ class ProviderSettings(BaseModel):
     retry_attempts: int | None = Field(None, ge=0, le=20)
 
 
+_F = TypeVar("_F", bound=Callable[..., ProviderSettings])
+
+
+def _names_provider_variables(method: _F) -> _F:
+    """Turn a provider's invalid value into a ConfigurationError naming ``AI_<P>_<FIELD>`` or the file key."""
+
+    @functools.wraps(method)
+    def wrapper(self: Settings, name: str, *args: Any, **kwargs: Any) -> ProviderSettings:
+        try:
+            return method(self, name, *args, **kwargs)
+        except ValidationError as exc:
+            prefix = f"AI_{name.upper().replace('-', '_')}_"
+
+            def source(field: str) -> str:
+                variable = prefix + field.upper()
+                if os.environ.get(variable):
+                    return variable
+                return f"[providers.{name}] {field} in {default_config_file()}"
+
+            raise _configuration_error(exc, source) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
 class Settings(BaseSettings):
     """Process-wide settings. ``AI_`` prefixed environment variables override the file."""
 
@@ -72,7 +98,11 @@ class Settings(BaseSettings):
     )
     retry_attempts: int = Field(2, ge=0, le=20)
     tool_rounds: int = Field(8, ge=1, le=100, description="most model->tool->model rounds per send")
-    log_level: str = "WARNING"
+    log_level: str = Field("warning", description="debug, info, warning, error or critical")
+    db_busy_timeout: float = Field(
+        30.0, gt=0, description="seconds an SQLite write waits for another process's lock before failing"
+    )
+    http_transport: str | None = Field(None, description="module:callable returning an httpx transport")
     budgets: list[dict[str, Any]] = Field(default_factory=list)
     conversation_retention_days: int | None = Field(None, ge=1, description="age at which cleanup acts")
     cleanup_action: Literal["archive", "delete"] = "archive"
@@ -85,8 +115,47 @@ class Settings(BaseSettings):
             return False
         if isinstance(value, str) and value.strip().lower() in ("on", "yes", "true", "1", "enabled"):
             return True
+        if isinstance(value, str):
+            raise ValueError("must be on or off (or yes/no, true/false, 1/0)")
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _known_level(cls, value: Any) -> Any:
+        from ai_core.logging import LEVEL_NAMES
+
+        text = str(value).strip().lower()
+        text = "warning" if text == "warn" else text
+        if text not in LEVEL_NAMES:
+            raise ValueError(f"must be one of {', '.join(LEVEL_NAMES)}")
+        return text
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _directory(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError("names a file, not a directory")
+        return value
+
+    @field_validator("http_transport", mode="after")
+    @classmethod
+    def _importable(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        module, _, attr = value.partition(":")
+        if not module or not all(part.isidentifier() for part in [*module.split("."), attr or "transport"]):
+            raise ValueError("must be module:callable, e.g. mypackage.transports:make_transport")
+        import importlib.util
+
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            raise ValueError(f"there is no module {module!r} to import")
+        return value
+
+    @_names_provider_variables
     def provider(self, name: str, extra_key_env: tuple[str, ...] = ()) -> ProviderSettings:
         """Settings for provider ``name``: environment first, then the file."""
         prefix = f"AI_{name.upper().replace('-', '_')}_"
@@ -135,18 +204,97 @@ def _int(value: str | None, name: str) -> int | None:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from the config file (if any), the environment, then ``overrides``."""
-    path = default_config_file()
-    data: dict[str, Any] = {}
-    if path.is_file():
-        from ai_core.errors import ConfigurationError
+    """Settings from the config file (if any), the environment, then ``overrides``.
 
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigurationError(f"cannot read config file {path}: {exc}") from exc
+    Any invalid value is a :class:`~ai_core.errors.ConfigurationError` of one
+    line naming where it came from (``AI_TIMEOUT``, or ``timeout in <file>``)
+    and what is expected.
+    """
+    path = default_config_file()
+    data = _read_config_file(path)
     # Environment beats the file: pass file values as init values only where no env var is set.
     env_names = {k[3:].lower() for k in os.environ if k.startswith("AI_")}
     init = {k: v for k, v in data.items() if k not in env_names}
-    init.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings(**init)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    init.update(given)
+
+    def source(field: str) -> str:
+        if field in given:
+            return field
+        if field in env_names:
+            return f"AI_{field.upper()}"
+        return f"{field} in {path}"
+
+    from pydantic_settings import SettingsError
+
+    try:
+        return Settings(**init)
+    except ValidationError as exc:
+        raise _configuration_error(exc, source) from None
+    except SettingsError as exc:
+        # pydantic-settings could not parse an environment value (JSON for lists and dicts).
+        import re
+
+        from ai_core.errors import ConfigurationError
+
+        match = re.search(r'field "(\w+)"', str(exc))
+        field = match.group(1) if match else "?"
+        raise ConfigurationError(
+            f"{source(field)} is not valid JSON: it must be a JSON {_json_kind(field)}, or unset it"
+        ) from None
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    from ai_core.errors import ConfigurationError
+
+    if path.exists() and not path.is_file():
+        raise ConfigurationError(f"config file {path} is not a file: point AI_CONFIG_FILE at a TOML file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(
+            f"config file {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}): "
+            "save it as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _json_kind(field: str) -> str:
+    annotation = Settings.model_fields[field].annotation if field in Settings.model_fields else None
+    origin = getattr(annotation, "__origin__", None)
+    return {list: "list", dict: "object"}.get(origin, "value")  # type: ignore[call-overload]
+
+
+_SECRET_FIELDS = ("key", "secret", "password", "token")
+
+
+def _configuration_error(exc: ValidationError, source: Callable[[str], str]) -> Exception:
+    """One line from pydantic's errors: where each bad value came from, what it was, what is expected."""
+    from ai_core.errors import ConfigurationError
+
+    problems = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())]
+        field = loc[0] if loc else "?"
+        where = source(field) if len(loc) <= 1 else f"{source(field)} (at {'.'.join(loc[1:])})"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        shown = "" if any(word in ".".join(loc).lower() for word in _SECRET_FIELDS) else _shown(error.get("input"))
+        problems.append(f"{where}{shown}: {message[:1].lower()}{message[1:]}")
+    more = f" (and {len(problems) - 2} more)" if len(problems) > 2 else ""
+    return ConfigurationError("invalid setting " + "; ".join(problems[:2]) + more + " (fix or remove it)")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, Mapping | Sequence) and not isinstance(value, str):
+        return ""
+    text = repr(value)
+    return f" = {text if len(text) <= 60 else text[:57] + '...'}"
