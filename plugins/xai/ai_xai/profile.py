@@ -13,8 +13,9 @@
   reported on top, and added to the output count here.
 - ``reasoning_effort``: ``none|low|medium|high``. grok-3-mini is documented
   as ``low|high``, but the API answers ``medium`` too (serving it as
-  grok-3-mini-high), so ``low|medium|high`` pass and only ``none`` and values
-  xAI never takes are refused.
+  grok-3-mini-high), so it takes ``low|medium|high``. Refused before sending:
+  ``none`` on grok-3-mini (neither documented nor seen there) and the efforts
+  no xAI model takes (``minimal``, ``xhigh``, ``max``).
 - A bad key is a 400 "Incorrect API key provided", and a context overflow a
   400 "maximum prompt length is N ..." with no code: the driver types them by
   their message (``AuthenticationError``, ``ContextLengthExceededError``).
