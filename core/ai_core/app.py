@@ -84,12 +84,10 @@ class AI:
         core_listeners: list[Listener] = []
         if store is None and settings.persistence:
             from ai_core.storage import Database
-            from ai_core.storage.cost_tracker import CostTracker
 
             database = Database.open(settings.database_url, settings=settings)
             database.load_prices(prices)  # prices stored by `ai models sync` join the plugins' tables
             store = database.conversation_store()
-            core_listeners.append(CostTracker(database).listener())
         self.services = Services(
             settings=settings,
             registry=registry,

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from ai_core.cli import cli
+from ai_core.migrations import HEAD
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ def test_db_upgrade_creates_a_server_schema(postgres_server, monkeypatch: pytest
         url = postgres_server.url(name)
         assert "needs `ai db upgrade`" in _run("db", "current", "--url", url).output
         result = _run("db", "upgrade", "--url", url)
-        assert result.exit_code == 0 and "empty -> 0001" in result.output
+        assert result.exit_code == 0 and f"empty -> {HEAD}" in result.output
     finally:
         postgres_server.drop_database(name)
 

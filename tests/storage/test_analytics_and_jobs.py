@@ -6,9 +6,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
-from ai_core.events.types import CostCalculated, ModelSynced
+from ai_core.events.types import ModelSynced
 from ai_core.jobs.calculate_costs import calculate_costs
 from ai_core.jobs.cleanup_conversations import cleanup_conversations
 from ai_core.jobs.generate_analytics import generate_analytics
@@ -17,7 +17,6 @@ from ai_core.storage.analytics import usage_report
 from ai_core.storage.analytics_tables import CostTracking, ModelPerformance, UsageAnalytics
 from ai_core.storage.columns import utcnow
 from ai_core.storage.conversation_tables import Conversation, StoredMessage
-from ai_core.storage.cost_tracker import CostTracker
 from ai_core.types import ModelPrice
 
 pytestmark = pytest.mark.anyio
@@ -55,42 +54,34 @@ async def test_usage_report_groups_the_ledger(ai) -> None:
         assert usage_report(database, since=utcnow().date() + timedelta(days=1)) == []
 
 
-async def test_rebuild_restores_a_lost_event(ai) -> None:
+def _tracking_rows(database) -> list[dict]:
+    keep = ("day", "user_key", "tenant_key", "tags_key", "provider", "model", "currency", "requests",
+            "unknown_cost_requests", "input_tokens", "output_tokens", "cost")
+    with database.read() as conn:
+        rows = conn.execute(select(CostTracking.__table__)).mappings().all()
+    return sorted(({k: row[k] for k in keep} for row in rows), key=lambda r: (r["user_key"], r["tags_key"]))
+
+
+async def test_cost_tracking_is_written_with_the_ledger_by_tenant_and_tags(ai) -> None:
     async with ai:
         replies = await _seed(ai)
         database = ai.services.database
-        await ai.events.adrain()
-        with database.write() as conn:  # forget what the AI's own tracker recorded ...
+        # No event needs to run: the tracking rows are part of each call's ledger transaction.
+        live = _tracking_rows(database)
+        assert [(r["user_key"], r["tenant_key"], r["tags_key"]) for r in live] == [
+            ("ann", "acme", ",blue,red,"), ("ann", "acme", ",red,"), ("bob", "acme", ""),
+        ]
+        total = sum((r.cost.total for r in replies), Decimal(0))
+        assert sum((row["cost"] for row in live), Decimal(0)) == total
+        with database.write() as conn:  # lose the table entirely ...
             conn.execute(CostTracking.__table__.delete())
-        tracker = CostTracker(database)
-        reply = replies[0]
-        # ... so only one of three CostCalculated events reaches the tracker: two are "lost".
-        tracker(CostCalculated(conversation_id=reply.conversation_id, provider="fake", model="echo",
-                               usage=reply.usage, cost=reply.cost.total, user="ann"))
+        counts = generate_analytics(database)  # ... and rebuild it from the ledger, key for key
+        assert counts == {"ai_usage_analytics": 1, "ai_cost_tracking": 3, "ai_model_performance": 1}
+        assert _tracking_rows(database) == live
         with database.read() as conn:
-            before = conn.execute(select(func.count()).select_from(CostTracking.__table__)).scalar()
-        assert before == 1
-        counts = generate_analytics(database)
-        assert counts == {"ai_usage_analytics": 1, "ai_cost_tracking": 2, "ai_model_performance": 1}
-        with database.read() as conn:
-            tracked = conn.execute(select(CostTracking.__table__)).mappings().all()
             usage = conn.execute(select(UsageAnalytics.__table__)).mappings().one()
             performance = conn.execute(select(ModelPerformance.__table__)).mappings().one()
-        total = sum((r.cost.total for r in replies), Decimal(0))
-        assert sum((row["cost"] for row in tracked), Decimal(0)) == total == usage["cost"]
-        assert usage["requests"] == 3 and performance["success_rate"] == 1.0
-
-
-async def test_cost_tracker_adds_concurrently_safe_increments(database) -> None:
-    from ai_core.types import TokenUsage
-
-    tracker = CostTracker(database)
-    for cost in ("0.1", "0.2", None):
-        tracker(CostCalculated(conversation_id="c", provider="p", model="m", usage=TokenUsage(input_tokens=1),
-                               cost=Decimal(cost) if cost else None, user="u"))
-    with database.read() as conn:
-        row = conn.execute(select(CostTracking.__table__)).mappings().one()
-    assert row["cost"] == Decimal("0.3") and row["requests"] == 3 and row["unknown_cost_requests"] == 1
+        assert usage["cost"] == total and usage["requests"] == 3 and performance["success_rate"] == 1.0
 
 
 async def test_failures_count_in_model_performance(ai) -> None:

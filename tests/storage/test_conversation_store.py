@@ -18,7 +18,10 @@ MESSAGES = StoredMessage.__table__
 
 
 def _turn(conversation_id: str | None = None, text: str = "hi", **kwargs: object) -> TurnContext:
-    record = ConversationRecord(id=conversation_id or new_id(), user=kwargs.get("user"), tags=kwargs.get("tags", ()))  # type: ignore[arg-type]
+    record = ConversationRecord(
+        id=conversation_id or new_id(), user=kwargs.get("user"), tenant=kwargs.get("tenant"),  # type: ignore[arg-type]
+        tags=kwargs.get("tags", ()),  # type: ignore[arg-type]
+    )
     return TurnContext(
         conversation=record, new_messages=[Message.user(text)], provider="fake", model="echo",
         user=kwargs.get("user"), tenant=kwargs.get("tenant"), tags=kwargs.get("tags", ()),  # type: ignore[arg-type]
@@ -44,26 +47,62 @@ async def test_user_turn_then_response_round_trip(database) -> None:
     await store.save_user_turn(turn)
     assert len(turn.message_ids) == 1
     # The user message is there before any response.
-    record = await store.load(turn.conversation.id)
+    record = await store.load(turn.conversation.id, tenant="acme", user="alice")
     assert record is not None and [m.text for m in record.messages] == ["hi"]
     assert record.user == "alice" and record.tenant == "acme" and set(record.tags) == {"support", "beta"}
 
-    call = Message(role="assistant", parts=[ToolCallPart(id="c1", name="add", arguments={"a": 1})])
-    result = Message.tool_result("c1", "2", name="add")
-    message_id = await store.save_response(turn, _response(), extra_messages=[call, result])
-    record = await store.load(turn.conversation.id)
+    call = ChatResponse(
+        provider="fake", model="echo", usage=TokenUsage(input_tokens=2, output_tokens=1), cost=Cost(total=Decimal(1)),
+        message=Message(role="assistant", parts=[ToolCallPart(id="c1", name="add", arguments={"a": 1})]),
+    )
+    first_id = await store.record_call(turn, call, call_id="hold1")
+    await store.save_messages(turn, [Message.tool_result("c1", "2", name="add")])
+    message_id = await store.record_call(turn, _response())
+    record = await store.load(turn.conversation.id, tenant="acme", user="alice")
     assert record is not None
     assert [m.role for m in record.messages] == ["user", "assistant", "tool", "assistant"]
     assert record.messages[1].tool_calls[0].arguments == {"a": 1}
     totals = await store.totals(turn.conversation.id)
     assert totals["message_count"] == 4
-    assert totals["total_cost"] == Decimal("0.0000075")
+    assert totals["total_cost"] == Decimal("1.0000075")
+    assert (totals["total_input_tokens"], totals["total_output_tokens"]) == (5, 5)
     with database.read() as conn:
         row = conn.execute(select(MESSAGES).where(MESSAGES.c.id == message_id)).one()
+        first = conn.execute(select(MESSAGES).where(MESSAGES.c.id == first_id)).one()
     assert (row.provider, row.model, row.input_tokens, row.output_tokens) == ("fake", "echo", 3, 4)
     assert row.latency_ms == 12.5
     assert row.cost == Decimal("0.0000075") and row.cost_known and row.billable
-    assert row.format_version == 1
+    assert row.format_version == 1 and row.outcome == "answered" and not row.usage_estimated
+    assert sorted(row.tags) == ["beta", "support"] and row.tenant == "acme"
+    assert first.call_id == "hold1" and first.billable and first.cost == Decimal(1)
+
+
+async def test_outcome_and_estimated_usage_are_recorded(database) -> None:
+    store = database.conversation_store()
+    turn = _turn()
+    await store.save_user_turn(turn)
+    estimated = _response().model_copy(update={"usage": TokenUsage(input_tokens=9, output_tokens=2, estimated=True)})
+    message_id = await store.record_call(turn, estimated, outcome="interrupted")
+    with database.read() as conn:
+        row = conn.execute(select(MESSAGES).where(MESSAGES.c.id == message_id)).one()
+    assert row.outcome == "interrupted" and row.usage_estimated and row.input_tokens == 9
+    await store.set_outcome(turn, message_id, "parse_failed")
+    with database.read() as conn:
+        assert conn.execute(select(MESSAGES.c.outcome).where(MESSAGES.c.id == message_id)).scalar() == "parse_failed"
+
+
+async def test_a_conversation_is_read_only_in_its_scope(database) -> None:
+    store = database.conversation_store()
+    owned = _turn(user="alice", tenant="acme")
+    await store.save_user_turn(owned)
+    cid = owned.conversation.id
+    assert await store.load(cid, tenant="acme", user="alice") is not None
+    for tenant, user in [(None, None), ("other", "alice"), ("acme", None), ("acme", "bob"), (None, "alice")]:
+        assert await store.load(cid, tenant=tenant, user=user) is None
+    shared = _turn(tenant="acme")  # no user: anyone of its tenant, nobody else
+    await store.save_user_turn(shared)
+    assert await store.load(shared.conversation.id, tenant="acme", user="bob") is not None
+    assert await store.load(shared.conversation.id, tenant=None) is None
 
 
 async def test_images_survive_storage(database) -> None:
@@ -79,7 +118,7 @@ async def test_unknown_cost_is_recorded_not_zero(database) -> None:
     store = database.conversation_store()
     turn = _turn()
     await store.save_user_turn(turn)
-    message_id = await store.save_response(turn, _response(cost=None))
+    message_id = await store.record_call(turn, _response(cost=None))
     totals = await store.totals(turn.conversation.id)
     assert totals["unknown_cost_count"] == 1 and totals["total_cost"] == 0
     with database.read() as conn:
@@ -108,12 +147,12 @@ async def test_resume_by_id_continues_history(database) -> None:
     store = database.conversation_store()
     turn = _turn(text="first")
     await store.save_user_turn(turn)
-    await store.save_response(turn, _response("one"))
+    await store.record_call(turn, _response("one"))
     loaded = await store.load(turn.conversation.id)
     assert loaded is not None
     second = TurnContext(conversation=loaded, new_messages=[Message.user("second")], provider="fake", model="echo")
     await store.save_user_turn(second)
-    await store.save_response(second, _response("two"))
+    await store.record_call(second, _response("two"))
     again = await store.load(turn.conversation.id)
     assert again is not None and [m.text for m in again.messages] == ["first", "one", "second", "two"]
 
@@ -125,6 +164,6 @@ async def test_load_missing_is_none(database) -> None:
 async def test_response_without_user_turn_creates_conversation(database) -> None:
     store = database.conversation_store()
     turn = _turn()
-    await store.save_response(turn, _response())
+    await store.record_call(turn, _response())
     totals = await store.totals(turn.conversation.id)
     assert totals is not None and totals["message_count"] == 1

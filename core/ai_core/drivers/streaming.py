@@ -25,6 +25,8 @@ from ai_core.types import (
 
 __all__ = ["ServerSentEvent", "StreamAccumulator", "iter_sse"]
 
+_UNREPORTED = TokenUsage(estimated=True)
+
 
 class StreamAccumulator:
     """Collect deltas; ``build()`` returns the full response."""
@@ -73,7 +75,24 @@ class StreamAccumulator:
     def text(self) -> str:
         return "".join(self._text)
 
+    @property
+    def reasoning(self) -> str:
+        return "".join(self._reasoning)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing arrived: no text, reasoning, tool call, finish reason or usage."""
+        return not (self._text or self._reasoning or self._tools or self.finish_reason or self.usage)
+
     def build(self) -> ChatResponse:
+        """The whole response. Raises :class:`~ai_core.errors.MalformedResponseError`
+        when nothing arrived (a stream of only ``[DONE]``). Usage the provider never
+        sent is ``TokenUsage(estimated=True)``: the pipeline estimates it from the
+        text, and it is never a false zero."""
+        if self.empty:
+            raise errors.MalformedResponseError(
+                "the response ended without any content, finish reason or usage", provider=self.provider
+            )
         parts: list[Any] = []
         if self._reasoning:
             parts.append(ReasoningPart(text="".join(self._reasoning)))
@@ -89,7 +108,7 @@ class StreamAccumulator:
             model=self.model,
             message=Message(role="assistant", parts=parts),
             finish_reason=self.finish_reason or ("tool_calls" if self._tools else "stop"),
-            usage=self.usage or TokenUsage(),
+            usage=self.usage or _UNREPORTED,
             provider_fields=self.provider_fields,
         )
 

@@ -15,8 +15,8 @@ already running (Jupyter).
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -66,6 +66,7 @@ class ConversationBuilder:
         self._tenant = tenant
         self._tags = tuple(dict.fromkeys(tags))
         self._max_cost: Decimal | None = None
+        self._last_model: tuple[str, str] | None = None
 
     # -- identity ----------------------------------------------------------
 
@@ -258,13 +259,14 @@ class ConversationBuilder:
         if not self._loaded:
             self._loaded = True
             if self._resume:
-                record = await store.load(self.id)
-                if record is None:
-                    raise errors.ConfigurationError(f"no stored conversation with id {self.id!r}")
+                record = await store.load(self.id, tenant=self._tenant, user=self._user_id)
+                if record is None:  # the same words whether it is missing or someone else's
+                    raise errors.ConfigurationError(
+                        f"no stored conversation with id {self.id!r} for this tenant and user"
+                    )
                 self._history = [*record.messages, *self._history]
                 self._user_id = self._user_id or record.user
-                self._tenant = self._tenant or record.tenant
-                self._tags = self._tags or record.tags
+                self._tags = tuple(dict.fromkeys((*record.tags, *self._tags)))
                 self._record = record
             else:
                 self._record = ConversationRecord(id=self.id, user=self._user_id, tenant=self._tenant, tags=self._tags)

@@ -41,7 +41,11 @@ class ResponseProcessor:
     def finish(
         self, call: Call, response: ChatResponse, started_at: datetime, started: float, now: float
     ) -> ChatResponse:
-        """Attach latency and cost, and announce the cost."""
+        """Attach latency and cost (estimating usage the provider did not report), and announce the cost."""
+        if response.usage.estimated and not response.usage.total_tokens:
+            from ai_core.costs.estimate import estimate_usage
+
+            response = response.model_copy(update={"usage": estimate_usage(call.request, response.message)})
         cost = self.price(response.provider, response.model, response, started_at)
         finished = response.model_copy(update={"cost": cost, "latency_ms": (now - started) * 1000.0})
         events = self.services.events

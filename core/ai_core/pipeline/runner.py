@@ -1,27 +1,49 @@
-"""One turn of a conversation through the whole pipeline.
+"""One turn of a conversation through the whole pipeline, ledger first.
 
-    save user turn -> middleware -> provider (retry, fallback) -> cost
-    -> tool loop (each model call goes through middleware again)
-    -> save response + tool messages in one transaction -> events
+    save user turn -> middleware -> provider (retry, fallback) -> price
+    -> RECORD the call (message, usage, cost, totals: one transaction)
+    -> tool loop (each model call goes through middleware again and is recorded)
+    -> parse structured output -> events
 
-Events are emitted, never awaited: the caller has its answer before any
-listener runs.
+A call the provider answered is in the ledger before anything that can still
+fail runs: parsing, tools, the next round, a budget settlement, the caller's
+loop. What then goes wrong only changes the row's ``outcome``
+(``parse_failed``, ``tool_round_limit``); a stream cut after text was
+delivered is recorded as ``interrupted`` with the usage the provider reported,
+or an estimate. Events are emitted, never awaited.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from ai_core import errors
-from ai_core.events.types import ConversationUpdated, MessageSent, ResponseGenerated, ToolCalled
+from ai_core.drivers.streaming import StreamAccumulator
+from ai_core.events.types import ConversationUpdated, MessageSent, ProviderSwitched, ResponseGenerated, ToolCalled
+from ai_core.logging import get_logger
 from ai_core.pipeline.middleware import Call, Next, StreamNext
 from ai_core.pipeline.processing import ResponseProcessor, utcnow
 from ai_core.pipeline.providers import ProviderManager
-from ai_core.pipeline.store import TurnContext
-from ai_core.types import ChatResponse, Cost, Message, StreamCompleted, StreamEvent
+from ai_core.pipeline.store import TurnContext, new_id
+from ai_core.types import (
+    ChatResponse,
+    Cost,
+    Message,
+    ReasoningDelta,
+    ReasoningPart,
+    StreamCompleted,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    TokenUsage,
+    ToolCallDelta,
+    UsageReported,
+)
 
 if TYPE_CHECKING:
     from ai_core.pipeline.builder import ConversationBuilder
@@ -29,6 +51,11 @@ if TYPE_CHECKING:
     from ai_core.services import Services
 
 __all__ = ["TurnRunner", "sum_costs"]
+
+log = get_logger("ai_core.ledger")
+
+_MAX_NAME = 255
+_MAX_PROVIDER = 64
 
 
 def sum_costs(costs: list[Cost]) -> Cost:
@@ -62,47 +89,131 @@ class TurnRunner:
         self.handler = handler
         self.stream_handler = stream_handler
 
-    # -- the innermost layer: the provider call, priced --------------------
+    # -- the innermost layer: the provider call, priced and recorded ---------
 
     async def endpoint(self, call: Call) -> ChatResponse:
         started_at, started = utcnow(), time.perf_counter()
-        response = await self.providers.send(
-            call.request,
-            overrides=call.state.get("overrides"),
-            fallbacks=call.state.get("fallbacks", ()),
-            tenant=call.tenant,
-            conversation_id=call.conversation_id,
-        )
-        return self.processor.finish(call, response, started_at, started, time.perf_counter())
+        failures: list[tuple[str, str, BaseException]] = []
+        try:
+            response = await self.providers.send(
+                call.request,
+                overrides=call.state.get("overrides"),
+                fallbacks=call.state.get("fallbacks", ()),
+                tenant=call.tenant,
+                conversation_id=call.conversation_id,
+                failures=failures,
+            )
+        except BaseException:
+            await self._save_attempts(call, failures[:-1])
+            raise
+        await self._save_attempts(call, failures)
+        priced = self.processor.finish(call, response, started_at, started, time.perf_counter())
+        return await self._record(call, priced, "answered")
 
     async def stream_endpoint(self, call: Call) -> AsyncIterator[StreamEvent]:
         started_at, started = utcnow(), time.perf_counter()
+        failures: list[tuple[str, str, BaseException]] = []
+        delivered = StreamAccumulator(call.request.provider, call.request.model)
         completed = False
-        async for event in self.providers.stream(
-            call.request,
-            overrides=call.state.get("overrides"),
-            fallbacks=call.state.get("fallbacks", ()),
-            tenant=call.tenant,
-            conversation_id=call.conversation_id,
-        ):
-            if isinstance(event, StreamCompleted):
-                completed = True
-                yield StreamCompleted(
-                    self.processor.finish(call, event.response, started_at, started, time.perf_counter())
+        try:
+            async for event in self.providers.stream(
+                call.request,
+                overrides=call.state.get("overrides"),
+                fallbacks=call.state.get("fallbacks", ()),
+                tenant=call.tenant,
+                conversation_id=call.conversation_id,
+                failures=failures,
+            ):
+                if isinstance(event, StreamCompleted):
+                    completed = True
+                    priced = self.processor.finish(call, event.response, started_at, started, time.perf_counter())
+                    yield StreamCompleted(await self._record(call, priced, "answered"))
+                else:
+                    _collect(delivered, event)
+                    yield event
+            if not completed:
+                raise errors.StreamInterruptedError(
+                    "stream ended without a final response", provider=call.request.provider
                 )
-            else:
-                yield event
-        if not completed:
-            raise errors.StreamInterruptedError("stream ended without a final response", provider=call.request.provider)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._save_attempts(call, failures[:-1])
+                if not completed and not delivered.empty:
+                    await self._record_interrupted(call, delivered, started_at, started)
+            raise
+        await self._save_attempts(call, failures)
+
+    async def _record(self, call: Call, response: ChatResponse, outcome: str) -> ChatResponse:
+        """Write the call to the ledger, shielded: an answer that arrived is
+        recorded even when the caller is cancelled meanwhile."""
+        call.state["recorded_cost"] = response.cost or Cost.unknown(response.provider, response.model)
+        turn: TurnContext = call.state["turn"]
+        hold = call.state.get("budget_hold")
+        call_id = getattr(hold, "call_id", None) or call.state.setdefault("call_id", new_id())
+        update: dict[str, Any] = {"conversation_id": turn.conversation.id}
+        capped = call.state.get("budget_capped_max_tokens")
+        if capped is not None:
+            update["capped_max_tokens"] = capped
+        try:
+            with anyio.CancelScope(shield=True):
+                update["message_id"] = await self.services.store.record_call(
+                    turn, response, outcome=outcome, call_id=call_id
+                )
+        except Exception as exc:
+            log.error(
+                "ledger_write_failed", provider=response.provider, model=response.model,
+                cost=str(response.cost.total) if response.cost else None, error=f"{type(exc).__name__}: {exc}",
+            )
+            raise errors.LedgerWriteError(
+                f"the provider answered but the call could not be recorded: {type(exc).__name__}: {exc}",
+                response=response.model_copy(update=update),
+            ) from exc
+        return response.model_copy(update=update)
+
+    async def _record_interrupted(
+        self, call: Call, delivered: StreamAccumulator, started_at: Any, started: float
+    ) -> None:
+        """A stream that failed or was abandoned after delivering something was
+        paid for: record what arrived, priced at the reported usage or an estimate."""
+        parts: list[Any] = []
+        if delivered.reasoning:
+            parts.append(ReasoningPart(text=delivered.reasoning))
+        parts.append(TextPart(text=delivered.text))
+        response = ChatResponse(
+            provider=call.request.provider,
+            model=call.request.model,
+            message=Message(role="assistant", parts=parts),
+            finish_reason="error",
+            usage=delivered.usage or _UNREPORTED,
+        )
+        priced = self.processor.finish(call, response, started_at, started, time.perf_counter())
+        try:
+            await self._record(call, priced, "interrupted")
+        except errors.LedgerWriteError:
+            pass  # logged; the stream's own error is what the caller must see
+        log.warning(
+            "stream_interrupted_recorded", provider=priced.provider, model=priced.model,
+            estimated=priced.usage.estimated, cost=str(priced.cost.total) if priced.cost else None,
+        )
+
+    async def _save_attempts(self, call: Call, attempts: Sequence[tuple[str, str, BaseException]]) -> None:
+        if not attempts:
+            return
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.services.store.save_failed_attempts(call.state["turn"], attempts)
+        except Exception as exc:  # the call's own outcome matters more than this bookkeeping
+            log.error("failed_attempts_not_recorded", error=f"{type(exc).__name__}: {exc}")
 
     # -- one turn ----------------------------------------------------------
 
     async def _begin(self, conv: ConversationBuilder) -> tuple[TurnContext, ToolBox]:
+        provider, model = conv._resolve_model()
+        _check_lengths(conv, provider, model)
         record = await conv._load(self.services.store)
         new = conv._take_pending()
         if not new and not (conv._history and conv._history[-1].role in ("user", "tool")):
             raise errors.RequestValidationError("nothing to send: add a message with .user(...) first")
-        provider, model = conv._resolve_model()
         toolbox = await conv._toolbox()
         turn = TurnContext(
             conversation=record,
@@ -127,13 +238,20 @@ class TurnRunner:
                     message_ids=list(turn.message_ids),
                 )
             )
+        previous = conv._last_model or ((record.provider, record.model) if record.provider else None)
+        if previous is not None and previous[0] != provider and events.wants(ProviderSwitched):
+            events.emit(
+                ProviderSwitched(
+                    from_model=f"{previous[0]}/{previous[1]}",
+                    to_model=f"{provider}/{model}",
+                    reason="the conversation switched to another provider",
+                )
+            )
         conv._history.extend(new)
         return turn, toolbox
 
-    def _call(
-        self, conv: ConversationBuilder, turn: TurnContext, messages: list[Message], toolbox: ToolBox, streaming: bool
-    ) -> Call:
-        request = conv._request(turn.provider, turn.model, messages, toolbox)
+    def _call(self, conv: ConversationBuilder, turn: TurnContext, toolbox: ToolBox, streaming: bool) -> Call:
+        request = conv._request(turn.provider, turn.model, list(conv._history), toolbox)
         return Call(
             request=request,
             services=self.services,
@@ -142,25 +260,51 @@ class TurnRunner:
             tenant=conv._tenant,
             tags=conv._tags,
             streaming=streaming,
-            state={"overrides": conv._overrides, "fallbacks": conv._fallbacks, "max_cost": conv._max_cost},
+            state={
+                "overrides": conv._overrides,
+                "fallbacks": conv._fallbacks,
+                "max_cost": conv._max_cost,
+                "turn": turn,
+            },
         )
 
+    async def _answered(self, conv: ConversationBuilder, turn: TurnContext, response: ChatResponse) -> ChatResponse:
+        """Take a model call's answer into the conversation. The endpoint has
+        recorded it; an answer a middleware made up without the provider (no
+        ledger row) is stored as a plain message, since nothing was paid."""
+        if response.message_id is None:
+            ids = await self.services.store.save_messages(turn, [response.message])
+            response = response.model_copy(update={"message_id": ids[0], "conversation_id": turn.conversation.id})
+        conv._history.append(response.message)
+        conv._last_model = (response.provider, response.model)
+        return response
+
     async def _run_requested_tools(
-        self,
-        conv: ConversationBuilder,
-        toolbox: ToolBox,
-        response: ChatResponse,
-        round_number: int,
-        round_messages: list[Message],
+        self, conv: ConversationBuilder, turn: TurnContext, toolbox: ToolBox, response: ChatResponse, round_number: int
     ) -> bool:
-        """Run the tools ``response`` asks for and queue the results; False when
+        """Run the tools ``response`` asks for and store their results; False when
         the turn is complete (no tool calls, or only ones the caller must run)."""
         if not toolbox.runnable(response.tool_calls):
             return False
+        store = self.services.store
         if round_number == self.services.settings.tool_rounds:
+            limit = self.services.settings.tool_rounds
+            assert response.message_id is not None
+            await store.set_outcome(turn, response.message_id, "tool_round_limit")
+            # Answer every call, so the stored conversation stays valid to send again.
+            await self._append(conv, turn, [
+                Message.tool_result(call.id, f"not run: this turn reached its limit of {limit} tool rounds",
+                             name=call.name, is_error=True)
+                for call in response.tool_calls
+            ])
             raise errors.ToolLoopError(f"the model still wanted tools after {round_number} rounds")
-        round_messages += [response.message, *await self._run_tools(conv, toolbox, response)]
+        await self._append(conv, turn, await self._run_tools(conv, toolbox, response))
         return True
+
+    async def _append(self, conv: ConversationBuilder, turn: TurnContext, messages: list[Message]) -> None:
+        with anyio.CancelScope(shield=True):
+            await self.services.store.save_messages(turn, messages)
+        conv._history.extend(messages)
 
     async def _run_tools(self, conv: ConversationBuilder, toolbox: ToolBox, response: ChatResponse) -> list[Message]:
         events = self.services.events
@@ -183,16 +327,15 @@ class TurnRunner:
     async def send(self, conv: ConversationBuilder) -> ChatResponse:
         turn, toolbox = await self._begin(conv)
         started = time.perf_counter()
-        round_messages: list[Message] = []
         responses: list[ChatResponse] = []
         try:
             for round_number in range(self.services.settings.tool_rounds + 1):
-                call = self._call(conv, turn, [*conv._history, *round_messages], toolbox, streaming=False)
-                response = await self.handler(call)
+                call = self._call(conv, turn, toolbox, streaming=False)
+                response = await self._answered(conv, turn, await self.handler(call))
                 responses.append(response)
-                if not await self._run_requested_tools(conv, toolbox, response, round_number, round_messages):
+                if not await self._run_requested_tools(conv, turn, toolbox, response, round_number):
                     break
-            return await self._finish(conv, turn, responses, round_messages, started, streamed=False)
+            return await self._finish(conv, turn, responses, started, streamed=False)
         except BaseException as exc:
             await self._failed(turn, exc)
             raise
@@ -201,11 +344,10 @@ class TurnRunner:
         turn, toolbox = await self._begin(conv)
         turn.streamed = True
         started = time.perf_counter()
-        round_messages: list[Message] = []
         responses: list[ChatResponse] = []
         try:
             for round_number in range(self.services.settings.tool_rounds + 1):
-                call = self._call(conv, turn, [*conv._history, *round_messages], toolbox, streaming=True)
+                call = self._call(conv, turn, toolbox, streaming=True)
                 response: ChatResponse | None = None
                 async for event in self.stream_handler(call):
                     if isinstance(event, StreamCompleted):
@@ -214,19 +356,21 @@ class TurnRunner:
                         yield event
                 if response is None:
                     raise errors.StreamInterruptedError("stream ended without a final response", provider=turn.provider)
+                response = await self._answered(conv, turn, response)
                 responses.append(response)
-                if not await self._run_requested_tools(conv, toolbox, response, round_number, round_messages):
+                if not await self._run_requested_tools(conv, turn, toolbox, response, round_number):
                     break
-            final = await self._finish(conv, turn, responses, round_messages, started, streamed=True)
-        except Exception as exc:
+            final = await self._finish(conv, turn, responses, started, streamed=True)
+        except BaseException as exc:
             await self._failed(turn, exc)
             raise
         yield StreamCompleted(final)
 
     async def _failed(self, turn: TurnContext, exc: BaseException) -> None:
-        if isinstance(exc, Exception):
+        if isinstance(exc, Exception) and not isinstance(exc, errors.LedgerWriteError):
             try:
-                await self.services.store.save_failure(turn, exc)
+                with anyio.CancelScope(shield=True):
+                    await self.services.store.save_failure(turn, exc)
             except Exception:  # the original error matters more than the bookkeeping
                 pass
 
@@ -235,7 +379,6 @@ class TurnRunner:
         conv: ConversationBuilder,
         turn: TurnContext,
         responses: list[ChatResponse],
-        round_messages: list[Message],
         started: float,
         *,
         streamed: bool,
@@ -252,17 +395,20 @@ class TurnRunner:
             "conversation_id": turn.conversation.id,
         }
         if conv._output_model is not None and not last.tool_calls:
-            update["parsed"] = conv._parse_output(last)
+            try:
+                update["parsed"] = conv._parse_output(last)
+            except errors.MalformedResponseError:
+                if last.message_id is not None:
+                    with anyio.CancelScope(shield=True):
+                        await self.services.store.set_outcome(turn, last.message_id, "parse_failed")
+                raise
         final = last.model_copy(update=update)
-        message_id = await self.services.store.save_response(turn, final, extra_messages=round_messages)
-        final = final.model_copy(update={"message_id": message_id})
-        conv._history.extend([*round_messages, final.message])
         events = self.services.events
         if events.wants(ResponseGenerated):
             events.emit(
                 ResponseGenerated(
                     conversation_id=turn.conversation.id,
-                    message_id=message_id,
+                    message_id=final.message_id or "",
                     provider=final.provider,
                     model=final.model,
                     usage=usage,
@@ -277,3 +423,34 @@ class TurnRunner:
         if events.wants(ConversationUpdated):
             events.emit(ConversationUpdated(conversation_id=turn.conversation.id, message_count=len(conv._history)))
         return final
+
+
+_UNREPORTED = TokenUsage(estimated=True)
+
+
+def _collect(delivered: StreamAccumulator, event: StreamEvent) -> None:
+    if isinstance(event, TextDelta):
+        delivered.add_text(event.text)
+    elif isinstance(event, ReasoningDelta):
+        delivered.add_reasoning(event.text)
+    elif isinstance(event, ToolCallDelta):
+        delivered.add_tool_delta(event)
+    elif isinstance(event, UsageReported):
+        delivered.usage = event.usage
+
+
+def _check_lengths(conv: ConversationBuilder, provider: str, model: str) -> None:
+    """Names longer than their columns are refused before any call, not by the database after it."""
+    fields: list[tuple[str, str | None, int]] = [
+        ("provider", provider, _MAX_PROVIDER),
+        ("model", model, _MAX_NAME),
+        ("user", conv._user_id, _MAX_NAME),
+        ("tenant", conv._tenant, _MAX_NAME),
+        *(("tag", tag, _MAX_NAME) for tag in conv._tags),
+    ]
+    for label, value, limit in fields:
+        if value is not None and len(value) > limit:
+            raise errors.RequestValidationError(
+                f"{label} is {len(value)} characters long; at most {limit} are allowed: {value[:40]!r}..."
+            )
+

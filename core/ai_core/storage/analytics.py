@@ -23,6 +23,7 @@ from ai_core.storage.analytics_tables import CostTracking, ModelPerformance, Usa
 from ai_core.storage.base import table_of
 from ai_core.storage.columns import utcnow
 from ai_core.storage.conversation_tables import ConversationTag, FailedAttempt, StoredMessage
+from ai_core.storage.cost_tracker import tags_key
 from ai_core.storage.money import money_sum
 
 if TYPE_CHECKING:
@@ -149,19 +150,28 @@ def rebuild_analytics(database: Database, *, since: date | None = None) -> dict[
         if usage_rows:
             conn.execute(_usage.insert(), usage_rows)
 
-        tracking_rows = [
-            {
-                "day": row.created_on, "user_key": row.user_id or "", "provider": row.provider, "model": row.model,
-                "currency": row.currency or "USD", "requests": row.requests,
-                "unknown_cost_requests": row.unknown_cost_requests or 0, "input_tokens": row.input_tokens or 0,
-                "output_tokens": row.output_tokens or 0, "cost": row.cost or Decimal(0), "updated_at": now,
-            }
-            for row in conn.execute(
-                select(_m.c.created_on, _m.c.user_id, _m.c.provider, _m.c.model, _m.c.currency, *sums)
-                .where(*billable)
-                .group_by(_m.c.created_on, _m.c.user_id, _m.c.provider, _m.c.model, _m.c.currency)
-            )
-        ]
+        tracking: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in conn.execute(
+            select(
+                _m.c.created_on, _m.c.user_id, _m.c.tenant, _m.c.tags, _m.c.provider, _m.c.model, _m.c.currency,
+                _m.c.cost_known, _m.c.input_tokens, _m.c.output_tokens, _m.c.cost,
+            ).where(*billable)
+        ):
+            group = (row.created_on, row.user_id or "", row.tenant or "", tags_key(row.tags or ()), row.provider,
+                   row.model, row.currency or "USD")
+            entry = tracking.get(group)
+            if entry is None:
+                entry = tracking[group] = {
+                    "day": group[0], "user_key": group[1], "tenant_key": group[2], "tags_key": group[3],
+                    "provider": group[4], "model": group[5], "currency": group[6], "requests": 0, "unknown_cost_requests": 0,
+                    "input_tokens": 0, "output_tokens": 0, "cost": Decimal(0), "updated_at": now,
+                }
+            entry["requests"] += 1
+            entry["unknown_cost_requests"] += 0 if row.cost_known else 1
+            entry["input_tokens"] += row.input_tokens or 0
+            entry["output_tokens"] += row.output_tokens or 0
+            entry["cost"] += row.cost if row.cost is not None else Decimal(0)
+        tracking_rows = list(tracking.values())
         if tracking_rows:
             conn.execute(_tracking.insert(), tracking_rows)
 

@@ -1,7 +1,7 @@
 """Tables derived from the message ledger; every one can be rebuilt from it.
 
-``ai_cost_tracking`` is also kept current by the :class:`CostTracker` listener,
-but a lost event only delays it: ``ai usage rebuild`` recomputes all three.
+``ai_cost_tracking`` is also kept current in the ledger's own transaction (see
+:mod:`ai_core.storage.cost_tracker`); ``ai usage rebuild`` recomputes all three.
 Empty keys are stored as ``""`` because NULLs never match in a UNIQUE key.
 """
 

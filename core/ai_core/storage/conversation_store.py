@@ -10,12 +10,13 @@ once (:mod:`ai_core.storage.fastsql`): this is the path every turn takes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 
-from ai_core.pipeline.store import ConversationRecord, TurnContext, new_id
+from ai_core.pipeline.store import ConversationRecord, TurnContext, in_scope, new_id
 from ai_core.redaction import redact
 from ai_core.storage.base import table_of
 from ai_core.storage.columns import as_utc, utcnow
@@ -26,6 +27,7 @@ from ai_core.storage.conversation_tables import (
     FailedAttempt,
     StoredMessage,
 )
+from ai_core.storage.cost_tracker import add_to_cost_tracking, tags_key
 from ai_core.storage.database import Database
 from ai_core.storage.fastsql import Prepared, RawTransaction
 from ai_core.storage.message_format import decode_message, encode_message
@@ -59,6 +61,9 @@ _INSERT_MESSAGE = Prepared(insert(_messages))
 _INSERT_FAILURE = Prepared(insert(_failures).values({
     c.name: bindparam(c.name, type_=c.type) for c in _failures.columns if c.name != "id"
 }))
+_SET_OUTCOME = Prepared(
+    update(_messages).where(_messages.c.id == bindparam("id")).values(outcome=bindparam("outcome"))
+)
 _ADVANCE_BASE = (
     update(_conversations)
     .where(_conversations.c.id == bindparam("conversation_id"))
@@ -91,21 +96,36 @@ class SQLConversationStore:
 
     # -- the protocol -------------------------------------------------------------
 
-    async def load(self, conversation_id: str) -> ConversationRecord | None:
-        return await self.database.run(self._load, conversation_id)
+    async def load(
+        self, conversation_id: str, *, tenant: str | None = None, user: str | None = None
+    ) -> ConversationRecord | None:
+        return await self.database.run(self._load, conversation_id, tenant, user)
 
     async def save_user_turn(self, turn: TurnContext) -> None:
         turn.message_ids = await self.database.write_job(lambda tx: self._save_user_turn(tx, turn))
 
-    async def save_response(
-        self, turn: TurnContext, response: ChatResponse, *, extra_messages: list[Message] | None = None
+    async def record_call(
+        self, turn: TurnContext, response: ChatResponse, *, outcome: str = "answered", call_id: str | None = None
     ) -> str:
-        extra = list(extra_messages or [])
-        return await self.database.write_job(lambda tx: self._save_response(tx, turn, response, extra))
+        return await self.database.write_job(lambda tx: self._record_call(tx, turn, response, outcome, call_id))
+
+    async def save_messages(self, turn: TurnContext, messages: list[Message]) -> list[str]:
+        if not messages:
+            return []
+        return await self.database.write_job(lambda tx: self._save_messages(tx, turn, messages))
+
+    async def set_outcome(self, turn: TurnContext, message_id: str, outcome: str) -> None:
+        await self.database.write_job(lambda tx: tx.execute(_SET_OUTCOME, {"id": message_id, "outcome": outcome}))
 
     async def save_failure(self, turn: TurnContext, error: BaseException) -> None:
-        row = _error_row(error)
-        await self.database.write_job(lambda tx: self._save_failure(tx, turn, row))
+        await self.save_failed_attempts(turn, [(turn.provider, turn.model, error)])
+
+    async def save_failed_attempts(
+        self, turn: TurnContext, attempts: Sequence[tuple[str, str, BaseException]]
+    ) -> None:
+        rows = [{"provider": provider, "model": model, **_error_row(error)} for provider, model, error in attempts]
+        if rows:
+            await self.database.write_job(lambda tx: self._save_failures(tx, turn, rows))
 
     async def aclose(self) -> None:
         if self._owns_database:
@@ -113,10 +133,10 @@ class SQLConversationStore:
 
     # -- reads -------------------------------------------------------------------------
 
-    def _load(self, conversation_id: str) -> ConversationRecord | None:
+    def _load(self, conversation_id: str, tenant: str | None, user: str | None) -> ConversationRecord | None:
         with self.database.read() as conn:
             row = conn.execute(select(_conversations).where(_conversations.c.id == conversation_id)).mappings().first()
-            if row is None:
+            if row is None or not in_scope(row["tenant"], row["user_id"], tenant, user):
                 return None
             rows = conn.execute(
                 select(_messages.c.role, _messages.c.name, _messages.c.format_version, _messages.c.parts)
@@ -131,18 +151,20 @@ class SQLConversationStore:
             tags=tuple(row["tags"] or ()),
             title=row["title"],
             metadata=dict(row["metadata"] or {}),
+            provider=row["provider"],
+            model=row["model"],
         )
 
     # -- writes ------------------------------------------------------------------------
 
     def _ensure_conversation(self, tx: RawTransaction, turn: TurnContext, now: Any) -> None:
         record = turn.conversation
-        tags = list(dict.fromkeys((*record.tags, *turn.tags)))
+        tags = turn.all_tags
         tx.execute(_CREATE_CONVERSATION, {
             "id": record.id,
             "user_id": record.user or turn.user,
             "tenant": record.tenant or turn.tenant,
-            "tags": tags,
+            "tags": list(tags),
             "title": record.title,
             "metadata": dict(record.metadata),
             "status": "active",
@@ -203,6 +225,10 @@ class SQLConversationStore:
             "priced_by": None,
             "latency_ms": None,
             "streamed": False,
+            "outcome": None,
+            "usage_estimated": False,
+            "call_id": None,
+            "tags": None,
             "created_at": now,
             "created_on": now.date(),
         }
@@ -233,28 +259,41 @@ class SQLConversationStore:
             })
         return [row["id"] for row in rows]
 
-    def _save_response(
-        self, tx: RawTransaction, turn: TurnContext, response: ChatResponse, extra: list[Message]
+    def _save_messages(self, tx: RawTransaction, turn: TurnContext, messages: list[Message]) -> list[str]:
+        now = utcnow()
+        cid = turn.conversation.id
+        turn_id = turn.message_ids[0] if turn.message_ids else None
+        values = {"conversation_id": cid, "count": len(messages), "now": now, "provider": turn.provider,
+                  "model": turn.model}
+        first = self._advance(tx, turn, values, totals=False) - len(messages) + 1
+        rows = [
+            self._message_row(m, conversation_id=cid, position=first + i, turn=turn, now=now, turn_id=turn_id)
+            for i, m in enumerate(messages)
+        ]
+        tx.executemany(_INSERT_MESSAGE, rows)
+        return [row["id"] for row in rows]
+
+    def _record_call(
+        self, tx: RawTransaction, turn: TurnContext, response: ChatResponse, outcome: str, call_id: str | None
     ) -> str:
+        """One model call: its message, usage and money, the conversation totals and
+        the cost-tracking row, in one transaction."""
         now = utcnow()
         usage = response.usage
         cost = response.cost
         amount = quantize_money(cost.total) if cost is not None and cost.total is not None else None
-        count = len(extra) + 1
         cid = turn.conversation.id
-        turn_id = turn.message_ids[0] if turn.message_ids else None
-        last = self._advance(tx, turn, {
-            "conversation_id": cid, "count": count, "now": now, "provider": turn.provider, "model": turn.model,
+        position = self._advance(tx, turn, {
+            "conversation_id": cid, "count": 1, "now": now, "provider": response.provider, "model": response.model,
             "cost": amount if amount is not None else Decimal(0), "unknown": 0 if amount is not None else 1,
             "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
         }, totals=True)
-        first = last - count + 1
-        rows = [
-            self._message_row(m, conversation_id=cid, position=first + i, turn=turn, now=now, turn_id=turn_id)
-            for i, m in enumerate([*extra, response.message])
-        ]
-        answer = rows[-1]
-        answer.update(
+        turn_id = turn.message_ids[0] if turn.message_ids else None
+        row = self._message_row(
+            response.message, conversation_id=cid, position=position, turn=turn, now=now, turn_id=turn_id
+        )
+        tags = turn.all_tags
+        row.update(
             provider=response.provider,
             model=response.model,
             billable=True,
@@ -272,28 +311,31 @@ class SQLConversationStore:
             priced_by=cost.priced_by if cost is not None else "none",
             latency_ms=response.latency_ms,
             streamed=turn.streamed,
+            outcome=outcome,
+            usage_estimated=usage.estimated,
+            call_id=call_id,
+            tags=list(tags) if tags else None,
         )
-        tx.executemany(_INSERT_MESSAGE, rows)
+        tx.execute(_INSERT_MESSAGE, row)
         tx.execute(_ADD_PARTICIPANT, {
             "conversation_id": cid, "kind": "model", "participant": f"{response.provider}/{response.model}",
             "joined_at": now,
         })
-        return str(answer["id"])
+        add_to_cost_tracking(tx, row, tags=tags_key(tags), now=now)
+        return str(row["id"])
 
-    def _save_failure(self, tx: RawTransaction, turn: TurnContext, error: dict[str, Any]) -> None:
+    def _save_failures(self, tx: RawTransaction, turn: TurnContext, errors: list[dict[str, Any]]) -> None:
         now = utcnow()
         self._ensure_conversation(tx, turn, now)
-        tx.execute(_INSERT_FAILURE, {
+        common = {
             "conversation_id": turn.conversation.id,
             "turn_id": turn.message_ids[0] if turn.message_ids else None,
-            "provider": turn.provider,
-            "model": turn.model,
             "user_id": turn.user,
             "tenant": turn.tenant,
             "created_at": now,
             "created_on": now.date(),
-            **error,
-        })
+        }
+        tx.executemany(_INSERT_FAILURE, [{**common, **error} for error in errors])
 
     # -- extras beyond the protocol -------------------------------------------------
 

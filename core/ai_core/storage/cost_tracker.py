@@ -1,35 +1,38 @@
-"""CostTracker: keeps ``ai_cost_tracking`` current from CostCalculated events.
+"""``ai_cost_tracking`` kept in step with the ledger, in the ledger's transaction.
 
-One upsert per priced call, adding to the row of (day, user, provider, model,
-currency) with SQL increments, so concurrent listeners never lose an update.
-This table is a convenience: the ledger (``ai_messages``) is the record, and
-``ai usage rebuild`` recomputes the table from it if an event was lost.
+Every billable row the conversation store writes adds to the tracking row of
+(day, user, tenant, tag set, provider, model, currency) with SQL increments,
+in the same transaction as the ledger row itself: the two can never disagree,
+whatever fails or is killed afterwards. ``ai usage rebuild`` recomputes the
+table from the ledger with the same key (:func:`tags_key`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import bindparam
 
-from ai_core.events.listener import Listener
-from ai_core.events.types import CostCalculated
 from ai_core.storage.analytics_tables import CostTracking
 from ai_core.storage.base import table_of
-from ai_core.storage.columns import utcnow
-from ai_core.storage.fastsql import Prepared
-from ai_core.storage.money import money_add, quantize_money
+from ai_core.storage.fastsql import Prepared, RawTransaction
+from ai_core.storage.money import money_add
 from ai_core.storage.sql import dialect_insert_for
 
-if TYPE_CHECKING:
-    from ai_core.storage.database import Database
-
-__all__ = ["CostTracker"]
+__all__ = ["add_to_cost_tracking", "tags_key"]
 
 _tracking = table_of(CostTracking)
-_KEY = ["day", "user_key", "provider", "model", "currency"]
+_KEY = ["day", "user_key", "tenant_key", "tags_key", "provider", "model", "currency"]
 _ADDED = ["requests", "unknown_cost_requests", "input_tokens", "output_tokens"]
+
+
+def tags_key(tags: Iterable[str]) -> str:
+    """A tag set as one key: sorted, between commas (``",a,b,"``), ``""`` for none."""
+    unique = sorted(set(tags))
+    return f",{','.join(unique)}," if unique else ""
 
 
 def _upsert(dialect: str) -> Any:
@@ -46,34 +49,25 @@ def _upsert(dialect: str) -> Any:
     )
 
 
-# Compiled once per dialect: building the upsert through SQLAlchemy per event
-# cost more CPU than the rest of a persisted call together.
+# Compiled once per dialect: this runs on every priced call.
 _UPSERT = Prepared(_upsert)
 
 
-class CostTracker:
-    """A sync listener (the dispatcher runs it on its worker thread, off every loop)."""
-
-    def __init__(self, database: Database) -> None:
-        self.database = database
-
-    def listener(self) -> Listener:
-        return Listener(events=CostCalculated, handler=self, name="ai_core.cost_tracker")
-
-    def __call__(self, event: CostCalculated) -> None:
-        known = event.cost is not None
-        values = {
-            "day": event.occurred_at.date(),
-            "user_key": event.user or "",
-            "provider": event.provider,
-            "model": event.model,
-            "currency": event.currency,
-            "requests": 1,
-            "unknown_cost_requests": 0 if known else 1,
-            "input_tokens": event.usage.input_tokens,
-            "output_tokens": event.usage.output_tokens,
-            "cost": quantize_money(event.cost) if event.cost is not None else Decimal(0),
-            "updated_at": utcnow(),
-        }
-        with self.database.raw_write() as transaction:
-            transaction.execute(_UPSERT, values)
+def add_to_cost_tracking(tx: RawTransaction, row: dict[str, Any], *, tags: str, now: datetime) -> None:
+    """Add one billable ledger ``row`` (as the store writes it) to its tracking row."""
+    cost = row["cost"]
+    tx.execute(_UPSERT, {
+        "day": row["created_on"],
+        "user_key": row["user_id"] or "",
+        "tenant_key": row["tenant"] or "",
+        "tags_key": tags,
+        "provider": row["provider"],
+        "model": row["model"],
+        "currency": row["currency"] or "USD",
+        "requests": 1,
+        "unknown_cost_requests": 0 if row["cost_known"] else 1,
+        "input_tokens": row["input_tokens"],
+        "output_tokens": row["output_tokens"],
+        "cost": cost if cost is not None else Decimal(0),
+        "updated_at": now,
+    })

@@ -26,10 +26,37 @@ __all__ = [
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 
 
+def clean_text(value: str) -> str:
+    """``value`` with NUL and lone surrogates replaced by U+FFFD.
+
+    Neither can be stored (PostgreSQL rejects NUL in text and JSON; a lone
+    surrogate is not UTF-8 and breaks every later request that carries it), so
+    they are replaced where text enters a message: what is kept in memory, sent
+    and stored is then the same. Valid text is returned as it is, at the cost
+    of one scan.
+    """
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # surrogatepass keeps well-formed pairs (they decode to their character);
+        # only lone halves become U+FFFD.
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
+
 class TextPart(BaseModel):
     model_config = ConfigDict(frozen=True)
     type: Literal["text"] = "text"
     text: str
+
+    @field_validator("text")
+    @classmethod
+    def _clean(cls, value: str) -> str:
+        return clean_text(value)
 
 
 class ReasoningPart(BaseModel):
@@ -39,6 +66,11 @@ class ReasoningPart(BaseModel):
     type: Literal["reasoning"] = "reasoning"
     text: str
     signature: str | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _clean(cls, value: str) -> str:
+        return clean_text(value)
 
 
 class ImagePart(BaseModel):
@@ -97,6 +129,11 @@ class ToolResultPart(BaseModel):
     content: str
     name: str | None = None
     is_error: bool = False
+
+    @field_validator("content")
+    @classmethod
+    def _clean(cls, value: str) -> str:
+        return clean_text(value)
 
 
 Part = Annotated[

@@ -32,6 +32,9 @@ class ChatResponse(BaseModel):
     conversation_id: str | None = None
     message_id: str | None = None
     provider_fields: dict[str, Any] = Field(default_factory=dict, description="extra fields a provider returns")
+    capped_max_tokens: int | None = Field(
+        default=None, description="max_tokens a budget set because the request had none (the answer may be cut)"
+    )
 
     @property
     def text(self) -> str:

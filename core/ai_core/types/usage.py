@@ -28,6 +28,7 @@ class TokenUsage(BaseModel):
     cache_write_tokens: int = Field(0, ge=0, description="part of input_tokens written to the prompt cache")
     reasoning_tokens: int = Field(0, ge=0, description="part of output_tokens spent on hidden reasoning")
     total_tokens: int = Field(0, ge=0)
+    estimated: bool = Field(False, description="the provider reported no usage: the counts are an estimate")
 
     @model_validator(mode="after")
     def _fill_total(self) -> TokenUsage:
@@ -43,6 +44,7 @@ class TokenUsage(BaseModel):
             cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
             total_tokens=self.total_tokens + other.total_tokens,
+            estimated=self.estimated or other.estimated,
         )
 
 
