@@ -15,8 +15,10 @@ Two sources, in this order:
 A key that is absent, empty, malformed or simply not the one that encrypted a
 row is a :class:`~ai_core.errors.CredentialError` whose message says which
 source was used and what to do: never a traceback, never an empty key used
-silently. Keys never appear in a repr or a message; fingerprints (a short
-SHA-256) name them instead.
+silently. A key-file path that cannot hold a key (a dangling symlink, a
+directory, an unwritable or read-only place) is a CredentialError too: a
+credential is never stored under a key that was written nowhere. Keys never
+appear in a repr or a message; fingerprints (a short SHA-256) name them instead.
 """
 
 from __future__ import annotations
@@ -213,9 +215,13 @@ def load_keyring(config: KeyConfig, *, create: bool = False) -> Keyring | None:
     try:
         text = path.read_text(encoding="ascii", errors="replace")
     except FileNotFoundError:
+        if path.is_symlink():
+            raise _dangling(path) from None
         if not create:
             return None
         return _create_key_file(path)
+    except IsADirectoryError:
+        raise CredentialError(f"{source} is a directory: set AI_KEY_FILE to a file path") from None
     except OSError as exc:
         raise CredentialError(f"cannot read {source}: {exc.strerror or exc}") from None
     _warn_if_readable_by_others(path)
@@ -233,22 +239,52 @@ def _warn_if_readable_by_others(path: Path) -> None:
             get_logger(__name__).warning("key_file.permissions_too_open", path=str(path), mode=oct(mode))
 
 
+def _dangling(path: Path) -> CredentialError:
+    target = os.readlink(path)
+    return CredentialError(
+        f"key file {path} is a symbolic link to {target}, which does not exist: restore the key file there, "
+        "fix the link, or set AI_KEY_FILE (or AI_ENCRYPTION_KEY)"
+    )
+
+
+def _cannot_write(path: Path, exc: OSError) -> CredentialError:
+    return CredentialError(
+        f"cannot create key file {path}: {exc.strerror or exc}; make {path.parent} writable, or set "
+        "AI_KEY_FILE to a writable path (or AI_ENCRYPTION_KEY). Nothing was stored"
+    )
+
+
+def _created_by_someone_else(path: Path) -> Keyring:
+    """The key file appeared while we made ours: use it, or refuse if it still cannot be read."""
+    ring = load_keyring(KeyConfig(key_file=path))
+    if ring is None:  # "exists" for link() yet unreadable: a dangling symlink, a race with a delete
+        if path.is_symlink():
+            raise _dangling(path)
+        raise CredentialError(f"key file {path} exists but cannot be read; check it, or set AI_KEY_FILE")
+    return ring
+
+
 def _create_key_file(path: Path) -> Keyring:
     key = generate_key()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = _write_private_temp(path, [key])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = _write_private_temp(path, [key])
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     try:
         # link() refuses to replace an existing file: if another process made a
         # key file in the meantime, its key wins and ours is thrown away.
         os.link(tmp, path)
     except FileExistsError:
-        return load_keyring(KeyConfig(key_file=path)) or Keyring([key], source=f"key file {path}", path=path)
+        return _created_by_someone_else(path)
     except OSError:
         # Filesystems without hard links: fall back to an exclusive create.
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            return load_keyring(KeyConfig(key_file=path)) or Keyring([key], source=f"key file {path}", path=path)
+            return _created_by_someone_else(path)
+        except OSError as exc:
+            raise _cannot_write(path, exc) from None
         with os.fdopen(fd, "wb") as fh:
             fh.write(_render([key]))
             fh.flush()
@@ -295,13 +331,20 @@ def write_key_file(path: Path, keys: list[bytes] | tuple[bytes, ...]) -> None:
     """Atomically replace the key file with ``keys`` (primary first), mode 0600."""
     for key in keys:
         Fernet(key)  # refuse to write a ring that could not be read back
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = _write_private_temp(path, list(keys))
+    if path.is_symlink() and not path.exists():
+        raise _dangling(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = _write_private_temp(path, list(keys))
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     try:
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _cannot_write(path, exc) from None
         raise
     _fsync_dir(path.parent)
 

@@ -11,10 +11,28 @@ it: WAL (readers never wait for the writer), a busy timeout, ``BEGIN
 IMMEDIATE`` for writes (no lock-upgrade deadlocks between processes) and one
 in-process writer lock, so concurrent writers queue instead of failing with
 "database is locked".
+
+Files: ai-core creates the SQLite file (and so its -wal and -shm files, which
+SQLite creates with the database file's mode) with mode 0600, and the data
+directory with mode 0700 when it creates it; files that already exist keep
+their mode (a warning is logged when others can read the database).
+
+Errors: anything that stops the database from opening (a bad path, a directory
+or a foreign file where the database should be, a server that is down, a
+locked, full or read-only database) is a :class:`~ai_core.errors.StorageError`
+whose one-line message says what to do; :func:`storage_error` makes the same
+message for a SQLAlchemy error raised later, which carries the database it
+happened on (``ai_core_database``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import re
+import stat
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -28,9 +46,10 @@ import anyio.lowlevel
 import anyio.to_thread
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from ai_core.errors import ConfigurationError
+from ai_core.errors import AIError, ConfigurationError, StorageError
 from ai_core.storage.money import register_sqlite_functions
 from ai_core.storage.urls import display_url, resolve_url
 
@@ -39,12 +58,13 @@ if TYPE_CHECKING:
     from ai_core.storage.conversation_store import SQLConversationStore
     from ai_core.storage.fastsql import RawTransaction
 
-__all__ = ["Database"]
+__all__ = ["Database", "storage_error"]
 
 T = TypeVar("T")
 
 _SQLITE_THREADS = 8
 _SERVER_THREADS = 16
+_DEFAULT_BUSY_TIMEOUT = 30.0
 
 
 class Database:
@@ -77,8 +97,21 @@ class Database:
         upgrades it); ``True`` always upgrades, ``False`` never touches the schema.
         """
         resolved = resolve_url(url, settings)
+        try:
+            return cls._open(resolved, settings, migrate=migrate, echo=echo)
+        except AIError:
+            raise
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, display_url(resolved)) from exc
+        except OSError as exc:
+            raise _os_storage_error(exc, display_url(resolved)) from exc
+
+    @classmethod
+    def _open(cls, resolved: URL, settings: Any, *, migrate: bool | None, echo: bool) -> Database:
+        busy_timeout: float | None = None
         if resolved.get_backend_name() == "sqlite":
-            engine, threads = _sqlite_engine(resolved, echo), _SQLITE_THREADS
+            busy_timeout = _busy_timeout(settings)
+            engine, threads = _sqlite_engine(resolved, echo, busy_timeout), _SQLITE_THREADS
         elif resolved.get_backend_name() == "postgresql":
             threads = _SERVER_THREADS
             try:
@@ -89,6 +122,7 @@ class Database:
                 ) from exc
         else:
             raise ConfigurationError(f"unsupported database {display_url(resolved)!r}: use sqlite:/// or postgresql://")
+        _label_errors(engine, display_url(resolved), busy_timeout)
         database = cls(engine, resolved, threads=threads)
         try:
             from ai_core.storage import migrate as migrations
@@ -240,17 +274,84 @@ def _sqlite_rollback(cursor: Any) -> None:
         cursor.execute("ROLLBACK")
 
 
-def _sqlite_engine(url: URL, echo: bool) -> Engine:
+def _busy_timeout(settings: Any) -> float:
+    """Seconds an SQLite write waits for another process's lock: ``AI_DB_BUSY_TIMEOUT``, else 30."""
+    value = getattr(settings, "db_busy_timeout", None)
+    if value is None:
+        raw = os.environ.get("AI_DB_BUSY_TIMEOUT")
+        try:
+            value = float(raw) if raw else _DEFAULT_BUSY_TIMEOUT
+        except ValueError:
+            raise ConfigurationError(f"AI_DB_BUSY_TIMEOUT must be a number of seconds, got {raw!r}") from None
+    if not value > 0:  # also refuses nan
+        raise ConfigurationError(f"AI_DB_BUSY_TIMEOUT must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Make the database's directory (0700) and an empty database file (0600) if they are missing.
+
+    SQLite creates the -wal and -shm files with the mode of the database file,
+    so creating that file ourselves, private, keeps all three private.
+    """
+    if path.is_dir():
+        raise StorageError(
+            f"the database path {path} is a directory: point AI_DATABASE_URL (or AI_DATA_DIR) at a file",
+            database=str(path),
+        )
+    parent = path.parent
+    if not parent.is_dir():
+        if parent.exists() or any(p.exists() and not p.is_dir() for p in parent.parents):
+            raise StorageError(
+                f"cannot create the database in {parent}: a file is in the way of that directory; "
+                "set AI_DATA_DIR (or AI_DATABASE_URL) to a directory",
+                database=str(path),
+            )
+        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        _warn_if_readable_by_others(path)
+        return
+    os.close(fd)
+
+
+def _warn_if_readable_by_others(path: Path) -> None:
+    if sys.platform == "win32":
+        return
+    with contextlib.suppress(OSError):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            from ai_core.logging import get_logger
+
+            get_logger(__name__).warning(
+                "database_file.readable_by_others", path=str(path), mode=oct(mode), fix=f"chmod 600 {path}"
+            )
+
+
+def _sqlite_engine(url: URL, echo: bool, busy_timeout: float = _DEFAULT_BUSY_TIMEOUT) -> Engine:
     database = url.database or ""  # None (no path) means in-memory, like ""
     in_memory = database in ("", ":memory:")
     if in_memory:
-        engine = create_engine(url, echo=echo, poolclass=StaticPool, connect_args={"check_same_thread": False})
-    else:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, echo=echo, pool_size=_SQLITE_THREADS, max_overflow=2,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            url,
+            echo=echo,
+            poolclass=StaticPool,
+            connect_args={"check_same_thread": False},
+            json_deserializer=_stored_json,
         )
+    else:
+        if not url.query and not database.startswith("file:"):  # a plain path, not an SQLite URI
+            _prepare_sqlite_file(Path(database).expanduser())
+        engine = create_engine(
+            url,
+            echo=echo,
+            pool_size=_SQLITE_THREADS,
+            max_overflow=2,
+            connect_args={"check_same_thread": False, "timeout": busy_timeout},
+            json_deserializer=_stored_json,
+        )
+    busy_ms = max(1, round(busy_timeout * 1000))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -260,7 +361,7 @@ def _sqlite_engine(url: URL, echo: bool) -> Engine:
         if not in_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
         register_sqlite_functions(dbapi_connection)
@@ -271,3 +372,140 @@ def _sqlite_engine(url: URL, echo: bool) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _stored_json(text: str) -> Any:
+    """Decode a JSON column; a value that is not JSON is a damaged row, said so (never a raw JSONDecodeError)."""
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        from ai_core.storage.message_format import StoredFormatError
+
+        raise StoredFormatError(
+            f"a stored JSON value is damaged ({exc.msg} at character {exc.pos}): "
+            "the row was changed outside ai-core; restore it from a backup or delete it"
+        ) from None
+
+
+def _label_errors(engine: Engine, database: str, busy_timeout: float | None) -> None:
+    """Every SQLAlchemy error from this engine carries the database it happened on, for messages."""
+
+    @event.listens_for(engine, "handle_error")
+    def _label(context: Any) -> None:
+        error = context.sqlalchemy_exception
+        if error is not None:
+            error.ai_core_database = database
+            error.ai_core_busy_timeout = busy_timeout
+
+
+def _first_line(text: str) -> str:
+    return " ".join(text.split()) if text else ""
+
+
+# (pattern in the driver's message, what to say). {db} is the database, {detail} the driver's words.
+_SQLITE_PROBLEMS: list[tuple[str, str]] = [
+    (
+        "database is locked",
+        "the database {db} is locked by another process{waited}: try again when it has finished, "
+        "or raise AI_DB_BUSY_TIMEOUT",
+    ),
+    ("database table is locked", "the database {db} is locked by another connection: try again"),
+    ("database or disk is full", "the disk holding the database {db} is full: free some space and try again"),
+    (
+        "attempt to write a readonly database",
+        "the database {db} is read-only (file or directory permissions, or a "
+        "read-only disk): make it writable, or point AI_DATABASE_URL elsewhere",
+    ),
+    (
+        "unable to open database file",
+        "cannot open the database file {db}: check that its directory exists and is "
+        "writable, or set AI_DATA_DIR or AI_DATABASE_URL",
+    ),
+    (
+        "file is not a database",
+        "{db} is not an SQLite database (damaged, or another kind of file): move it away, or "
+        "point AI_DATABASE_URL elsewhere",
+    ),
+    (
+        "database disk image is malformed",
+        "the database {db} is damaged (malformed): restore a backup (`sqlite3 FILE .recover` may save the data)",
+    ),
+    ("disk i/o error", "disk I/O error on the database {db}: check the disk and its free space"),
+    (
+        "no such table",
+        "the database {db} lacks ai-core's tables ({detail}): run `ai db upgrade`, or point "
+        "AI_DATABASE_URL at an ai-core database",
+    ),
+]
+_SERVER_PROBLEMS: list[tuple[str, str]] = [
+    (
+        "password authentication failed",
+        "PostgreSQL refused the login to {db}: check the user and password in AI_DATABASE_URL",
+    ),
+    ("could not translate host name", "unknown database host in {db}: check AI_DATABASE_URL"),
+    (
+        "connection refused",
+        "cannot connect to the database server {db}: connection refused; is the server running, "
+        "and are the host and port in AI_DATABASE_URL right?",
+    ),
+    (
+        "timeout expired",
+        "cannot connect to the database server {db}: it did not answer in time; is it running and reachable?",
+    ),
+    ("no space left on device", "the database server {db} is out of disk space: free some and try again"),
+    ("could not extend file", "the database server {db} is out of disk space: free some and try again"),
+    (
+        "read-only transaction",
+        "the database {db} is read-only (a standby, or default_transaction_read_only): use a writable server",
+    ),
+    ("server closed the connection", "the database server {db} closed the connection: is it restarting? try again"),
+    ("connection failed", "cannot connect to the database server {db}: {detail}"),
+]
+
+
+def storage_error(exc: BaseException, database: str | None = None) -> StorageError:
+    """A one-line :class:`StorageError` for a SQLAlchemy (or driver) error: what went wrong and what to do."""
+    database = database or getattr(exc, "ai_core_database", None)
+    orig = getattr(exc, "orig", None) or exc
+    detail = _first_line(str(orig))
+    # psycopg: 'connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused ...'
+    detail = re.sub(r"^\(\S+\)\s*", "", detail)
+    lowered = detail.lower()
+    db = database or "the database"
+    is_sqlite = type(orig).__module__.startswith("sqlite3") or (database or "").startswith("sqlite")
+    busy = getattr(exc, "ai_core_busy_timeout", None)
+    waited = f" (waited {busy:g} s)" if busy else ""
+    missing = re.search(r'database "([^"]+)" does not exist', detail)
+    if missing:
+        name = missing.group(1)
+        return StorageError(
+            f'database "{name}" does not exist on the server {db}: create it (`createdb {name}`) or fix '
+            "AI_DATABASE_URL",
+            database=database,
+        )
+    if "relation" in lowered and "does not exist" in lowered:
+        return StorageError(
+            f"the database {db} lacks ai-core's tables ({detail}): run `ai db upgrade`", database=database
+        )
+    for pattern, template in _SQLITE_PROBLEMS if is_sqlite else _SERVER_PROBLEMS:
+        if pattern in lowered:
+            return StorageError(template.format(db=db, detail=detail, waited=waited), database=database)
+    return StorageError(f"database error on {db}: {detail or type(orig).__name__}", database=database)
+
+
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space",
+    errno.EROFS: "the file system is read-only: point AI_DATA_DIR or AI_DATABASE_URL at a writable place",
+    errno.EACCES: "permission denied: fix the permissions, or set AI_DATA_DIR or AI_DATABASE_URL",
+    errno.EPERM: "not permitted: fix the permissions, or set AI_DATA_DIR or AI_DATABASE_URL",
+    errno.ENOTDIR: "a file is in the way of a directory: set AI_DATA_DIR or AI_DATABASE_URL",
+    errno.EEXIST: "a file is in the way of a directory: set AI_DATA_DIR or AI_DATABASE_URL",
+}
+
+
+def _os_storage_error(exc: OSError, database: str) -> StorageError:
+    where = f" {exc.filename}" if exc.filename else ""
+    hint = _OS_HINTS.get(exc.errno or 0, exc.strerror or str(exc))
+    return StorageError(f"cannot open the database {database}:{where}: {hint}", database=database)

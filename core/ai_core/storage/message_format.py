@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ai_core.errors import AIError
+from ai_core.errors import StorageError
 from ai_core.types import Message
 
 __all__ = [
@@ -37,8 +37,8 @@ __all__ = [
 CURRENT_FORMAT = 1
 
 
-class StoredFormatError(AIError):
-    """A stored message is in a format this version of ai-core cannot read."""
+class StoredFormatError(StorageError):
+    """A stored message is in a format this version of ai-core cannot read, or is damaged."""
 
 
 def _v0_to_v1(content: Any) -> Any:
@@ -58,6 +58,8 @@ def encode_message(message: Message) -> tuple[int, list[dict[str, Any]]]:
 
 def upgrade_stored_parts(version: int, parts: Any) -> Any:
     """``parts`` stored in ``version``, brought to :data:`CURRENT_FORMAT`."""
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise StoredFormatError(f"a stored message has no valid format version ({version!r}): the row is damaged")
     if version > CURRENT_FORMAT:
         raise StoredFormatError(
             f"stored message format {version} is newer than this ai-core understands "
@@ -77,4 +79,20 @@ def decode_message(role: str, name: str | None, version: int, parts: Any) -> Mes
     try:
         return Message.model_validate({"role": role, "parts": current, "name": name})
     except ValueError as exc:
-        raise StoredFormatError(f"stored message (format {version}) is not valid: {exc}") from exc
+        raise StoredFormatError(
+            f"a stored {role} message (format {version}) is not valid ({_first_problem(exc)}): "
+            "it was changed outside ai-core; restore it from a backup or delete that message"
+        ) from exc
+
+
+def _first_problem(exc: ValueError) -> str:
+    """Pydantic's first error on one line (its full text spans many)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        found = errors()
+        if found:
+            first = found[0]
+            where = ".".join(str(part) for part in first.get("loc", ()))
+            more = f", and {len(found) - 1} more" if len(found) > 1 else ""
+            return f"{where}: {first.get('msg', 'invalid')}{more}" if where else f"{first.get('msg')}{more}"
+    return " ".join(str(exc).split())[:200]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 __all__ = ["DEFAULT_DB_FILENAME", "default_sqlite_url", "display_url", "resolve_url"]
 
@@ -38,10 +39,28 @@ def resolve_url(url: str | None = None, settings: Any = None) -> URL:
     """
     raw = url or getattr(settings, "database_url", None) or os.environ.get("AI_DATABASE_URL")
     raw = raw or default_sqlite_url(settings)
-    parsed = make_url(str(raw))
+    try:
+        parsed = make_url(str(raw))
+    except (ArgumentError, ValueError):
+        from ai_core.errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"database URL {_safe(str(raw))} is not a URL: use sqlite:////absolute/path/ai-core.db or "
+            "postgresql://user:password@host:5432/dbname (AI_DATABASE_URL, or --url)"
+        ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
+
+
+def _safe(raw: str) -> str:
+    """``raw`` for a message, with whatever could be a password (``user:secret@``) masked."""
+    scheme, sep, rest = raw.partition("://")
+    if sep and "@" in rest:
+        credentials, _, host = rest.rpartition("@")
+        user = credentials.split(":", 1)[0]
+        return repr(f"{scheme}://{user}:***@{host}")
+    return repr(raw)
 
 
 def display_url(url: URL) -> str:
