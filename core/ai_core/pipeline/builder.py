@@ -278,6 +278,10 @@ class ConversationBuilder:
         return pending
 
     def _resolve_model(self) -> tuple[str, str]:
+        """The model set on this builder, else the one a resumed conversation last
+        used, else the configured default."""
+        if self._model is None and self._record is not None and self._record.provider and self._record.model:
+            return self._record.provider, self._record.model
         return split_model(self._model or self._ai.services.settings.default_model)
 
     async def _toolbox(self) -> ToolBox:

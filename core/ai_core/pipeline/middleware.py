@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from ai_core.types import ChatRequest, ChatResponse, StreamEvent
 
 if TYPE_CHECKING:
@@ -93,6 +95,34 @@ def compose_stream(layers: Sequence[Middleware], endpoint: StreamNext) -> Stream
 
 def _bind_stream(layer: Middleware, inner: StreamNext) -> StreamNext:
     def handle(call: Call) -> AsyncIterator[StreamEvent]:
-        return layer.stream(call, inner)
+        return _closing(layer, inner, call)
 
     return handle
+
+
+async def _closing(layer: Middleware, inner: StreamNext, call: Call) -> AsyncIterator[StreamEvent]:
+    """Run ``layer.stream`` and close every stream it opened when it ends.
+
+    A layer written as ``async for event in call_next(call): yield event`` leaves
+    the inner stream suspended when its caller stops early; Python would close
+    it only when it is garbage collected, so the layers inside (the ledger's
+    record of what was delivered, a budget's settlement) would run late. Here
+    they run before the caller's ``aclose()`` returns, whatever the layer does.
+    """
+    opened: list[AsyncIterator[StreamEvent]] = []
+
+    def tracked(inner_call: Call) -> AsyncIterator[StreamEvent]:
+        stream = inner(inner_call)
+        opened.append(stream)
+        return stream
+
+    stream = layer.stream(call, tracked)
+    try:
+        async for event in stream:
+            yield event
+    finally:
+        with anyio.CancelScope(shield=True):
+            for opened_stream in (stream, *opened):
+                close = getattr(opened_stream, "aclose", None)
+                if close is not None:
+                    await close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -116,21 +117,23 @@ class TurnRunner:
         delivered = StreamAccumulator(call.request.provider, call.request.model)
         completed = False
         try:
-            async for event in self.providers.stream(
+            events = self.providers.stream(
                 call.request,
                 overrides=call.state.get("overrides"),
                 fallbacks=call.state.get("fallbacks", ()),
                 tenant=call.tenant,
                 conversation_id=call.conversation_id,
                 failures=failures,
-            ):
-                if isinstance(event, StreamCompleted):
-                    completed = True
-                    priced = self.processor.finish(call, event.response, started_at, started, time.perf_counter())
-                    yield StreamCompleted(await self._record(call, priced, "answered"))
-                else:
-                    _collect(delivered, event)
-                    yield event
+            )
+            async with aclosing(events):
+                async for event in events:
+                    if isinstance(event, StreamCompleted):
+                        completed = True
+                        priced = self.processor.finish(call, event.response, started_at, started, time.perf_counter())
+                        yield StreamCompleted(await self._record(call, priced, "answered"))
+                    else:
+                        _collect(delivered, event)
+                        yield event
             if not completed:
                 raise errors.StreamInterruptedError(
                     "stream ended without a final response", provider=call.request.provider
@@ -208,9 +211,10 @@ class TurnRunner:
     # -- one turn ----------------------------------------------------------
 
     async def _begin(self, conv: ConversationBuilder) -> tuple[TurnContext, ToolBox]:
+        _check_lengths(conv)
+        record = await conv._load(self.services.store)
         provider, model = conv._resolve_model()
         _check_lengths(conv, provider, model)
-        record = await conv._load(self.services.store)
         new = conv._take_pending()
         if not new and not (conv._history and conv._history[-1].role in ("user", "tool")):
             raise errors.RequestValidationError("nothing to send: add a message with .user(...) first")
@@ -349,11 +353,15 @@ class TurnRunner:
             for round_number in range(self.services.settings.tool_rounds + 1):
                 call = self._call(conv, turn, toolbox, streaming=True)
                 response: ChatResponse | None = None
-                async for event in self.stream_handler(call):
-                    if isinstance(event, StreamCompleted):
-                        response = event.response
-                    else:
-                        yield event
+                # Closed here, not when collected: an abandoned stream's layers
+                # (the ledger's record of what was delivered) finish before we return.
+                events = self.stream_handler(call)
+                async with aclosing(events):
+                    async for event in events:
+                        if isinstance(event, StreamCompleted):
+                            response = event.response
+                        else:
+                            yield event
                 if response is None:
                     raise errors.StreamInterruptedError("stream ended without a final response", provider=turn.provider)
                 response = await self._answered(conv, turn, response)
@@ -439,7 +447,7 @@ def _collect(delivered: StreamAccumulator, event: StreamEvent) -> None:
         delivered.usage = event.usage
 
 
-def _check_lengths(conv: ConversationBuilder, provider: str, model: str) -> None:
+def _check_lengths(conv: ConversationBuilder, provider: str | None = None, model: str | None = None) -> None:
     """Names longer than their columns are refused before any call, not by the database after it."""
     fields: list[tuple[str, str | None, int]] = [
         ("provider", provider, _MAX_PROVIDER),

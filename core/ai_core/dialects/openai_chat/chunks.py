@@ -26,7 +26,7 @@ from ai_core.dialects.openai_chat.error_payload import error_from_payload
 from ai_core.dialects.openai_chat.profile import ChatProfile
 from ai_core.dialects.openai_chat.response import parse_usage
 from ai_core.drivers.streaming import StreamAccumulator
-from ai_core.types import ChatResponse, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
+from ai_core.types import ChatResponse, ReasoningDelta, StreamEvent, TextDelta, TokenUsage, ToolCallDelta
 
 __all__ = ["ChunkReader"]
 
@@ -134,6 +134,15 @@ class ChunkReader:
     def complete(self) -> bool:
         """The server said the stream ended: ``[DONE]``, or a finish reason plus the final usage."""
         return self.done or (self.finished and self._usage is not None)
+
+    def reported_usage(self) -> TokenUsage | None:
+        """The last usage the server sent, if any (for a stream cut before its end)."""
+        if not self._usage:
+            return None
+        try:
+            return parse_usage(self._usage, self.profile, self.provider)[0]
+        except errors.AIError:
+            return None
 
     def finish(self) -> ChatResponse:
         """The assembled response; a stream that never said it ended is interrupted."""

@@ -72,20 +72,28 @@ class OpenAIChatDriver(HTTPDriver):
         lines = cast(AsyncGenerator[str, None], self.stream_lines("/chat/completions", body))
         events = cast(AsyncGenerator[Any, None], iter_sse(lines))
         try:
-            async for event in events:
-                if event.event == "error":
-                    raise self._stream_error(event.data)
-                for delta in feed(event.data):
-                    yield delta
-                if reader.done:
-                    await self._drain(events)
-                    break
-        finally:
-            # Close both generators now, not at garbage collection, so the
-            # connection goes back to the pool (and trio sees no stray generator).
-            await events.aclose()
-            await lines.aclose()
-        response = reader.finish()
+            try:
+                async for event in events:
+                    if event.event == "error":
+                        raise self._stream_error(event.data)
+                    for delta in feed(event.data):
+                        yield delta
+                    if reader.done:
+                        await self._drain(events)
+                        break
+            finally:
+                # Close both generators now, not at garbage collection, so the
+                # connection goes back to the pool (and trio sees no stray generator).
+                await events.aclose()
+                await lines.aclose()
+            response = reader.finish()
+        except errors.ProviderError:
+            # Cut or failed part-way: pass on the usage the server reported so
+            # far, so what was delivered is charged what it cost.
+            usage = reader.reported_usage()
+            if usage is not None:
+                yield UsageReported(usage)
+            raise
         yield UsageReported(response.usage)
         yield StreamCompleted(response)
 
