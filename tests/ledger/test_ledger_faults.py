@@ -90,7 +90,8 @@ async def test_the_tool_round_limit_keeps_every_round_and_a_usable_conversation(
     def answer(request: Any) -> Completion:
         if request.json["messages"][-1]["role"] == "user" and request.json["messages"][-1]["content"] == "again":
             return Completion(text="done")
-        return Completion(text="", tool_calls=[ToolCall("lookup", {"city": "Oslo"}, id=f"c{len(openai_server.requests)}")])
+        call_id = f"c{len(openai_server.requests)}"
+        return Completion(text="", tool_calls=[ToolCall("lookup", {"city": "Oslo"}, id=call_id)])
 
     openai_server.handler = answer
     async with make_ai(openai_server, database_url) as ai:
