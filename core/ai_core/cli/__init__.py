@@ -4,16 +4,27 @@ Subcommands load lazily (a name maps to ``module:attribute``), so ``ai --help``
 imports neither providers nor SQLAlchemy; plugins add commands through the
 ``register_commands`` hook, which is called only when a command outside the
 built-in set is asked for or when help is shown.
+
+Errors have one path, :func:`report`, used by every command (built-in or from
+a plugin) through :meth:`LazyGroup.invoke` and by :func:`main` for anything
+outside a command: ai-core's own errors, the OS and database errors a user can
+cause (a bad path, a full or read-only disk, a locked, foreign or unreachable
+database) and invalid settings each become one line on stderr, ``Error: ...``,
+saying what is wrong and what to do, with exit status 1. Anything else is a
+bug: one line too, plus a hint to rerun with ``-v``, which prints the
+traceback. Ctrl-C exits with status 130.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any
 
 import click
 
-__all__ = ["BUILTIN_COMMANDS", "cli", "main"]
+__all__ = ["BUILTIN_COMMANDS", "cli", "main", "report"]
 
 BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module:attribute, one-line help shown by `ai --help`)
@@ -70,13 +81,16 @@ class LazyGroup(click.Group):
         return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; a library error becomes ``Error: ...`` and exit 1, not a traceback."""
-        from ai_core.errors import AIError
-
+        """Run the command; any error becomes one ``Error: ...`` line and exit 1 (see :func:`report`)."""
         try:
             return super().invoke(ctx)
-        except AIError as exc:
-            raise click.ClickException(str(exc)) from exc
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo(err=True)
+            raise click.exceptions.Exit(130) from None
+        except Exception as exc:
+            raise report(exc) from exc
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Help for built-ins comes from the table, so `ai --help` imports nothing.
@@ -90,11 +104,119 @@ class LazyGroup(click.Group):
                 formatter.write_dl(sorted(rows))
 
 
+_LEVELS = ("debug", "info", "warning", "error", "critical")  # as ai_core.logging.LEVEL_NAMES, without importing it
+_traceback_wanted = False
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ai-core", prog_name="ai")
-def cli() -> None:
-    """ai-core: one interface to many AI providers, with costs and history."""
+@click.option(
+    "--log-level",
+    type=click.Choice(_LEVELS, case_sensitive=False),
+    metavar="LEVEL",
+    help="Show log lines at LEVEL and above on stderr: debug, info, warning, error, critical "
+    "(default: AI_LOG_LEVEL, else warning).",
+)
+@click.option(
+    "-v", "--verbose", count=True, help="More detail on stderr: -v info and tracebacks, -vv debug, -vvv HTTP too."
+)
+def cli(log_level: str | None, verbose: int) -> None:
+    """ai-core: one interface to many AI providers, with costs and history.
+
+    Secrets never appear in log lines, at any level.
+    """
+    import logging
+
+    from ai_core.logging import configure_logging, get_logger, parse_level
+
+    global _traceback_wanted
+    if log_level is not None:
+        level = parse_level(log_level)
+    elif verbose:
+        level = parse_level("info" if verbose == 1 else "debug")
+    else:
+        level = parse_level(os.environ.get("AI_LOG_LEVEL") or "warning", "AI_LOG_LEVEL")
+    configure_logging(level, libraries=verbose >= 3)
+    _traceback_wanted = level <= logging.INFO
+    if level <= logging.DEBUG:
+        from ai_core.storage.urls import masked_url
+
+        get_logger("ai_core.cli").debug(
+            "cli.start",
+            argv=sys.argv[1:],
+            log_level=logging.getLevelName(level).lower(),
+            config_file=os.environ.get("AI_CONFIG_FILE") or "(default)",
+            data_dir=os.environ.get("AI_DATA_DIR") or "(default)",
+            database_url=masked_url(os.environ.get("AI_DATABASE_URL") or "(default)"),
+        )
+
+
+def report(exc: BaseException) -> click.ClickException:
+    """The one line (and exit status 1) a user sees for ``exc``; the traceback too when asked for (``-v``)."""
+    from ai_core.redaction import redact
+
+    message, expected = _describe(exc)
+    if _traceback_wanted:
+        import traceback
+
+        click.echo(redact("".join(traceback.format_exception(exc)).rstrip()), err=True)
+    elif not expected:
+        message += " (this is a bug; rerun with -v to see the traceback)"
+    return click.ClickException(redact(" ".join(message.split())))
+
+
+def _describe(exc: BaseException) -> tuple[str, bool]:
+    """What to say about ``exc``, and whether it is an error a user can cause (not a bug)."""
+    from ai_core.errors import AIError
+
+    if isinstance(exc, AIError):
+        return str(exc), True
+    if "sqlalchemy" in sys.modules:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if isinstance(exc, SQLAlchemyError):
+            from ai_core.storage.database import storage_error
+
+            return str(storage_error(exc)), True
+    if isinstance(exc, OSError):
+        return _describe_os_error(exc), True
+    if "pydantic" in sys.modules:
+        from pydantic import ValidationError
+
+        if isinstance(exc, ValidationError):
+            first = exc.errors()[0] if exc.errors() else {}
+            where = ".".join(str(part) for part in first.get("loc", ())) or exc.title
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            return f"invalid {exc.title}: {where}: {first.get('msg', 'invalid value')}{more}", True
+    return f"unexpected {type(exc).__name__}: {exc}", False
+
+
+_OS_ADVICE = {
+    "ENOSPC": "the disk is full: free some space and try again",
+    "EROFS": "the file system is read-only",
+    "EACCES": "permission denied: check the permissions",
+    "EPERM": "not permitted: check the permissions",
+    "ENOENT": "no such file or directory",
+    "ENOTDIR": "a part of the path is a file, not a directory",
+    "EISDIR": "it is a directory",
+    "EEXIST": "it already exists",
+}
+
+
+def _describe_os_error(exc: OSError) -> str:
+    import errno
+
+    name = errno.errorcode.get(exc.errno or 0, "")
+    what = _OS_ADVICE.get(name, exc.strerror or str(exc))
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{what}"
 
 
 def main() -> None:
-    cli()
+    """The ``ai`` entry point: click's own handling, plus :func:`report` for anything raised outside a command."""
+    try:
+        cli.main(prog_name="ai")
+    except Exception as exc:
+        error = report(exc)
+        error.show()
+        sys.exit(error.exit_code)

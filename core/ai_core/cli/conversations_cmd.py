@@ -138,13 +138,29 @@ def export(conversation_id: str, fmt: str, output: Path | None) -> None:
     """Export a conversation: JSON Lines (one message per line) or Markdown."""
     from ai_core.storage.browse import money_text
 
+    if output is not None:
+        _check_writable(output)  # before any work: a typo in -o should not cost a database read
     detail = _load(conversation_id)
     text = _jsonl(detail, money_text) if fmt == "jsonl" else _markdown(detail, money_text)
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
         click.echo(f"wrote {output}", err=True)
+
+
+def _check_writable(output: Path) -> None:
+    import os
+
+    folder = output.parent
+    if not folder.is_dir():
+        why = "does not exist" if not folder.exists() else "is not a directory"
+        raise click.ClickException(f"cannot write {output}: the directory {folder} {why} (create it, or change -o)")
+    if not os.access(folder, os.W_OK):
+        raise click.ClickException(f"cannot write {output}: the directory {folder} is not writable (pick another -o)")
 
 
 def _jsonl(detail: dict[str, Any], money_text: Any) -> str:

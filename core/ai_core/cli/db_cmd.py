@@ -34,5 +34,6 @@ def current(url: str | None) -> None:
 
     with open_database(url, migrate=False) as database:
         at = migrate.current(database)
+        migrate.refuse_unknown(database, at)  # a newer ai-core's schema: upgrading the database cannot help
         state = "up to date" if at == HEAD else "needs `ai db upgrade`"
         click.echo(f"{database.display_url}: {at or 'empty'} (this ai-core needs {HEAD}: {state})")

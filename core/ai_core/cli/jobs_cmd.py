@@ -43,12 +43,7 @@ def list_jobs() -> None:
 def run(name: str, since: date | None, provider: str | None, remote: bool, older_than_days: int | None,
         delete: bool) -> None:
     """Run job NAME once."""
-    from ai_core.errors import AIError
-
-    try:
-        _run(name, since=since, provider=provider, remote=remote, older_than_days=older_than_days, delete=delete)
-    except AIError as exc:
-        raise click.ClickException(str(exc)) from None
+    _run(name, since=since, provider=provider, remote=remote, older_than_days=older_than_days, delete=delete)
 
 
 def _run(name: str, *, since: date | None, provider: str | None, remote: bool, older_than_days: int | None,

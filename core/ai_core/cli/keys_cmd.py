@@ -29,10 +29,8 @@ def _stdin_is_tty() -> bool:
 
 
 def _run_with_store(action: Callable[[CredentialStore], Awaitable[T]]) -> T:
-    """Open the database, build the store, run ``action`` and close, mapping our errors to clean exits."""
+    """Open the database, build the store, run ``action`` and close (errors go to the CLI's one error path)."""
     import anyio
-
-    from ai_core.errors import AIError
 
     async def main() -> T:
         from ai_core.config import load_settings
@@ -46,10 +44,7 @@ def _run_with_store(action: Callable[[CredentialStore], Awaitable[T]]) -> T:
         finally:
             await _close_database(database)
 
-    try:
-        return anyio.run(main)
-    except AIError as exc:
-        raise click.ClickException(exc.message) from None
+    return anyio.run(main)
 
 
 async def _open_database(settings: Any) -> Any:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import click
-
 if TYPE_CHECKING:
     from ai_core.storage.database import Database
 
@@ -13,18 +11,12 @@ __all__ = ["open_database"]
 
 
 def open_database(url: str | None = None, *, migrate: bool | None = None) -> Database:
-    """The database ``AI_DATABASE_URL`` names (or the default SQLite file), as a click error if it cannot open."""
-    from sqlalchemy.exc import SQLAlchemyError
+    """The database ``url``, ``AI_DATABASE_URL`` or the config names (or the default SQLite file).
 
+    Anything that stops it from opening is a one-line ``StorageError`` or
+    ``ConfigurationError``, which the CLI's one error path reports.
+    """
     from ai_core.config import load_settings
-    from ai_core.errors import AIError
-    from ai_core.redaction import redact
     from ai_core.storage.database import Database
 
-    try:
-        return Database.open(url, settings=load_settings(), migrate=migrate)
-    except AIError as exc:
-        raise click.ClickException(str(exc)) from None
-    except SQLAlchemyError as exc:
-        reason = getattr(exc, "orig", None) or exc
-        raise click.ClickException(redact(f"cannot open the database: {reason}")) from None
+    return Database.open(url, settings=load_settings(), migrate=migrate)

@@ -15,7 +15,7 @@ in-process writer lock, so concurrent writers queue instead of failing with
 Files: ai-core creates the SQLite file (and so its -wal and -shm files, which
 SQLite creates with the database file's mode) with mode 0600, and the data
 directory with mode 0700 when it creates it; files that already exist keep
-their mode (a warning is logged when others can read the database).
+their mode (``ai -v`` says when others can read the database).
 
 Errors: anything that stops the database from opening (a bad path, a directory
 or a foreign file where the database should be, a server that is down, a
@@ -134,6 +134,8 @@ class Database:
         except BaseException:
             database.close()
             raise
+        if database.is_sqlite and resolved.database not in (None, "", ":memory:"):
+            _warn_if_readable_by_others(Path(str(resolved.database)).expanduser())
         return database
 
     @property
@@ -311,7 +313,6 @@ def _prepare_sqlite_file(path: Path) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        _warn_if_readable_by_others(path)
         return
     os.close(fd)
 
@@ -324,7 +325,8 @@ def _warn_if_readable_by_others(path: Path) -> None:
         if mode & 0o077:
             from ai_core.logging import get_logger
 
-            get_logger(__name__).warning(
+            # Info, not warning: a file made by an older ai-core, or shared on purpose, keeps its mode.
+            get_logger(__name__).info(
                 "database_file.readable_by_others", path=str(path), mode=oct(mode), fix=f"chmod 600 {path}"
             )
 
@@ -489,10 +491,23 @@ def storage_error(exc: BaseException, database: str | None = None) -> StorageErr
         return StorageError(
             f"the database {db} lacks ai-core's tables ({detail}): run `ai db upgrade`", database=database
         )
+    if is_sqlite and "disk i/o error" in lowered and _disk_full(database):
+        lowered = "database or disk is full"  # SQLite says I/O error when the WAL cannot grow
     for pattern, template in _SQLITE_PROBLEMS if is_sqlite else _SERVER_PROBLEMS:
         if pattern in lowered:
             return StorageError(template.format(db=db, detail=detail, waited=waited), database=database)
     return StorageError(f"database error on {db}: {detail or type(orig).__name__}", database=database)
+
+
+def _disk_full(database: str | None) -> bool:
+    """Whether the file system holding the SQLite ``database`` (a display URL) has no space left."""
+    if not database or not database.startswith("sqlite:///"):
+        return False
+    folder = Path(database.removeprefix("sqlite:///").split("?", 1)[0]).expanduser().parent
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return False
 
 
 _OS_HINTS = {
@@ -506,6 +521,6 @@ _OS_HINTS = {
 
 
 def _os_storage_error(exc: OSError, database: str) -> StorageError:
-    where = f" {exc.filename}" if exc.filename else ""
     hint = _OS_HINTS.get(exc.errno or 0, exc.strerror or str(exc))
-    return StorageError(f"cannot open the database {database}:{where}: {hint}", database=database)
+    where = f"create or open {exc.filename}" if exc.filename else f"open the database {database}"
+    return StorageError(f"cannot {where}: {hint}", database=database)

@@ -26,7 +26,7 @@ from ai_core.migrations import HEAD, SCRIPT_LOCATION
 if TYPE_CHECKING:
     from ai_core.storage.database import Database
 
-__all__ = ["current", "head", "is_known", "require_current", "revisions", "upgrade"]
+__all__ = ["current", "head", "is_known", "refuse_unknown", "require_current", "revisions", "upgrade"]
 
 _PG_LOCK_KEY = 0x61692D636F7265  # "ai-core"
 
@@ -73,7 +73,8 @@ def is_known(revision: str | None) -> bool:
     return revision is None or revision == HEAD or revision in revisions()
 
 
-def _refuse_unknown(database: Database, at: str | None) -> None:
+def refuse_unknown(database: Database, at: str | None) -> None:
+    """Raise a StorageError saying "upgrade ai-core" when the database is at a revision this code does not know."""
     if not is_known(at):
         raise StorageError(
             f"database {database.display_url} is at schema revision {at}, which this ai-core does not know "
@@ -115,7 +116,7 @@ def upgrade(database: Database, revision: str = "head") -> str | None:
     at = current(database)
     if revision in ("head", HEAD) and at == HEAD:
         return HEAD
-    _refuse_unknown(database, at)
+    refuse_unknown(database, at)
     if revision != "head" and revision not in revisions():
         raise ConfigurationError(
             f"unknown schema revision {revision!r}: use head or one of {', '.join(revisions())} "
@@ -128,7 +129,7 @@ def upgrade(database: Database, revision: str = "head") -> str | None:
         if database.dialect == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
         at = _current_on(conn)
-        _refuse_unknown(database, at)
+        refuse_unknown(database, at)
         if at != HEAD or revision not in ("head", HEAD):
             try:
                 command.upgrade(_config(conn), revision)
@@ -142,7 +143,7 @@ def upgrade(database: Database, revision: str = "head") -> str | None:
 def require_current(database: Database) -> None:
     """Refuse a server database whose schema is not the one this code expects."""
     at = current(database)
-    _refuse_unknown(database, at)
+    refuse_unknown(database, at)
     if at != HEAD:
         raise ConfigurationError(
             f"database {database.display_url} is at schema revision {at or 'none (empty)'}, "

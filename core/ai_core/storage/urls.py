@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-__all__ = ["DEFAULT_DB_FILENAME", "default_sqlite_url", "display_url", "resolve_url"]
+__all__ = ["DEFAULT_DB_FILENAME", "default_sqlite_url", "display_url", "masked_url", "resolve_url"]
 
 DEFAULT_DB_FILENAME = "ai-core.db"
 
@@ -45,7 +45,7 @@ def resolve_url(url: str | None = None, settings: Any = None) -> URL:
         from ai_core.errors import ConfigurationError
 
         raise ConfigurationError(
-            f"database URL {_safe(str(raw))} is not a URL: use sqlite:////absolute/path/ai-core.db or "
+            f"database URL {masked_url(str(raw))!r} is not a URL: use sqlite:////absolute/path/ai-core.db or "
             "postgresql://user:password@host:5432/dbname (AI_DATABASE_URL, or --url)"
         ) from None
     if parsed.drivername in ("postgresql", "postgres"):
@@ -53,14 +53,14 @@ def resolve_url(url: str | None = None, settings: Any = None) -> URL:
     return parsed
 
 
-def _safe(raw: str) -> str:
-    """``raw`` for a message, with whatever could be a password (``user:secret@``) masked."""
+def masked_url(raw: str) -> str:
+    """``raw`` (parsed or not) for a message, with whatever could be a password (``user:secret@``) masked."""
     scheme, sep, rest = raw.partition("://")
     if sep and "@" in rest:
         credentials, _, host = rest.rpartition("@")
         user = credentials.split(":", 1)[0]
-        return repr(f"{scheme}://{user}:***@{host}")
-    return repr(raw)
+        return f"{scheme}://{user}:***@{host}"
+    return raw
 
 
 def display_url(url: URL) -> str:
