@@ -168,6 +168,8 @@ class Settings(BaseSettings):
             timeout=_float(env.get(prefix + "TIMEOUT"), prefix + "TIMEOUT") or from_file.timeout,
             stream_idle_timeout=_float(env.get(prefix + "STREAM_IDLE_TIMEOUT"), prefix + "STREAM_IDLE_TIMEOUT")
             or from_file.stream_idle_timeout,
+            total_timeout=_float(env.get(prefix + "TOTAL_TIMEOUT"), prefix + "TOTAL_TIMEOUT")
+            or from_file.total_timeout,
             retry_attempts=_int(env.get(prefix + "RETRY_ATTEMPTS"), prefix + "RETRY_ATTEMPTS")
             if env.get(prefix + "RETRY_ATTEMPTS") is not None
             else from_file.retry_attempts,
@@ -182,14 +184,18 @@ class Settings(BaseSettings):
 
 
 def _float(value: str | None, name: str) -> float | None:
+    """A positive, finite number of seconds from variable ``name`` (0, negative, nan: an error)."""
     if value is None or value == "":
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
+        number = float("nan")
+    if not (0 < number < float("inf")):
         from ai_core.errors import ConfigurationError
 
-        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}") from None
+        raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}") from None
+    return number
 
 
 def _int(value: str | None, name: str) -> int | None:
@@ -271,7 +277,7 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 def _json_kind(field: str) -> str:
     annotation = Settings.model_fields[field].annotation if field in Settings.model_fields else None
     origin = getattr(annotation, "__origin__", None)
-    return {list: "list", dict: "object"}.get(origin, "value")  # type: ignore[call-overload]
+    return "list" if origin is list else "object" if origin is dict else "value"
 
 
 _SECRET_FIELDS = ("key", "secret", "password", "token")

@@ -184,10 +184,11 @@ def _describe(exc: BaseException) -> tuple[str, bool]:
         from pydantic import ValidationError
 
         if isinstance(exc, ValidationError):
-            first = exc.errors()[0] if exc.errors() else {}
-            where = ".".join(str(part) for part in first.get("loc", ())) or exc.title
-            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-            return f"invalid {exc.title}: {where}: {first.get('msg', 'invalid value')}{more}", True
+            found = exc.errors()
+            where = ".".join(str(part) for part in found[0]["loc"]) if found else ""
+            message = found[0]["msg"] if found else "invalid value"
+            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+            return f"invalid {exc.title}: {where or exc.title}: {message}{more}", True
     return f"unexpected {type(exc).__name__}: {exc}", False
 
 

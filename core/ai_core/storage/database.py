@@ -382,7 +382,7 @@ def _stored_json(text: str) -> Any:
 
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         from ai_core.storage.message_format import StoredFormatError
 
         raise StoredFormatError(
