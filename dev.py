@@ -41,6 +41,7 @@ DEV_TOOLS = [
     "psycopg[binary]>=3.1",
     "openai>=1.40",
     "mcp>=1.10",
+    "mkdocs>=1.6",
 ]
 
 
