@@ -127,7 +127,10 @@ def configure_logging(level: str | int = "WARNING", *, libraries: bool = False) 
     httpcore) at that level. Calling it again changes the level; it never adds
     a second handler. Raises ConfigurationError for a level it does not know.
     """
+    from ai_core.redaction import remember_environment_secrets
+
     numeric = parse_level(level)
+    remember_environment_secrets()  # keys in the environment are blanked even before anything uses them
     for name in ("ai_core", *_LIBRARY_LOGGERS):
         logger = logging.getLogger(name)
         handler = _our_handler(logger)
@@ -154,6 +157,9 @@ def _apply_environment_level() -> None:
     except Exception:  # an invalid value is reported by load_settings, never by a log call
         return
     if logging.getLogger().handlers:  # the application logs somewhere already: only open the level
+        from ai_core.redaction import remember_environment_secrets
+
+        remember_environment_secrets()
         logger.setLevel(numeric)
     else:
         configure_logging(numeric)

@@ -14,19 +14,23 @@ is still masked wherever it has a known key shape (``sk-...``, ``xai-...``,
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 __all__ = [
     "MIN_SECRET_LENGTH",
     "REDACTED",
     "forget_secret",
+    "isolated_secrets",
     "looks_like_secret",
     "redact",
     "redact_headers",
     "redact_value",
+    "remember_environment_secrets",
     "remember_secret",
 ]
 
@@ -73,9 +77,44 @@ def remember_secret(value: str | None) -> bool:
     return True
 
 
+_SECRET_VARIABLE = re.compile(r"(API_?KEY|_KEY|TOKEN|SECRET|PASSWORD)S?$", re.IGNORECASE)
+
+
+def remember_environment_secrets(environ: Mapping[str, str] | None = None) -> int:
+    """Remember the values of secret-named variables (``*_API_KEY``, ``*_TOKEN``, ``AI_ENCRYPTION_KEY``,
+    ...) and the password in ``AI_DATABASE_URL``, so a log line can never show them even when nothing
+    has used them yet. Returns how many were remembered."""
+    environ = os.environ if environ is None else environ
+    count = 0
+    for name, value in environ.items():
+        if _SECRET_VARIABLE.search(name):
+            count += sum(remember_secret(part.strip()) for part in value.split(","))
+    url = environ.get("AI_DATABASE_URL", "")
+    credentials = url.partition("://")[2].rpartition("@")[0]
+    if ":" in credentials:
+        count += remember_secret(credentials.split(":", 1)[1])
+    return count
+
+
 def forget_secret(value: str) -> None:
     with _lock:
         _known.discard(value)
+
+
+@contextlib.contextmanager
+def isolated_secrets() -> Iterator[None]:
+    """Forget, on exit, every secret remembered inside the block.
+
+    For test suites: one test's keys (or a property test's random strings)
+    must never blank text in the next test.
+    """
+    with _lock:
+        before = set(_known)
+    try:
+        yield
+    finally:
+        with _lock:
+            _known.intersection_update(before)
 
 
 def redact(text: str) -> str:

@@ -223,7 +223,10 @@ def load_keyring(config: KeyConfig, *, create: bool = False) -> Keyring | None:
     except IsADirectoryError:
         raise CredentialError(f"{source} is a directory: set AI_KEY_FILE to a file path") from None
     except OSError as exc:
-        raise CredentialError(f"cannot read {source}: {exc.strerror or exc}") from None
+        raise CredentialError(
+            f"cannot read {source}: {exc.strerror or exc}; fix the path or its permissions, or set AI_KEY_FILE "
+            "(or AI_ENCRYPTION_KEY)"
+        ) from None
     _warn_if_readable_by_others(path)
     return Keyring(_parse_keys(text, source), source=source, path=path)
 
