@@ -64,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "ConversationUpdated": "ai_core.events.types",
     "CostCalculated": "ai_core.events.types",
     "BudgetThresholdReached": "ai_core.events.types",
+    "BudgetOvershoot": "ai_core.events.types",
     "ModelSynced": "ai_core.events.types",
     "ProviderSwitched": "ai_core.events.types",
     "RequestFailed": "ai_core.events.types",

@@ -185,15 +185,21 @@ class BudgetExceededError(AIError):
         spent: Decimal,
         requested: Decimal,
         currency: str = "USD",
+        held: Decimal = Decimal(0),
+        minimum: bool = False,
     ) -> None:
-        over = spent + requested - limit
+        over = spent + held + requested - limit
+        used = f"spent {_money(spent)}" + (f", held {_money(held)} by calls in flight" if held else "")
+        needs = "needs at least" if minimum else "needs up to"
         super().__init__(
-            f"budget {budget!r} exceeded: limit {_money(limit)} {currency}, spent {_money(spent)}, "
-            f"this request needs up to {_money(requested)}, over by {_money(over)}"
+            f"budget {budget!r} exceeded: limit {_money(limit)} {currency}, {used}, "
+            f"this request {needs} {_money(requested)}, over by {_money(over)}"
         )
         self.budget = budget
         self.limit = limit
         self.spent = spent
+        self.held = held
+        """Money held by calls in flight (reserved, not yet spent)."""
         self.requested = requested
         self.over_by = over
         self.currency = currency
@@ -212,6 +218,7 @@ class BudgetUnknownCostError(BudgetExceededError):
         self.budget = budget
         self.limit = limit
         self.spent = Decimal(0)
+        self.held = Decimal(0)
         self.requested = Decimal(0)
         self.over_by = Decimal(0)
         self.currency = currency

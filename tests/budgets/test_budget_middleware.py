@@ -29,7 +29,9 @@ def _ai(storage: str, database_url: str, budgets: list, driver: FakeDriver | Non
 
     persistence = storage == "sql"
     return AI(
-        persistence=persistence, database_url=database_url if persistence else None, budgets=budgets,
+        persistence=persistence,
+        database_url=database_url if persistence else None,
+        budgets=budgets,
         drivers={"fake": driver or FakeDriver()},
     )
 
@@ -45,8 +47,8 @@ async def test_hard_limit_refuses_before_any_provider_call(storage: str, databas
     driver = FakeDriver()
     budget = Budget(limit=Decimal("0.001"), name="tiny")
     async with _ai(storage, database_url, [budget], driver) as ai:
-        with pytest.raises(BudgetExceededError) as info:
-            await ai.conversation("fake/echo").user("hello").asend()
+        with pytest.raises(BudgetExceededError) as info:  # its own max_tokens: refused, never capped
+            await ai.conversation("fake/echo").max_tokens(4096).user("hello").asend()
         assert driver.calls == []
         error = info.value
         assert error.budget == "tiny" and error.limit == Decimal("0.001")
@@ -123,9 +125,9 @@ async def test_per_user_budgets_count_separately(storage: str, database_url: str
 async def test_settings_budgets_are_enforced(storage: str, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AI_BUDGETS", '[{"limit": "0.0001", "scope": "tenant", "scope_value": "acme"}]')
     async with _ai(storage, database_url, []) as ai:
-        await ai.conversation("fake/echo", tenant="other").user("hi").asend()
+        await ai.conversation("fake/echo", tenant="other").max_tokens(1000).user("hi").asend()
         with pytest.raises(BudgetExceededError):
-            await ai.conversation("fake/echo", tenant="acme").user("hi").asend()
+            await ai.conversation("fake/echo", tenant="acme").max_tokens(1000).user("hi").asend()
 
 
 async def test_concurrent_requests_cannot_overshoot_a_hard_limit(storage: str, database_url: str) -> None:
@@ -134,6 +136,7 @@ async def test_concurrent_requests_cannot_overshoot_a_hard_limit(storage: str, d
     budget = Budget(limit=worst_output * 8)
     outcomes: list[str] = []
     async with _ai(storage, database_url, [budget]) as ai:
+
         async def one(index: int) -> None:
             conversation = ai.conversation("fake/echo").max_tokens(200).option("fake_reasoning_tokens", 200)
             try:

@@ -65,3 +65,32 @@ def test_labels_and_keys_are_distinct_per_target() -> None:
     assert budget.label == "user:*/daily"
     assert budget.key("ann") != budget.key("bob")
     assert Budget(limit=1, name="team").label == "team"
+
+
+def test_a_tag_given_twice_is_counted_once() -> None:
+    call = _Call(tags=("team-a", "team-a", "team-b", "team-a"))
+    assert Budget(limit=1, scope="tag").targets(call) == ["team-a", "team-b"]
+    assert Budget(limit=1, scope="tag", scope_value="team-a").targets(call) == ["team-a"]
+
+
+@given(st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1)))
+def test_weeks_start_on_monday_and_years_on_the_first_of_january(day: date) -> None:
+    moment = datetime(day.year, day.month, day.day, 23, 59, tzinfo=UTC)
+    week = Budget(limit=1, period="weekly").period_start(moment)
+    assert week.weekday() == 0 and 0 <= (day - week).days < 7
+    assert week.isocalendar()[:2] == day.isocalendar()[:2]  # the ISO week the day is in
+    assert Budget(limit=1, period="yearly").period_start(moment) == date(day.year, 1, 1)
+
+
+def test_periods_have_their_own_counters() -> None:
+    keys = {Budget(limit=1, period=p).key("*") for p in ("daily", "weekly", "monthly", "yearly")}
+    assert len(keys) == 4
+
+
+def test_per_request_limit_is_parsed_and_validated() -> None:
+    (budget,) = parse_budgets([{"limit": "5", "per_request": "0.05", "period": "weekly"}])
+    assert budget.per_request == Decimal("0.05") and budget.period == "weekly"
+    with pytest.raises(ConfigurationError, match="per_request"):
+        parse_budgets([{"limit": "5", "per_request": "0"}])
+    with pytest.raises(ConfigurationError, match="per_request"):
+        parse_budgets([{"limit": "5", "per_request": "NaN"}])

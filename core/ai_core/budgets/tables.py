@@ -4,8 +4,9 @@
 in-flight requests have reserved; a reservation only succeeds if
 ``spent + reserved + amount <= limit`` under a row lock (PostgreSQL) or the
 single writer lock (SQLite), so concurrent requests cannot overshoot.
-``ai_budget_reservations`` records each hold, so holds left by a crashed
-process can be released. ``ai_budget_threshold_marks`` makes each
+``ai_budget_reservations`` records each hold with a lease (``expires_at``),
+so a hold left by a crashed process is closed at the next admission: charged
+what the message ledger recorded for its call (``call_id``), else released. ``ai_budget_threshold_marks`` makes each
 threshold event fire once per period: the insert that wins emits it.
 """
 
@@ -48,7 +49,9 @@ class BudgetReservation(Base):
     amount: Mapped[Decimal] = mapped_column(Money())
     actual: Mapped[Decimal | None] = mapped_column(Money())
     status: Mapped[str] = mapped_column(String(16), default="held")
-    """``held``, ``settled`` or ``released``."""
+    """``held``; then ``settled`` (charged ``actual``), ``released`` (the call
+    failed before any answer), or ``expired`` (its lease ran out and the message
+    ledger showed no answer: released at an admission)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     """The hold's lease: past it, admission treats the hold as left by a dead process."""

@@ -19,6 +19,7 @@ from ai_core.types import TokenUsage
 
 __all__ = [
     "AgentStepCompleted",
+    "BudgetOvershoot",
     "BudgetThresholdReached",
     "ConversationUpdated",
     "CostCalculated",
@@ -174,9 +175,57 @@ def event_types() -> list[type[Event]]:
         ConversationUpdated,
         CostCalculated,
         BudgetThresholdReached,
+        BudgetOvershoot,
         ModelSynced,
         ProviderSwitched,
         RequestFailed,
         ToolCalled,
         AgentStepCompleted,
     ]
+
+
+class BudgetOvershoot(Event):
+    """A hard budget's spending passed its limit.
+
+    Admission never lets the holds of calls in flight pass a hard limit, so
+    this happens only when a call costs more than it held: the provider ran
+    past ``max_tokens`` (``late=False``), or the call outlived its hold's
+    lease and was settled after the hold had been released (``late=True``).
+    The excess is charged (the ledger tells the truth), every later call is
+    refused while the budget is over, and the overshoot is bounded by the
+    calls in flight when it happened. Money shows as in
+    :class:`BudgetThresholdReached`.
+    """
+
+    name: ClassVar[str] = "budget.overshoot"
+    budget: str
+    scope: str
+    period: str
+    period_start: datetime
+    limit: Decimal
+    spent: Decimal
+    over_by: Decimal
+    charged: Decimal
+    """What the call that passed the limit was charged."""
+    held: Decimal
+    """What that call had held (its worst case at admission)."""
+    late: bool = False
+    currency: str = "USD"
+    conversation_id: str | None = None
+
+    @field_validator("limit", "spent", "over_by", "charged", "held")
+    @classmethod
+    def _without_tail(cls, value: Decimal) -> Decimal:
+        return Decimal(_money(value))
+
+    @field_serializer("limit", "spent", "over_by", "charged", "held", when_used="json")
+    def _plain_digits(self, value: Decimal) -> str:
+        return _money(value)
+
+    def __str__(self) -> str:
+        held, charged = _money(self.held), _money(self.charged)
+        why = "its hold had expired" if self.late else f"a call held {held} and cost {charged}"
+        return (
+            f"budget {self.budget!r} ({self.scope}, {self.period}) is over its hard limit by "
+            f"{_money(self.over_by)} {self.currency}: spent {_money(self.spent)} of {_money(self.limit)} ({why})"
+        )
