@@ -76,7 +76,7 @@ async def _store_run(url: str, conversations: int, turns: int) -> tuple[int, flo
                 usage=TokenUsage(input_tokens=12, output_tokens=7),
                 cost=Cost(total=Decimal("0.0000165") + Decimal(index) / Decimal(10**12)), latency_ms=1.0,
             )
-            await store.save_response(turn, response)
+            await store.record_call(turn, response)
 
     started = time.perf_counter()
     async with anyio.create_task_group() as group:

@@ -209,22 +209,27 @@ class Database:
         with lock:
             raw = self.engine.raw_connection()
             try:
-                cursor = raw.cursor()
-                if self.is_sqlite:
-                    cursor.execute("BEGIN IMMEDIATE")
-                try:
-                    yield RawTransaction(cursor, self.engine.dialect)
-                except BaseException:
+                # On PostgreSQL the statements are pipelined (psycopg's pipeline
+                # mode): only a RETURNING waits for the server, the rest travel
+                # with the COMMIT, so a ledger write costs two round trips, not six.
+                pipeline = nullcontext() if self.is_sqlite else raw.driver_connection.pipeline()  # type: ignore[union-attr]
+                with pipeline:
+                    cursor = raw.cursor()
                     if self.is_sqlite:
-                        _sqlite_rollback(cursor)
+                        cursor.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield RawTransaction(cursor, self.engine.dialect)
+                    except BaseException:
+                        if self.is_sqlite:
+                            _sqlite_rollback(cursor)
+                        else:
+                            raw.rollback()
+                        raise
+                    if self.is_sqlite:
+                        cursor.execute("COMMIT")
                     else:
-                        raw.rollback()
-                    raise
-                if self.is_sqlite:
-                    cursor.execute("COMMIT")
-                else:
-                    raw.commit()
-                cursor.close()
+                        raw.commit()
+                    cursor.close()
             finally:
                 raw.close()
 
