@@ -67,14 +67,24 @@ def test_conversations_list_show_export(seeded) -> None:
     conversation_id = seeded[0].conversation_id
     listing = json.loads(_run("conversations", "list", "--json").output)
     assert {row["id"] for row in listing} == {seeded[0].conversation_id, seeded[2].conversation_id}
-    shown = _run("conversations", "show", conversation_id)
+    scope = ("--tenant", "acme", "--user", "ann")
+    shown = _run("conversations", "show", conversation_id, *scope)
     assert shown.exit_code == 0 and "Hello, ledger!" in shown.output and "fake/echo" in shown.output
-    lines = _run("conversations", "export", conversation_id, "--format", "jsonl").output.splitlines()
+    lines = _run("conversations", "export", conversation_id, "--format", "jsonl", *scope).output.splitlines()
     records = [json.loads(line) for line in lines]
     assert [r["role"] for r in records] == ["user", "assistant", "user", "assistant"]
     assert Decimal(records[1]["cost"]) == seeded[0].cost.total
-    markdown = _run("conversations", "export", conversation_id, "--format", "markdown").output
+    markdown = _run("conversations", "export", conversation_id, "--format", "markdown", *scope).output
     assert markdown.startswith(f"# Conversation {conversation_id}") and "## assistant" in markdown
+
+
+def test_a_conversation_is_shown_only_in_its_own_scope(seeded) -> None:
+    conversation_id = seeded[0].conversation_id  # tenant acme, user ann
+    for command in ("show", "export"):
+        for scope in ((), ("--tenant", "other", "--user", "ann"), ("--tenant", "acme"), ("--user", "ann")):
+            result = _run("conversations", command, conversation_id, *scope)
+            assert result.exit_code == 1 and "Hello, ledger!" not in result.output
+            assert "for this tenant and user" in result.output
 
 
 def test_unknown_conversation_is_an_error(env) -> None:

@@ -70,27 +70,36 @@ def _summary(row: dict[str, Any], money_text: Any) -> dict[str, Any]:
     }
 
 
-def _load(conversation_id: str) -> dict[str, Any]:
+def _load(conversation_id: str, tenant: str | None, user: str | None) -> dict[str, Any]:
     from ai_core.cli.storage_support import open_database
     from ai_core.storage.browse import conversation_detail
 
     with open_database() as database:
-        detail = conversation_detail(database, conversation_id)
-    if detail is None:
-        raise click.ClickException(f"no conversation with id {conversation_id!r} (see `ai conversations list`)")
+        detail = conversation_detail(database, conversation_id, tenant=tenant, user=user)
+    if detail is None:  # the same words whether it is missing or another scope's
+        raise click.ClickException(
+            f"no conversation with id {conversation_id!r} for this tenant and user "
+            "(a conversation is shown only with its own --tenant and --user; see `ai conversations list`)"
+        )
     return detail
+
+
+def _scope(command: Any) -> Any:
+    command = click.option("--user", help="The user the conversation belongs to.")(command)
+    return click.option("--tenant", help="The tenant the conversation belongs to.")(command)
 
 
 @conversations.command("show")
 @click.argument("conversation_id")
-def show(conversation_id: str) -> None:
+@_scope
+def show(conversation_id: str, tenant: str | None, user: str | None) -> None:
     """Print one conversation with each response's model, tokens, cost and latency."""
     from rich.console import Console
     from rich.markup import escape
 
     from ai_core.storage.browse import money_text
 
-    detail = _load(conversation_id)
+    detail = _load(conversation_id, tenant, user)
     console = Console()
     console.print(
         f"[bold]Conversation {detail['id']}[/]  user={detail['user_id'] or '-'} tenant={detail['tenant'] or '-'} "
@@ -134,13 +143,14 @@ def _render(message: Any) -> str:
 @click.argument("conversation_id")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "markdown"]), default="jsonl", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
-def export(conversation_id: str, fmt: str, output: Path | None) -> None:
+@_scope
+def export(conversation_id: str, fmt: str, output: Path | None, tenant: str | None, user: str | None) -> None:
     """Export a conversation: JSON Lines (one message per line) or Markdown."""
     from ai_core.storage.browse import money_text
 
     if output is not None:
         _check_writable(output)  # before any work: a typo in -o should not cost a database read
-    detail = _load(conversation_id)
+    detail = _load(conversation_id, tenant, user)
     text = _jsonl(detail, money_text) if fmt == "jsonl" else _markdown(detail, money_text)
     if output is None:
         click.echo(text, nl=False)

@@ -55,11 +55,17 @@ def list_conversations(
         return [_conversation(row) for row in conn.execute(query).mappings()]
 
 
-def conversation_detail(database: Database, conversation_id: str) -> dict[str, Any] | None:
-    """The conversation, its messages (decoded, with their ledger fields) and failed attempts."""
+def conversation_detail(
+    database: Database, conversation_id: str, *, tenant: str | None = None, user: str | None = None
+) -> dict[str, Any] | None:
+    """The conversation, its messages (decoded, with their ledger fields) and failed
+    attempts; None when there is none that (``tenant``, ``user``) may read
+    (:func:`~ai_core.pipeline.store.in_scope`)."""
+    from ai_core.pipeline.store import in_scope
+
     with database.read() as conn:
         row = conn.execute(select(_c).where(_c.c.id == conversation_id)).mappings().first()
-        if row is None:
+        if row is None or not in_scope(row["tenant"], row["user_id"], tenant, user):
             return None
         messages = conn.execute(
             select(_m).where(_m.c.conversation_id == conversation_id).order_by(_m.c.position)
