@@ -28,7 +28,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
@@ -102,6 +102,14 @@ class Usage:
         usage.update(self.extra)
         return usage
 
+    def times(self, choices: int) -> Usage:
+        """The usage of ``choices`` answers like this one: each choice's output is billed."""
+        if choices == 1:
+            return self
+        return replace(
+            self, completion_tokens=self.completion_tokens * choices, reasoning_tokens=self.reasoning_tokens * choices
+        )
+
 
 @dataclass
 class ToolCall:
@@ -171,6 +179,10 @@ class Completion:
     fault: Fault | None = None
     headers: dict[str, str] = field(default_factory=dict)
     id: str = "chatcmpl-test0001"
+    choices: int = 1
+    """How many choices are rendered, each saying the same; the server sets it
+    from the request's ``n``. The usage reported covers all of them (``usage``
+    is one choice's: completion and reasoning tokens are multiplied)."""
 
 
 @dataclass
@@ -309,8 +321,11 @@ def render_completion(reply: Completion, model: str, flavor: Flavor) -> dict[str
         "object": "chat.completion",
         "created": int(time.time()),
         "model": reply.model or model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": _finish(reply)}],
-        "usage": reply.usage.wire(flavor),
+        "choices": [
+            {"index": index, "message": message, "logprobs": None, "finish_reason": _finish(reply)}
+            for index in range(reply.choices)
+        ],
+        "usage": reply.usage.times(reply.choices).wire(flavor),
         "service_tier": "default",
         "system_fingerprint": "fp_test",
     }
@@ -321,11 +336,19 @@ def _finish(reply: Completion) -> str:
 
 
 def render_chunks(reply: Completion, model: str, flavor: Flavor, include_usage: bool) -> Iterator[dict[str, Any]]:
-    """The ``chat.completion.chunk`` objects of one stream, in order."""
+    """The ``chat.completion.chunk`` objects of one stream, in order (with ``n > 1``,
+    each chunk of the first choice is followed by the same for the others)."""
+    for out in _choice_chunks(reply, model, flavor, include_usage):
+        yield out
+        for index in range(1, reply.choices if out["choices"] else 1):
+            yield {**out, "choices": [{**out["choices"][0], "index": index}]}
+
+
+def _choice_chunks(reply: Completion, model: str, flavor: Flavor, include_usage: bool) -> Iterator[dict[str, Any]]:
     created = int(time.time())
     stream_id = reply.id + ("_us-east-1" if flavor == "xai" else "")
     served = reply.model or model
-    usage = reply.usage.wire(flavor)
+    usage = reply.usage.times(reply.choices).wire(flavor)
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         choice: dict[str, Any] = {"index": 0, "delta": delta}
@@ -480,11 +503,10 @@ class OpenAICompatServer:
 
     def next_reply(self, request: RecordedRequest) -> Reply:
         with self._lock:
-            if self._queue:
-                return self._queue.popleft()
-        if self.handler is not None:
-            return self.handler(request)
-        return self.default
+            reply = self._queue.popleft() if self._queue else None
+        if reply is None:
+            reply = self.handler(request) if self.handler is not None else self.default
+        return _with_choices(reply, request)
 
     @property
     def chat_bodies(self) -> list[dict[str, Any]]:
@@ -497,6 +519,17 @@ class OpenAICompatServer:
 
     def wait_stopping(self, seconds: float) -> None:
         self._stopping.wait(seconds)
+
+
+def _with_choices(reply: Reply, request: RecordedRequest) -> Reply:
+    """``reply`` rendered as the ``n`` choices the request asks for (each billed)."""
+    if not isinstance(reply, Completion) or reply.choices != 1:
+        return reply
+    try:
+        n = request.json.get("n")
+    except (ValueError, AttributeError):
+        return reply
+    return replace(reply, choices=n) if type(n) is int and n > 1 else reply
 
 
 class _HTTPServer(ThreadingHTTPServer):
