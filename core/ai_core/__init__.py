@@ -29,6 +29,9 @@ _EXPORTS: dict[str, str] = {
     "PluginRegistry": "ai_core.plugins",
     "PluginInfo": "ai_core.plugin_models",
     "LoadError": "ai_core.plugin_models",
+    "PluginProblem": "ai_core.plugin_models",
+    "builtin": "ai_core.builtin",
+    "fake_plugin": "ai_core.drivers.fake_plugin",
     "reset_default_registry": "ai_core.plugins",
     "default_registry": "ai_core.plugins",
     "ProviderSpec": "ai_core.drivers.base",
@@ -43,6 +46,7 @@ _EXPORTS: dict[str, str] = {
     "ChatProfile": "ai_core.dialects.openai_chat.profile",
     "OpenAIChatDriver": "ai_core.dialects.openai_chat.driver",
     "read_package_catalog": "ai_core.dialects.catalog",
+    "CatalogError": "ai_core.dialects.catalog",
     "catalog_provider_hooks": "ai_core.dialects.provider_hooks",
     "FakeDriver": "ai_core.drivers.fake",
     "Listener": "ai_core.events.listener",
@@ -146,12 +150,16 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
+    from ai_core import builtin
     from ai_core.app import AI
     from ai_core.budgets.middleware import BudgetMiddleware
     from ai_core.budgets.model import Budget
     from ai_core.config import Settings
     from ai_core.costs import PriceBook, compute_cost
     from ai_core.credentials.store import CredentialStore, lookup_api_key
+    from ai_core.dialects.catalog import CatalogError, read_package_catalog
+    from ai_core.dialects.provider_hooks import catalog_provider_hooks
+    from ai_core.drivers import fake_plugin
     from ai_core.drivers.base import (
         Driver,
         HTTPDriver,
@@ -172,7 +180,7 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from ai_core.pipeline.builder import ConversationBuilder
     from ai_core.pipeline.middleware import Call, Middleware, Next, StreamNext
     from ai_core.pipeline.store import ConversationStore, MemoryStore
-    from ai_core.plugin_models import LoadError, PluginInfo
+    from ai_core.plugin_models import LoadError, PluginInfo, PluginProblem
     from ai_core.plugins import PluginRegistry, default_registry, reset_default_registry
     from ai_core.services import Services
     from ai_core.storage.database import Database

@@ -26,7 +26,9 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> Callable[[str], An
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
+        imported = importlib.import_module(module)
+        # A name that is the module's own last part exports the module (``ai_core.builtin``).
+        value = imported if module.rpartition(".")[2] == name else getattr(imported, name)
         setattr(sys.modules[package], name, value)
         return value
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-__all__ = ["ListenerEntry", "LoadError", "MCPServerEntry", "MiddlewareEntry", "PluginInfo", "ProviderEntry"]
+__all__ = [
+    "ListenerEntry",
+    "LoadError",
+    "MCPServerEntry",
+    "MiddlewareEntry",
+    "PluginInfo",
+    "PluginProblem",
+    "ProviderEntry",
+]
 
 
 class LoadError(BaseModel):
@@ -72,3 +80,13 @@ class PluginInfo(BaseModel):
     listeners: list[ListenerEntry] = []
     cost_calculators: list[str] = []
     cli_commands: list[str] = []
+
+
+class PluginProblem(BaseModel):
+    """One thing ``ai plugins --check`` found wrong with a plugin."""
+
+    plugin: str = Field(description="the plugin's name (entry point, or config:NAME)")
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.plugin}: {self.problem}"

@@ -1,8 +1,10 @@
 """The plugin registry: registration, the hook relay and the process-wide default.
 
 Discovery (which plugins are enabled, importing their entry points through
-stevedore) lives in :mod:`ai_core.plugin_discovery`, and describing loaded
-plugins for ``ai plugins`` in :mod:`ai_core.plugin_inventory`. Their public
+stevedore) lives in :mod:`ai_core.plugin_discovery`, providers made from the
+config file in :mod:`ai_core.dialects.config_providers`, describing loaded
+plugins for ``ai plugins`` in :mod:`ai_core.plugin_inventory` and checking them
+(``ai plugins --check``) in :mod:`ai_core.plugin_check`. Their public
 names, and (as ``X as X`` imports) the helpers that used to live here, are
 re-exported here. pluggy registers each imported module and calls its hooks.
 
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
     from ai_core.events.listener import Listener
     from ai_core.mcp.spec import MCPServerSpec
     from ai_core.pipeline.middleware import Middleware
-    from ai_core.plugin_models import LoadError, PluginInfo
+    from ai_core.plugin_models import LoadError, PluginInfo, PluginProblem
     from ai_core.types import ModelInfo, ModelPrice
 
 __all__ = [
@@ -86,10 +88,13 @@ class _Plugin:
     entry_point: importlib.metadata.EntryPoint | None = None
     items: dict[str, list[Any]] = field(default_factory=dict)
     commands: list[str] | None = None
+    origin: str | None = None
     _dist: tuple[str | None, str | None] | None = None
 
     @property
     def module(self) -> str | None:
+        if self.origin is not None:
+            return self.origin
         if self.entry_point is not None:
             return self.entry_point.value
         if isinstance(self.obj, ModuleType):
@@ -123,18 +128,40 @@ class PluginRegistry:
     # -- building -----------------------------------------------------------
 
     @classmethod
-    def from_entry_points(cls, enabled: Sequence[str] | None = None) -> PluginRegistry:
+    def from_entry_points(
+        cls, enabled: Sequence[str] | None = None, *, config_providers: bool = True
+    ) -> PluginRegistry:
         """Load the ``ai_core`` entry points that are enabled.
 
         :param enabled: entry-point names to load; ``None`` reads
             ``AI_CORE_PLUGINS`` and the ``plugins`` setting, where unset means
             every installed plugin. Core's own ``core`` plugin always loads.
+        :param config_providers: also register each config-file section
+            ``[providers.NAME]`` that names a ``dialect``, as plugin
+            ``config:NAME`` (:mod:`ai_core.dialects.config_providers`). They
+            are configuration, not installed code: ``enabled`` does not limit them.
         """
         names = enabled_plugins_from_environment() if enabled is None else parse_plugin_names(list(enabled))
         registry = cls()
         for name, obj, entry_point in _load_entry_points(names, registry._errors):
             registry._register(name, obj, entry_point)
+        if config_providers:
+            registry._register_config_providers()
         return registry
+
+    def _register_config_providers(self) -> None:
+        from ai_core.dialects.config_providers import config_file_path
+        from ai_core.dialects.config_providers import config_providers as sections
+        from ai_core.errors import ConfigurationError
+
+        try:
+            found = sections()
+        except ConfigurationError as exc:
+            plugin = _Plugin("config", None, origin=config_file_path())
+            self._record(plugin, "import", str(exc))
+            return
+        for provider in found:
+            self._register(provider.plugin_name, provider, None, origin=provider.where)
 
     def register(self, name: str, obj: object) -> bool:
         """Add one plugin object (a module, class instance or class).
@@ -144,8 +171,10 @@ class PluginRegistry:
         """
         return self._register(name, obj, None)
 
-    def _register(self, name: str, obj: object, entry_point: importlib.metadata.EntryPoint | None) -> bool:
-        plugin = _Plugin(name, obj, entry_point)
+    def _register(
+        self, name: str, obj: object, entry_point: importlib.metadata.EntryPoint | None, origin: str | None = None
+    ) -> bool:
+        plugin = _Plugin(name, obj, entry_point, origin=origin)
         with self._lock:
             if name in self._plugins:
                 self._record(plugin, "register", f"a plugin named {name!r} is already loaded")
@@ -247,7 +276,7 @@ class PluginRegistry:
                     for kind, owners in taken.items():
                         _check_unique(kind, items[kind], owners)
                 except Exception as exc:
-                    self._disable(plugin, phase, _describe(exc))
+                    self._disable(plugin, _phase_of(exc, phase), _describe(exc))
                     continue
                 plugin.items = items
                 for kind, owners in taken.items():
@@ -306,6 +335,19 @@ class PluginRegistry:
             self.add_cli_commands(click.Group("ai"))
         return build_inventory(self._plugins.values(), self._pm)
 
+    def check(self, names: Sequence[str] | None = None) -> list[PluginProblem]:
+        """Every problem ``ai plugins --check`` reports, without calling any provider.
+
+        Load errors (a catalogue that does not validate is one), then for each
+        plugin: its drivers import and declare what the provider advertises,
+        its models and prices agree with its providers, its middleware has the
+        call forms core uses. ``names`` limits the check to those plugins.
+        """
+        from ai_core.plugin_check import check_plugins
+
+        self._collect()
+        return check_plugins(self, names)
+
     def __repr__(self) -> str:
         return f"<PluginRegistry plugins={list(self._plugins)!r} load_errors={len(self._errors)}>"
 
@@ -341,6 +383,13 @@ def _check_unique(kind: str, items: list[Any], owners: dict[str, str]) -> None:
         seen.add(item.name)
 
 
+def _phase_of(exc: Exception, hook_name: str) -> str:
+    """Where a registration failed: ``catalog`` for a catalogue that does not validate, else the hook."""
+    from ai_core.dialects.catalog import CatalogError
+
+    return "catalog" if isinstance(exc, CatalogError) else hook_name
+
+
 def _call_impl(impl: Any, **available: Any) -> Any:
     """Call one hookimpl with just the arguments it names, as pluggy would."""
     return impl.function(*(available[name] for name in impl.argnames))
@@ -354,7 +403,7 @@ def _import_type(path: str) -> type:
 def __getattr__(name: str) -> Any:
     # The report models live in ai_core.plugin_models and the inventory helpers in
     # ai_core.plugin_inventory (both pydantic, loaded on use).
-    if name in ("LoadError", "PluginInfo"):
+    if name in ("LoadError", "PluginInfo", "PluginProblem"):
         from ai_core import plugin_models
 
         return getattr(plugin_models, name)

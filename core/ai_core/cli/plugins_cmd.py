@@ -9,16 +9,25 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from ai_core.plugins import LoadError, PluginInfo
+    from ai_core.plugins import LoadError, PluginInfo, PluginProblem
 
 
 @click.command()
+@click.argument("names", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any plugin failed to load.")
-def plugins(as_json: bool, strict: bool) -> None:
-    """List installed plugins: distribution, version, entry point, hooks, and what
-    each provides (providers with capabilities, models, MCP servers, middleware,
-    listeners, cost calculators, commands), then any plugin that failed to load.
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Validate catalogues, capabilities and middleware without calling anything: "
+    "one line per problem, exit status 1 if any.",
+)
+def plugins(names: tuple[str, ...], as_json: bool, strict: bool, check: bool) -> None:
+    """List installed plugins (or only NAMES): distribution, version, entry point,
+    hooks, and what each provides (providers with capabilities, models, MCP
+    servers, middleware, listeners, cost calculators, commands), then any plugin
+    that failed to load. Providers made from the config file
+    ([providers.NAME] with a dialect) are listed as plugin config:NAME.
 
     AI_CORE_PLUGINS=openai,fake limits which plugins load; AI_CORE_PLUGINS=none
     loads only core's own.
@@ -28,6 +37,16 @@ def plugins(as_json: bool, strict: bool) -> None:
     registry = default_registry()
     infos = registry.inventory()
     errors = list(registry.load_errors)
+    if names:
+        known = {info.name for info in infos} | {error.name for error in errors}
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise click.UsageError(f"no plugin named {', '.join(unknown)}; loaded: {', '.join(sorted(known))}")
+        infos = [info for info in infos if info.name in names]
+        errors = [error for error in errors if error.name in names]
+    if check:
+        _check(registry.check(list(names) or None), len(infos) + len(errors), as_json)
+        return
     if as_json:
         payload = {
             "plugins": [info.model_dump(mode="json") for info in infos],
@@ -39,6 +58,19 @@ def plugins(as_json: bool, strict: bool) -> None:
     else:
         click.echo(render_plain(infos, errors), nl=False)
     if strict and errors:
+        sys.exit(1)
+
+
+def _check(problems: list[PluginProblem], checked: int, as_json: bool) -> None:
+    """One line per problem on stdout, exit status 1 if any."""
+    if as_json:
+        click.echo(json.dumps({"problems": [problem.model_dump(mode="json") for problem in problems]}, indent=2))
+    elif problems:
+        for problem in problems:
+            click.echo(" ".join(str(problem).split()))
+    else:
+        click.echo(f"{checked} plugin{'s' if checked != 1 else ''} checked: no problems")
+    if problems:
         sys.exit(1)
 
 

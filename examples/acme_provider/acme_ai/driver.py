@@ -30,8 +30,8 @@ from ai_core import (
     TextDelta,
     TokenUsage,
     UsageReported,
+    error_for_status,
 )
-from ai_core.drivers.base import error_for_status
 
 _SPEAKERS = {"user": "user", "assistant": "bot"}
 _STOPS = {"done": "stop", "length": "length"}

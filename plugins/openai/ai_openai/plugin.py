@@ -19,6 +19,7 @@ register_providers, register_models, register_prices = catalog_provider_hooks(
     driver="ai_openai.driver:OpenAIDriver",
     base_url=DEFAULT_BASE_URL,
     api_key_env=("OPENAI_API_KEY",),
+    capabilities=("streaming", "tools", "tool_streaming", "vision", "json_schema", "reasoning", "batch", "list_models"),
     description="OpenAI Chat Completions (GPT-4o, GPT-4.1, o-series, GPT-5)",
     default_model="gpt-4o-mini",
 )

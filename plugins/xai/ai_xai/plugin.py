@@ -20,6 +20,7 @@ register_providers, register_models, register_prices = catalog_provider_hooks(
     driver="ai_xai.driver:XAIDriver",
     base_url=DEFAULT_BASE_URL,
     api_key_env=("XAI_API_KEY",),
+    capabilities=("streaming", "tools", "tool_streaming", "vision", "json_schema", "reasoning", "batch", "list_models"),
     description="xAI Grok models (OpenAI-compatible Chat Completions)",
     default_model="grok-4.3",
 )
