@@ -4,7 +4,8 @@ The server answers from a FIFO queue or, when that is empty, from its
 ``handler``. ``send_batch`` sends concurrently, so a queue would hand replies
 to whichever request arrives first; this adapter installs a handler that keys
 each arranged reply by the request's last user text instead (the suite makes
-that text unique per request).
+that text unique per request), and keeps the body each key arrived with, so
+:meth:`received` can say what reached the server.
 """
 
 from __future__ import annotations
@@ -16,22 +17,47 @@ from typing import Any
 
 from servers import openai_compat as wire
 
-from ai_core.testing import ConformanceDouble, JsonReply, TextReply, ToolCallReply, request_key
+from ai_core.testing import (
+    CachedReply,
+    ConformanceDouble,
+    JsonReply,
+    Received,
+    StreamErrorReply,
+    TextReply,
+    ToolCallReply,
+    request_key,
+)
 from ai_core.testing.doubles import Reply
 from ai_core.types import ChatRequest
 
 __all__ = ["OpenAICompatDouble"]
 
 
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content or [] if part.get("type") == "text")
+
+
 def _last_user_text(body: dict[str, Any]) -> str:
     for message in reversed(body.get("messages") or []):
-        if message.get("role") != "user":
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            return content
-        return "".join(part.get("text", "") for part in content or [] if part.get("type") == "text")
+        if message.get("role") == "user":
+            return _text(message.get("content"))
     return ""
+
+
+def _received(body: dict[str, Any]) -> Received:
+    """Read the system prompt, tool calls and tool results back out of a Chat Completions body."""
+    messages = body.get("messages") or []
+    systems = [_text(m.get("content")) for m in messages if m.get("role") in ("system", "developer")]
+    calls = tuple(
+        (call["id"], call["function"]["name"], json.loads(call["function"]["arguments"] or "{}"))
+        for m in messages
+        if m.get("role") == "assistant"
+        for call in m.get("tool_calls") or []
+    )
+    results = tuple((m["tool_call_id"], _text(m.get("content"))) for m in messages if m.get("role") == "tool")
+    return Received(system="\n".join(systems) if systems else None, tool_calls=calls, tool_results=results)
 
 
 def _server_reply(reply: Reply, call_number: int) -> wire.Reply:
@@ -43,6 +69,20 @@ def _server_reply(reply: Reply, call_number: int) -> wire.Reply:
     if isinstance(reply, ToolCallReply):
         call = wire.ToolCall(name=reply.name, arguments=reply.arguments, id=f"call_conf{call_number}")
         return wire.Completion(text="", tool_calls=[call], chunk_size=6)
+    if isinstance(reply, CachedReply):
+        usage = wire.Usage(
+            prompt_tokens=reply.input_tokens, completion_tokens=reply.output_tokens, cached_tokens=reply.cached_tokens
+        )
+        return wire.Completion(text=reply.text, chunk_size=5, usage=usage)
+    if isinstance(reply, StreamErrorReply):
+        # The role chunk and two text chunks, then an error event (the status is already 200).
+        error = wire.ErrorReply(reply.status, reply.message, "server_error", "overloaded")
+        return wire.Completion(
+            text=reply.text,
+            chunk_size=5,
+            usage=wire.Usage(prompt_tokens=reply.input_tokens, completion_tokens=6),
+            fault=wire.Fault.error_event(after=3, error=error),
+        )
     if reply.status == 401:
         return wire.ErrorReply.unauthorized()
     if reply.status == 429:
@@ -58,6 +98,7 @@ class OpenAICompatDouble(ConformanceDouble):
     def __init__(self, server: wire.OpenAICompatServer) -> None:
         self.server = server
         self._replies: dict[str, collections.deque[wire.Reply]] = collections.defaultdict(collections.deque)
+        self._bodies: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._count = 0
         server.handler = self._answer
@@ -68,9 +109,16 @@ class OpenAICompatDouble(ConformanceDouble):
             self._replies[request_key(request)].append(_server_reply(reply, self._count))
         return request
 
-    def _answer(self, recorded: wire.RecordedRequest) -> wire.Reply:
-        key = _last_user_text(recorded.json or {})
+    def received(self, request: ChatRequest) -> Received | None:
         with self._lock:
+            body = self._bodies.get(request_key(request))
+        return _received(body) if body is not None else Received()
+
+    def _answer(self, recorded: wire.RecordedRequest) -> wire.Reply:
+        body = recorded.json or {}
+        key = _last_user_text(body)
+        with self._lock:
+            self._bodies[key] = body
             queue = self._replies.get(key)
             if queue:
                 return queue.popleft()

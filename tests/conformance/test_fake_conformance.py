@@ -15,8 +15,8 @@ class TestFakeDriverConformance(DriverConformance):
         return FakeDriver()
 
     @pytest.fixture
-    def conformance_double(self) -> FakeDouble:
-        return FakeDouble()
+    def conformance_double(self, conformance_driver: FakeDriver) -> FakeDouble:
+        return FakeDouble(conformance_driver)  # reads what the fake was sent, for the checks that need it
 
     @pytest.fixture
     def conformance_profile(self) -> ConformanceProfile:

@@ -329,7 +329,11 @@ _CONTEXT_MARKERS = ("context_length_exceeded", "context length", "maximum contex
 
 
 def error_for_status(status: int, message: str, *, headers: Any = None, **kwargs: Any) -> errors.ProviderError:
-    """The error class for an HTTP status, shared by every HTTP driver."""
+    """The error for an HTTP status, shared by every HTTP driver: its class from
+    ``status`` (and ``code``/``message`` for 400s), its ``status_code`` set to
+    ``status`` unless given, ``retry_after`` of a 429 read from ``headers``.
+    Other keywords (``provider``, ``code``, ``body``, ``request_id``) go to the error."""
+    kwargs.setdefault("status_code", status)
     code = (kwargs.get("code") or "").lower()
     lowered = message.lower()
     if status == 401:

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from ai_core import errors
 from ai_core.drivers.base import Driver, ProviderConfig, ProviderSpec
 from ai_core.events.types import ProviderSwitched, RequestFailed
+from ai_core.pipeline.capabilities import build_driver, refuse_unsupported
 from ai_core.pipeline.resilience import CircuitBreaker, RetryPolicy
 from ai_core.types import ChatRequest, ChatResponse, StreamEvent
 
@@ -172,7 +173,7 @@ class ProviderManager:
             if stored is None:
                 raise errors.MissingCredentialsError(provider, (f"AI_{provider.upper()}_API_KEY", *spec.api_key_env))
             config = ProviderConfig(**{**config.__dict__, "api_key": stored})
-        driver = spec.load_factory()(config)
+        driver = build_driver(spec, config)  # the spec's capabilities are the driver's
         self._cache[cache_key] = (weakref.ref(loop), driver)
         await self._evict(loop)
         return driver
@@ -227,6 +228,7 @@ class ProviderManager:
                 try:
                     self.breaker.check(candidate.provider)
                     driver = await self.driver(candidate.provider, provider_overrides, tenant=tenant)
+                    refuse_unsupported(driver, candidate)  # before any call: a RequestValidationError
                     response = await driver.send(candidate)
                 except errors.ProviderError as exc:
                     if await plan.retry(candidate, provider_overrides, exc, attempt):
@@ -256,6 +258,7 @@ class ProviderManager:
                 try:
                     self.breaker.check(candidate.provider)
                     driver = await self.driver(candidate.provider, provider_overrides, tenant=tenant)
+                    refuse_unsupported(driver, candidate)  # before any call: a RequestValidationError
                     async for event in driver.stream(candidate):
                         started = True
                         yield event

@@ -42,10 +42,14 @@ _EXPORTS: dict[str, str] = {
     "ToolCallReply": "ai_core.testing.doubles",
     "JsonReply": "ai_core.testing.doubles",
     "ErrorReply": "ai_core.testing.doubles",
+    "StreamErrorReply": "ai_core.testing.doubles",
+    "CachedReply": "ai_core.testing.doubles",
+    "Received": "ai_core.testing.doubles",
     "request_key": "ai_core.testing.doubles",
 }
 
 __all__ = [
+    "CachedReply",
     "ConformanceDouble",
     "ConformanceProfile",
     "DriverConformance",
@@ -54,6 +58,8 @@ __all__ = [
     "FakeDriver",
     "JsonReply",
     "NetworkBlockedError",
+    "Received",
+    "StreamErrorReply",
     "TextReply",
     "ToolCallReply",
     "assert_called",
@@ -92,11 +98,14 @@ if TYPE_CHECKING:
     )
     from ai_core.testing.conformance import DriverConformance
     from ai_core.testing.doubles import (
+        CachedReply,
         ConformanceDouble,
         ConformanceProfile,
         ErrorReply,
         FakeDouble,
         JsonReply,
+        Received,
+        StreamErrorReply,
         TextReply,
         ToolCallReply,
         request_key,

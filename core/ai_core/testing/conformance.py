@@ -19,6 +19,19 @@ against its driver and local server double, on asyncio and on trio:
 
 The class is named without ``Test`` so pytest collects it only through a
 subclass. Each check is one test, so a failure names the broken behaviour.
+``pip install "ai-core[testing]"`` brings what it needs (pytest, trio); without
+trio the trio runs skip, saying so.
+
+What it checks: send and stream end in the same response and usage; tool
+calls (sent and streamed) and a tool result sent back; the system prompt
+reaching the provider; images and structured output; cache reads counted as
+part of ``input_tokens``; HTTP errors mapped to the error classes, and an
+error arriving part-way through a stream raised as a typed error after the
+text delivered so far (with the usage reported so far, where the wire reports
+usage early); batches; credentials; closing; the whole pipeline's cost. The
+features checked are the ones the provider declares: its ``ProviderSpec``'s
+capabilities when ``conformance_registry`` registers the provider, else the
+driver's own attribute.
 """
 
 from __future__ import annotations
@@ -27,21 +40,26 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ai_core import errors
 from ai_core.testing.doubles import (
+    CachedReply,
     ConformanceDouble,
     ConformanceProfile,
     ErrorReply,
     JsonReply,
+    Received,
     Reply,
+    StreamErrorReply,
     TextReply,
     ToolCallReply,
 )
 from ai_core.types import (
+    Capabilities,
     ChatRequest,
     ChatResponse,
     ImagePart,
@@ -50,7 +68,9 @@ from ai_core.types import (
     StreamCompleted,
     StreamEvent,
     TextDelta,
+    ToolCallPart,
     ToolSpec,
+    UsageReported,
 )
 
 if TYPE_CHECKING:
@@ -82,6 +102,22 @@ ERROR_CASES = [
     (500, errors.ProviderUnavailableError),
     (503, errors.ProviderUnavailableError),
 ]
+SYSTEM_PROMPT = "You are a terse assistant. Answer in at most five words."
+WEATHER_RESULT = "18 degrees and sunny"
+# A prompt long enough to have a cached prefix (providers cache from about 1024 tokens; doubles need not care).
+LONG_PROMPT = "Summarise this report in one line. " + " ".join(
+    f"Section {n}: the quarterly figures were steady, costs fell and the outlook is unchanged." for n in range(1, 7)
+)
+
+
+@cache
+def _trio_missing() -> str | None:
+    """Why the trio runs cannot happen here, or ``None`` when trio is installed."""
+    try:
+        import trio  # noqa: F401
+    except ImportError:
+        return 'trio is not installed: pip install "ai-core[testing]" to run the conformance suite on trio too'
+    return None
 
 
 @asynccontextmanager
@@ -126,6 +162,8 @@ class DriverConformance:
 
     @pytest.fixture(params=["asyncio", "trio"])
     def anyio_backend(self, request: pytest.FixtureRequest) -> str:
+        if request.param == "trio" and _trio_missing():
+            pytest.skip(_trio_missing() or "")
         return str(request.param)
 
     @pytest.fixture
@@ -150,14 +188,41 @@ class DriverConformance:
         messages = fields.pop("messages", None) or [Message.user(prompt)]
         return ChatRequest(provider=driver.provider, model=profile.model, messages=messages, **fields)
 
+    @pytest.fixture
+    def conformance_capabilities(
+        self, conformance_driver: Driver, conformance_registry: PluginRegistry
+    ) -> tuple[str, Capabilities]:
+        """Where the provider declares its capabilities, and what they are: the
+        ``ProviderSpec`` the registry has for it (the declaration core enforces),
+        else the driver's own attribute (a driver used without a spec)."""
+        spec = conformance_registry.providers().get(conformance_driver.provider)
+        if spec is not None:
+            return f"ProviderSpec {spec.name!r}", spec.capabilities
+        return f"{type(conformance_driver).__name__}.capabilities", conformance_driver.capabilities
+
     @staticmethod
-    def require(profile: ConformanceProfile, driver: Driver, feature: str) -> None:
+    def require(
+        profile: ConformanceProfile,
+        driver: Driver,
+        feature: str,
+        declared: tuple[str, Capabilities] | None = None,
+    ) -> None:
+        """Skip unless the double supports ``feature``; then the provider must declare it."""
         if not getattr(profile, feature):
             pytest.skip(f"the double for {driver.provider!r} does not support {feature}")
-        if feature != "errors":
-            assert getattr(driver.capabilities, feature), (
-                f"the profile says {feature} works, but {type(driver).__name__}.capabilities.{feature} is False"
+        where, capabilities = declared or (f"{type(driver).__name__}.capabilities", driver.capabilities)
+        if hasattr(capabilities, feature):
+            assert getattr(capabilities, feature), (
+                f"the profile says {feature} works, but {where} does not declare it (capabilities.{feature} is False)"
             )
+
+    @staticmethod
+    def received(double: ConformanceDouble, request: ChatRequest) -> Received:
+        """What the double's server received for ``request``; skip when it cannot tell."""
+        found = double.received(request)
+        if found is None:
+            pytest.skip(f"{type(double).__name__} cannot say what the server received (override received())")
+        return found
 
     # -- send and stream -------------------------------------------------------
 
@@ -218,9 +283,13 @@ class DriverConformance:
 
     @pytest.mark.anyio
     async def test_tool_call_send(
-        self, conformance_driver: Driver, conformance_double: ConformanceDouble, conformance_profile: ConformanceProfile
+        self,
+        conformance_driver: Driver,
+        conformance_double: ConformanceDouble,
+        conformance_profile: ConformanceProfile,
+        conformance_capabilities: tuple[str, Capabilities],
     ) -> None:
-        self.require(conformance_profile, conformance_driver, "tools")
+        self.require(conformance_profile, conformance_driver, "tools", conformance_capabilities)
         request = conformance_double.arrange(
             self.make_request(conformance_driver, conformance_profile, "Weather in Paris?", tools=[WEATHER_TOOL]),
             ToolCallReply(WEATHER_TOOL.name, WEATHER_ARGUMENTS),
@@ -234,9 +303,13 @@ class DriverConformance:
 
     @pytest.mark.anyio
     async def test_tool_call_stream(
-        self, conformance_driver: Driver, conformance_double: ConformanceDouble, conformance_profile: ConformanceProfile
+        self,
+        conformance_driver: Driver,
+        conformance_double: ConformanceDouble,
+        conformance_profile: ConformanceProfile,
+        conformance_capabilities: tuple[str, Capabilities],
     ) -> None:
-        self.require(conformance_profile, conformance_driver, "tools")
+        self.require(conformance_profile, conformance_driver, "tools", conformance_capabilities)
         request = conformance_double.arrange(
             self.make_request(conformance_driver, conformance_profile, "Weather in Paris?", tools=[WEATHER_TOOL]),
             ToolCallReply(WEATHER_TOOL.name, WEATHER_ARGUMENTS),
@@ -250,9 +323,13 @@ class DriverConformance:
 
     @pytest.mark.anyio
     async def test_image_input(
-        self, conformance_driver: Driver, conformance_double: ConformanceDouble, conformance_profile: ConformanceProfile
+        self,
+        conformance_driver: Driver,
+        conformance_double: ConformanceDouble,
+        conformance_profile: ConformanceProfile,
+        conformance_capabilities: tuple[str, Capabilities],
     ) -> None:
-        self.require(conformance_profile, conformance_driver, "vision")
+        self.require(conformance_profile, conformance_driver, "vision", conformance_capabilities)
         image = ImagePart(data=TINY_PNG, media_type="image/png")
         messages = [Message.user(f"[{uuid.uuid4().hex[:8]}] What is in this image?", images=[image])]
         request = conformance_double.arrange(
@@ -265,9 +342,13 @@ class DriverConformance:
 
     @pytest.mark.anyio
     async def test_json_schema_output(
-        self, conformance_driver: Driver, conformance_double: ConformanceDouble, conformance_profile: ConformanceProfile
+        self,
+        conformance_driver: Driver,
+        conformance_double: ConformanceDouble,
+        conformance_profile: ConformanceProfile,
+        conformance_capabilities: tuple[str, Capabilities],
     ) -> None:
-        self.require(conformance_profile, conformance_driver, "json_schema")
+        self.require(conformance_profile, conformance_driver, "json_schema", conformance_capabilities)
         data = {"city": "Paris", "population": 2102650}
         request = conformance_double.arrange(
             self.make_request(
@@ -281,6 +362,102 @@ class DriverConformance:
         async with _closing(conformance_driver) as driver:
             response = await driver.send(request)
         assert json.loads(response.text) == data
+
+    # -- the conversation a provider must carry ------------------------------
+
+    @pytest.mark.anyio
+    @pytest.mark.parametrize("streamed", [False, True], ids=["send", "stream"])
+    async def test_system_prompt_reaches_the_provider(
+        self,
+        conformance_driver: Driver,
+        conformance_double: ConformanceDouble,
+        conformance_profile: ConformanceProfile,
+        streamed: bool,
+    ) -> None:
+        reply = TextReply("Ahoy, five words at most.")
+        request = conformance_double.arrange(
+            self.make_request(conformance_driver, conformance_profile, system=SYSTEM_PROMPT), reply
+        )
+        async with _closing(conformance_driver) as driver:
+            response = _completed(await _collect(driver, request)) if streamed else await driver.send(request)
+        expected = conformance_double.expected_text(request, reply)
+        if expected is not None:
+            assert response.text == expected
+        received = self.received(conformance_double, request)
+        assert received.system == SYSTEM_PROMPT, (
+            f"the system prompt did not reach the provider as sent (the server got {received.system!r})"
+        )
+
+    @pytest.mark.anyio
+    @pytest.mark.parametrize("streamed", [False, True], ids=["send", "stream"])
+    async def test_tool_result_round_trip(
+        self,
+        conformance_driver: Driver,
+        conformance_double: ConformanceDouble,
+        conformance_profile: ConformanceProfile,
+        conformance_capabilities: tuple[str, Capabilities],
+        streamed: bool,
+    ) -> None:
+        """The model called a tool; the history sent back holds that call and its
+        result, and the model answers in text."""
+        self.require(conformance_profile, conformance_driver, "tools", conformance_capabilities)
+        marker = uuid.uuid4().hex[:8]
+        call = ToolCallPart(id=f"call_rt{marker}", name=WEATHER_TOOL.name, arguments=WEATHER_ARGUMENTS)
+        messages = [
+            Message.user(f"[{marker}] What is the weather in Paris?"),
+            Message(role="assistant", parts=[call]),
+            Message.tool_result(call.id, WEATHER_RESULT, name=WEATHER_TOOL.name),
+        ]
+        reply = TextReply("It is 18 degrees and sunny in Paris.")
+        request = conformance_double.arrange(
+            self.make_request(conformance_driver, conformance_profile, messages=messages, tools=[WEATHER_TOOL]), reply
+        )
+        async with _closing(conformance_driver) as driver:
+            response = _completed(await _collect(driver, request)) if streamed else await driver.send(request)
+        expected = conformance_double.expected_text(request, reply)
+        if expected is not None:
+            assert response.text == expected
+        assert response.tool_calls == [] and response.finish_reason == "stop"
+        received = self.received(conformance_double, request)
+        assert received.tool_calls == ((call.id, call.name, WEATHER_ARGUMENTS),), (
+            f"the assistant's tool call did not reach the provider intact: {received.tool_calls!r}"
+        )
+        assert received.tool_results == ((call.id, WEATHER_RESULT),), (
+            f"the tool result did not reach the provider, tied to its call id: {received.tool_results!r}"
+        )
+
+    @pytest.mark.anyio
+    @pytest.mark.parametrize("streamed", [False, True], ids=["send", "stream"])
+    async def test_cached_tokens_are_part_of_input_tokens(
+        self,
+        conformance_driver: Driver,
+        conformance_double: ConformanceDouble,
+        conformance_profile: ConformanceProfile,
+        streamed: bool,
+    ) -> None:
+        """Cache reads are priced apart but counted in ``input_tokens``, whatever
+        shape the provider reports them in; otherwise a call is under-billed."""
+        if not conformance_profile.cached_tokens:
+            pytest.skip(f"the double for {conformance_driver.provider!r} does not report cache reads")
+        reply = CachedReply("Steady figures, lower costs.")
+        request = conformance_double.arrange(
+            self.make_request(conformance_driver, conformance_profile, LONG_PROMPT), reply
+        )
+        async with _closing(conformance_driver) as driver:
+            response = _completed(await _collect(driver, request)) if streamed else await driver.send(request)
+        usage = response.usage
+        assert usage.cached_input_tokens == reply.cached_tokens, (
+            f"cache reads: expected {reply.cached_tokens}, the driver said {usage.cached_input_tokens}"
+        )
+        expected = conformance_double.expected_input_tokens(request, reply)
+        if expected is not None:
+            assert usage.input_tokens == expected, (
+                f"input_tokens must count every prompt token, cache reads and writes included: expected "
+                f"{expected}, got {usage.input_tokens}"
+            )
+        assert usage.cached_input_tokens + usage.cache_write_tokens <= usage.input_tokens
+        assert usage.total_tokens == usage.input_tokens + usage.output_tokens
+        assert not usage.estimated
 
     # -- errors ----------------------------------------------------------------
 
@@ -319,6 +496,45 @@ class DriverConformance:
             with pytest.raises(error) as caught:
                 await _collect(driver, request)
         self._check_error(caught.value, conformance_double, failure, driver)
+
+    @pytest.mark.anyio
+    async def test_error_mid_stream_is_raised_after_the_text_delivered(
+        self, conformance_driver: Driver, conformance_double: ConformanceDouble, conformance_profile: ConformanceProfile
+    ) -> None:
+        """An error arriving inside a stream (an error event, an error chunk) is a
+        typed error raised after the deltas that came before it, never a
+        completed answer and never a parse error; where the wire reports usage
+        before the end, the usage reported so far comes before the error."""
+        self.require(conformance_profile, conformance_driver, "errors")
+        if not conformance_profile.stream_errors:
+            pytest.skip(f"the double for {conformance_driver.provider!r} cannot fail part-way through a stream")
+        failure = StreamErrorReply("Partial answer, cut short by trouble.")
+        request = conformance_double.arrange(self.make_request(conformance_driver, conformance_profile), failure)
+        events: list[StreamEvent] = []
+        async with _closing(conformance_driver) as driver:
+            with pytest.raises(errors.ProviderError) as caught:
+                async for event in driver.stream(request):
+                    events.append(event)
+        exc = caught.value
+        assert not isinstance(exc, errors.MalformedResponseError), f"an in-stream error read as a parse error: {exc}"
+        assert exc.provider == conformance_driver.provider
+        if conformance_double.exact_errors:
+            assert isinstance(exc, errors.ProviderUnavailableError), f"a {failure.status} mid-stream raised {exc!r}"
+        assert not any(isinstance(event, StreamCompleted) for event in events), "a failed stream must not complete"
+        deltas = "".join(event.text for event in events if isinstance(event, TextDelta))
+        assert deltas, "the text before the error must reach the caller as TextDelta events"
+        expected = conformance_double.expected_text(request, TextReply(failure.text))
+        if expected is not None:
+            assert expected.startswith(deltas), f"delivered {deltas!r}, not a prefix of {expected!r}"
+        if conformance_profile.usage_before_end:
+            # The wire reported usage before failing: it must be passed on (UsageReported, then raise),
+            # so core charges the delivered part what it cost instead of an estimate.
+            reported = [event.usage for event in events if isinstance(event, UsageReported)]
+            assert reported, "the usage reported before the failure was not passed on (yield UsageReported, then raise)"
+            assert not reported[-1].estimated
+            tokens = conformance_double.expected_input_tokens(request, failure)
+            if tokens is not None:
+                assert reported[-1].input_tokens == tokens
 
     @staticmethod
     def _check_error(exc: errors.ProviderError, double: ConformanceDouble, failure: ErrorReply, driver: Driver) -> None:
