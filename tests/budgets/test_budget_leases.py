@@ -204,6 +204,8 @@ CHILD = textwrap.dedent(
     class Hang(Middleware):
         name, order = "hang", 900
         async def __call__(self, call, call_next):
+            if sys.argv[2] == "answered":  # the provider answered and the runner recorded it
+                await call_next(call)
             print("in flight", flush=True)
             await anyio.sleep_forever()
 
@@ -217,14 +219,23 @@ CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=["KILL", "TERM", "INT"])
-def test_a_hold_never_outlives_a_killed_process(database_url: str, sig: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    ("sig", "when"),
+    [
+        (signal.SIGKILL, "waiting"),
+        (signal.SIGTERM, "waiting"),
+        (signal.SIGINT, "waiting"),
+        (signal.SIGKILL, "answered"),
+    ],
+    ids=["KILL", "TERM", "INT", "KILL-after-answer"],
+)
+def test_a_hold_never_outlives_a_killed_process(database_url: str, sig: signal.Signals, when: str) -> None:
     from ai_core.app import AI
 
     budget = Budget(limit=Decimal("0.01"), name="team")
     env = {**os.environ, "AI_BUDGET_HOLD_LEASE": "0.5"}
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, database_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        [sys.executable, "-c", CHILD, database_url, when], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
     try:
         assert child.stdout is not None and child.stderr is not None
@@ -237,10 +248,13 @@ def test_a_hold_never_outlives_a_killed_process(database_url: str, sig: signal.S
         database = ai.services.database
         ledger = SQLBudgetLedger(database)
         with database.read() as conn:
-            (status, amount, expires) = conn.execute(
-                select(reservations.c.status, reservations.c.amount, reservations.c.expires_at)
+            (status, amount, expires, call_id) = conn.execute(
+                select(reservations.c.status, reservations.c.amount, reservations.c.expires_at, reservations.c.call_id)
             ).one()
+            messages = table_of(StoredMessage)
+            recorded = conn.execute(select(messages.c.cost).where(messages.c.call_id == call_id)).scalars().all()
         assert amount > Decimal("0.006")  # 4000 output tokens at $1.50 per million
+        assert len(recorded) == (1 if when == "answered" else 0)  # the ledger row names the hold's call
         if sig == signal.SIGINT:  # Ctrl-C cancels the call: its hold is released on the way out
             assert status == "released" and ledger.usage(KEY, PERIOD) == (0, 0)
         else:  # killed outright: the hold stays until its lease runs out, then the next admission closes it
@@ -249,7 +263,9 @@ def test_a_hold_never_outlives_a_killed_process(database_url: str, sig: signal.S
             while datetime.now(UTC) <= deadline:  # wait out the lease (half a second); nothing is timed
                 time.sleep(0.05)
         reply = ai.conversation("fake/echo").max_tokens(4000).user("after the crash").send()
-        assert ledger.usage(KEY, PERIOD) == (reply.cost.total, 0)
+        charged = sum(recorded, Decimal(0))  # an answered call is charged what the ledger recorded
+        assert ledger.usage(KEY, PERIOD) == (charged + reply.cost.total, 0)
         with database.read() as conn:
             statuses = sorted(conn.execute(select(reservations.c.status)).scalars())
-        assert statuses == sorted(["released" if sig == signal.SIGINT else "expired", "settled"])
+        first = {"answered": "settled", "waiting": "released" if sig == signal.SIGINT else "expired"}[when]
+        assert statuses == sorted([first, "settled"])
