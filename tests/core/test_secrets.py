@@ -33,6 +33,9 @@ KEY = "proxyToken9f8e7d6c5b4a39281706"
 # Key-shaped, never remembered: only its shape can catch it.
 OTHER_KEY = "sk-proj-Zq8Xv2Lm5Nw7Pr4Ts1Uy0Bc"
 
+# The children import the same ai-core as this process.
+PYTHONPATH = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
+
 
 @pytest.fixture(autouse=True)
 def _secrets_of_this_test_only() -> Iterator[None]:
@@ -78,12 +81,18 @@ def request() -> ChatRequest:
 
 
 @pytest.fixture
-async def echo_driver(openai_server: OpenAICompatServer) -> Any:  # noqa: F811
+def server(openai_server: OpenAICompatServer) -> OpenAICompatServer:  # noqa: F811
+    """The local OpenAI-compatible server, reset for this test."""
+    return openai_server
+
+
+@pytest.fixture
+async def echo_driver(server: OpenAICompatServer) -> Any:
     from pydantic import SecretStr
 
     from ai_openai.driver import OpenAIDriver
 
-    driver = OpenAIDriver(driver_config(openai_server, api_key=SecretStr(KEY), retry_attempts=0))
+    driver = OpenAIDriver(driver_config(server, api_key=SecretStr(KEY), retry_attempts=0))
     yield driver
     await driver.aclose()
 
@@ -112,9 +121,12 @@ async def call(driver: Any, streaming: bool) -> BaseException:
 @pytest.mark.parametrize("streaming", [False, True], ids=["send", "stream"])
 @pytest.mark.parametrize("status", [400, 401, 403, 429, 500])
 async def test_error_bodies_echoing_the_key_are_redacted_everywhere(
-    echo_driver: Any, openai_server: OpenAICompatServer, streaming: bool, status: int  # noqa: F811
+    echo_driver: Any,
+    server: OpenAICompatServer,
+    streaming: bool,
+    status: int,
 ) -> None:
-    openai_server.reply(echoing(status))
+    server.reply(echoing(status))
     error = await call(echo_driver, streaming)
     assert error.status_code == status  # type: ignore[attr-defined]
     assert error.code == REDACTED  # type: ignore[attr-defined]
@@ -125,17 +137,19 @@ async def test_error_bodies_echoing_the_key_are_redacted_everywhere(
 @pytest.mark.anyio
 @pytest.mark.parametrize("sse_event", [None, "error"])
 async def test_sse_error_event_echoing_the_key_is_redacted(
-    echo_driver: Any, openai_server: OpenAICompatServer, sse_event: str | None  # noqa: F811
+    echo_driver: Any,
+    server: OpenAICompatServer,
+    sse_event: str | None,
 ) -> None:
-    openai_server.reply(Completion(text="partial answer", fault=Fault.error_event(2, echoing(), sse_event=sse_event)))
+    server.reply(Completion(text="partial answer", fault=Fault.error_event(2, echoing(), sse_event=sse_event)))
     error = await call(echo_driver, streaming=True)
     assert_clean(error, KEY, OTHER_KEY)
 
 
 @pytest.mark.anyio
-async def test_a_raw_body_echoing_the_key_is_redacted(echo_driver: Any, openai_server: OpenAICompatServer) -> None:  # noqa: F811
+async def test_a_raw_body_echoing_the_key_is_redacted(echo_driver: Any, server: OpenAICompatServer) -> None:
     body = f"<html>bad key {KEY} / {OTHER_KEY}</html>".encode()
-    openai_server.reply(RawReply(status=401, body=body, content_type="text/html"))
+    server.reply(RawReply(status=401, body=body, content_type="text/html"))
     error = await call(echo_driver, streaming=False)
     assert_clean(error, KEY, OTHER_KEY)
 
@@ -149,9 +163,7 @@ class Pair(NamedTuple):
 
 
 PROVIDER_ERRORS = [
-    cls
-    for cls in vars(errors).values()
-    if isinstance(cls, type) and issubclass(cls, errors.ProviderError)
+    cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, errors.ProviderError)
 ]
 
 
@@ -211,8 +223,17 @@ def test_redaction_keeps_error_data_that_is_not_text() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["temperature", "invalid_request_error", "Incorrect API key provided", "short1", "abc123", "", None,
-     "a b c 1 2 3 4 5 6 7 8", "ContextLengthExceededError"],
+    [
+        "temperature",
+        "invalid_request_error",
+        "Incorrect API key provided",
+        "short1",
+        "abc123",
+        "",
+        None,
+        "a b c 1 2 3 4 5 6 7 8",
+        "ContextLengthExceededError",
+    ],
 )
 def test_values_that_do_not_look_like_keys_are_not_remembered(value: str | None) -> None:
     assert remember_secret(value) is False
@@ -220,7 +241,7 @@ def test_values_that_do_not_look_like_keys_are_not_remembered(value: str | None)
     assert redact(text) == text
 
 
-def test_the_suite_order_bug_stays_fixed(openai_server: OpenAICompatServer) -> None:  # noqa: F811
+def test_the_suite_order_bug_stays_fixed(server: OpenAICompatServer) -> None:
     """An earlier test stored 'temperature' as a credential; later error messages read "Invalid value for '***'"."""
     for word in ("temperature", "Invalid", "value", "request"):
         remember_secret(word)
@@ -264,8 +285,10 @@ def test_isolated_secrets_forgets_what_was_remembered_inside() -> None:
 def ai_core_logger() -> Iterator[logging.Logger]:
     """configure_logging changes process-wide loggers: put them back afterwards."""
     names = ("ai_core", "httpx", "httpcore")
-    saved = {n: (logging.getLogger(n).level, list(logging.getLogger(n).handlers), logging.getLogger(n).propagate)
-             for n in names}
+    saved = {
+        n: (logging.getLogger(n).level, list(logging.getLogger(n).handlers), logging.getLogger(n).propagate)
+        for n in names
+    }
     yield logging.getLogger("ai_core")
     for name, (level, handlers, propagate) in saved.items():
         logger = logging.getLogger(name)
@@ -310,7 +333,7 @@ def test_configure_logging_twice_adds_one_handler(ai_core_logger: logging.Logger
 
 
 def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": env.get("AI_DATA_DIR", "/tmp")}
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **PYTHONPATH, "HOME": env.get("AI_DATA_DIR", "/tmp")}
     return subprocess.run(
         [sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True, timeout=120, check=False
     )
@@ -336,20 +359,28 @@ CLI = "from ai_core.cli import main; main()"
 
 @pytest.mark.parametrize(
     ("flags", "env_level"),
-    [(["-vv"], None), (["-vvv"], None), (["--log-level", "debug"], None), (["--log-level", "DEBUG", "-v"], None),
-     ([], "debug")],
+    [
+        (["-vv"], None),
+        (["-vvv"], None),
+        (["--log-level", "debug"], None),
+        (["--log-level", "DEBUG", "-v"], None),
+        ([], "debug"),
+    ],
     ids=["-vv", "-vvv", "--log-level", "both", "AI_LOG_LEVEL"],
 )
 def test_cli_at_debug_shows_what_happens_and_never_the_key(
-    openai_server: OpenAICompatServer, tmp_path: Path, flags: list[str], env_level: str | None  # noqa: F811
+    server: OpenAICompatServer,
+    tmp_path: Path,
+    flags: list[str],
+    env_level: str | None,
 ) -> None:
     """The key is in the environment, the provider echoes it in its 401: no line at DEBUG contains it."""
-    openai_server.reply(echoing(401))
+    server.reply(echoing(401))
     env = {
         "AI_DATA_DIR": str(tmp_path),
         "AI_CONFIG_FILE": str(tmp_path / "absent.toml"),
         "AI_OPENAI_API_KEY": KEY,
-        "AI_OPENAI_BASE_URL": openai_server.base_url,
+        "AI_OPENAI_BASE_URL": server.base_url,
         "AI_OPENAI_RETRY_ATTEMPTS": "0",
     }
     if env_level:
@@ -363,17 +394,18 @@ def test_cli_at_debug_shows_what_happens_and_never_the_key(
     assert KEY not in output and OTHER_KEY not in output
 
 
-def test_cli_default_level_prints_only_the_error(openai_server: OpenAICompatServer, tmp_path: Path) -> None:  # noqa: F811
-    openai_server.reply(echoing(401))
+def test_cli_default_level_prints_only_the_error(server: OpenAICompatServer, tmp_path: Path) -> None:
+    server.reply(echoing(401))
     env = {
         "AI_DATA_DIR": str(tmp_path),
         "AI_CONFIG_FILE": str(tmp_path / "absent.toml"),
         "AI_OPENAI_API_KEY": KEY,
-        "AI_OPENAI_BASE_URL": openai_server.base_url,
+        "AI_OPENAI_BASE_URL": server.base_url,
         "AI_OPENAI_RETRY_ATTEMPTS": "0",
     }
-    done = _python(f"import sys; sys.argv = ['ai', 'chat', '--no-persist', '-m', 'openai/gpt-4o-mini', 'x']; {CLI}",
-                   env)
+    done = _python(
+        f"import sys; sys.argv = ['ai', 'chat', '--no-persist', '-m', 'openai/gpt-4o-mini', 'x']; {CLI}", env
+    )
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("Error: openai: Incorrect API key provided: ***")
     assert KEY not in done.stderr

@@ -28,6 +28,9 @@ from ai_core.storage.database import Database
 
 SECRET = "sk-perm-PLAINTEXT-1a2b3c4d5e6f7a8b9c0d"
 
+# The children import the same ai-core as this process.
+PYTHONPATH = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
+
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
@@ -76,12 +79,24 @@ def test_an_existing_database_file_keeps_its_mode(tmp_path: Path, sqlite_templat
 
 def test_the_cli_creates_its_data_directory_and_database_privately(tmp_path: Path) -> None:
     data_dir = tmp_path / "home" / "ai-data"
-    env = {"PATH": os.environ.get("PATH", ""), "AI_DATA_DIR": str(data_dir),
-           "AI_CONFIG_FILE": str(tmp_path / "absent.toml"), "HOME": str(tmp_path)}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        **PYTHONPATH,
+        "AI_DATA_DIR": str(data_dir),
+        "AI_CONFIG_FILE": str(tmp_path / "absent.toml"),
+        "HOME": str(tmp_path),
+    }
     done = subprocess.run(
-        [sys.executable, "-c", "import os, sys; os.umask(0o022); sys.argv = ['ai', 'usage']; "
-         "from ai_core.cli import main; main()"],
-        env=env, capture_output=True, text=True, check=False, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; os.umask(0o022); sys.argv = ['ai', 'usage']; from ai_core.cli import main; main()",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert mode(data_dir) == 0o700
@@ -132,12 +147,27 @@ def test_a_key_file_in_an_unwritable_directory_stores_nothing(sqlite_template: P
         (data_dir / "ai-core.db").write_bytes(sqlite_template.read_bytes())
         give_away(data_dir, keys_dir)
         keys_dir.chmod(0o500)
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(root), "AI_DATA_DIR": str(data_dir),
-               "AI_CONFIG_FILE": str(root / "absent.toml"), "AI_KEY_FILE": str(keys_dir / "encryption.key")}
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            **PYTHONPATH,
+            "HOME": str(root),
+            "AI_DATA_DIR": str(data_dir),
+            "AI_CONFIG_FILE": str(root / "absent.toml"),
+            "AI_KEY_FILE": str(keys_dir / "encryption.key"),
+        }
         done = subprocess.run(
-            [sys.executable, "-c", "import sys; sys.argv = ['ai', 'keys', 'set', 'openai']; "
-             "from ai_core.cli import main; main()"],
-            input=SECRET, env=env, capture_output=True, text=True, check=False, timeout=120, preexec_fn=demote(),
+            [
+                sys.executable,
+                "-c",
+                "import sys; sys.argv = ['ai', 'keys', 'set', 'openai']; from ai_core.cli import main; main()",
+            ],
+            input=SECRET,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+            preexec_fn=demote(),
         )
         assert done.returncode == 1, done.stdout + done.stderr
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
