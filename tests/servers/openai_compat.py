@@ -10,6 +10,8 @@ Script a reply per call with :meth:`OpenAICompatServer.reply`::
     server.reply(Completion(text="Hi", usage=Usage(prompt_tokens=9, completion_tokens=2)))
     server.reply(ErrorReply.rate_limited(retry_after=3))
     server.reply(Completion(text="long answer", fault=Fault.cut_off(after=2)))
+    server.reply(Completion(fault=Fault.silent()))        # connection accepted, no headers ever
+    server.reply(Completion(fault=Fault.trickle(0.2)))    # one byte every 0.2 s
 
 A :class:`Completion` is rendered as a ``chat.completion`` body or as an SSE
 stream (role chunk, reasoning, text, tool-call deltas, finish, the final usage
@@ -123,9 +125,13 @@ class ToolCall:
 
 @dataclass
 class Fault:
-    """Something going wrong part-way through a stream, after ``after`` chunks."""
+    """Something going wrong part-way through a stream, after ``after`` chunks.
 
-    kind: Literal["cut_off", "end_early", "stall", "error_event", "garbage", "linger"]
+    ``silent`` and ``trickle`` act on unstreamed answers too (before the headers,
+    and on the JSON body); the others only on streams.
+    """
+
+    kind: Literal["cut_off", "end_early", "stall", "error_event", "garbage", "linger", "silent", "endless", "trickle"]
     after: int = 1
     seconds: float = 30.0
     error: ErrorReply | None = None
@@ -160,6 +166,24 @@ class Fault:
     def garbage(cls, after: int = 1) -> Fault:
         """A ``data:`` line that is not JSON."""
         return cls("garbage", after)
+
+    @classmethod
+    def silent(cls, seconds: float = 60.0) -> Fault:
+        """Accept the connection and read the request, then send nothing at all (not even
+        headers) until the client hangs up or ``seconds`` pass; streamed or not."""
+        return cls("silent", after=0, seconds=seconds)
+
+    @classmethod
+    def endless(cls, after: int = 1, seconds: float = 0.05) -> Fault:
+        """After ``after`` chunks, send a text chunk every ``seconds``, forever (until the
+        client hangs up). Streams only."""
+        return cls("endless", after, seconds=seconds)
+
+    @classmethod
+    def trickle(cls, seconds: float = 0.2) -> Fault:
+        """Send the whole response body one byte at a time, ``seconds`` apart: each gap is
+        short, the whole takes minutes. Streamed or not."""
+        return cls("trickle", after=0, seconds=seconds)
 
 
 @dataclass
@@ -595,6 +619,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(ErrorReply(400, "We could not parse the JSON body of your request.", "invalid_request_error"))
             return
         reply = double.next_reply(request)
+        fault = reply.fault if isinstance(reply, Completion) else None
+        if fault is not None and fault.kind == "silent":
+            self._hold(fault.seconds)
+            self.close_connection = True
+            return
         if isinstance(reply, ErrorReply):
             self._error(reply)
         elif isinstance(reply, RawReply):
@@ -602,6 +631,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif payload.get("stream"):
             include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
             self._stream(reply, payload.get("model", ""), include_usage)
+        elif fault is not None and fault.kind == "trickle":
+            body = json.dumps(render_completion(reply, payload.get("model", ""), double.flavor)).encode()
+            self._trickled(body, fault.seconds, reply.headers)
         else:
             self._json(
                 200, render_completion(reply, payload.get("model", ""), double.flavor), reply.headers, "response"
@@ -633,6 +665,46 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
+    def _hold(self, seconds: float) -> None:
+        """Send nothing until the client hangs up, the server stops or ``seconds`` pass."""
+        import select
+        import socket
+
+        deadline = time.monotonic() + seconds
+        double = self.server_double
+        while not double._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.1))
+            if readable:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        return  # the client closed the connection
+                except OSError:
+                    return
+                time.sleep(0.05)  # it sent more (a pipelined request): keep ignoring it
+
+    def _trickled(self, body: bytes, seconds: float, headers: dict[str, str]) -> None:
+        """A 200 JSON response whose body arrives one byte per ``seconds``."""
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.send_header("x-request-id", "req_test123")
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.flush()
+        try:
+            for index in range(len(body)):
+                if self.server_double._stopping.wait(seconds):
+                    break
+                self.wfile.write(body[index : index + 1])
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
+
     def _stream(self, reply: Completion, model: str, include_usage: bool) -> None:
         double = self.server_double
         self.send_response(200)
@@ -649,9 +721,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._chunk(b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n")
             self._chunk(b"")
             return
+        if fault is not None and fault.kind == "trickle":
+            self._trickle_stream(reply, model, include_usage, fault.seconds)
+            return
         try:
             for count, chunk in enumerate(render_chunks(reply, model, double.flavor, include_usage)):
-                if fault is not None and count == fault.after and self._fault(fault):
+                if fault is not None and count == fault.after and self._fault(fault, chunk):
                     return
                 if double.record:
                     double.sent.append(("chunk", chunk))
@@ -663,8 +738,30 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client gave up; that is its right
             self.close_connection = True
 
-    def _fault(self, fault: Fault) -> bool:
+    def _trickle_stream(self, reply: Completion, model: str, include_usage: bool, seconds: float) -> None:
+        """The whole SSE stream, one byte per HTTP chunk, ``seconds`` apart."""
+        double = self.server_double
+        chunks = render_chunks(reply, model, double.flavor, include_usage)
+        body = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+        try:
+            for index in range(len(body)):
+                if double._stopping.wait(seconds):
+                    break
+                self._chunk(body[index : index + 1])
+            self._chunk(b"")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
+
+    def _fault(self, fault: Fault, chunk: dict[str, Any]) -> bool:
         """Act out a fault; True when the response is over."""
+        if fault.kind == "endless":
+            template = json.loads(json.dumps(chunk))
+            template["choices"] = [{"index": 0, "delta": {"content": "more "}, "finish_reason": None}]
+            line = b"data: " + json.dumps(template).encode() + b"\n\n"
+            while not self.server_double._stopping.wait(fault.seconds):
+                self._chunk(line)  # raises once the client hangs up
+            return True
         if fault.kind == "cut_off":
             self.close_connection = True
             self.wfile.flush()
