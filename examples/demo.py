@@ -57,7 +57,7 @@ def main() -> None:
         print(f"assistant > {reply.text}")
 
         if database is not None:
-            from ai_core.storage.browse import conversation_detail
+            from ai_core import conversation_detail
 
             stored = conversation_detail(database, chat.id)
             assert stored is not None

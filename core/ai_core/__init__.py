@@ -58,6 +58,8 @@ _EXPORTS: dict[str, str] = {
     "Database": "ai_core.storage.database",
     "Budget": "ai_core.budgets.model",
     "BudgetMiddleware": "ai_core.budgets.middleware",
+    "expire_stale_holds": "ai_core.budgets",
+    "conversation_detail": "ai_core.storage.browse",
     # costs
     "PriceBook": "ai_core.costs",
     "compute_cost": "ai_core.costs",
@@ -152,6 +154,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from ai_core import builtin
     from ai_core.app import AI
+    from ai_core.budgets import expire_stale_holds
     from ai_core.budgets.middleware import BudgetMiddleware
     from ai_core.budgets.model import Budget
     from ai_core.config import Settings
@@ -183,5 +186,6 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from ai_core.plugin_models import LoadError, PluginInfo, PluginProblem
     from ai_core.plugins import PluginRegistry, default_registry, reset_default_registry
     from ai_core.services import Services
+    from ai_core.storage.browse import conversation_detail
     from ai_core.storage.database import Database
     from ai_core.types import *

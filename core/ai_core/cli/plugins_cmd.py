@@ -35,18 +35,16 @@ def plugins(names: tuple[str, ...], as_json: bool, strict: bool, check: bool) ->
     from ai_core.plugins import default_registry
 
     registry = default_registry()
-    infos = registry.inventory()
     errors = list(registry.load_errors)
-    if names:
-        known = {info.name for info in infos} | {error.name for error in errors}
-        unknown = [name for name in names if name not in known]
-        if unknown:
-            raise click.UsageError(f"no plugin named {', '.join(unknown)}; loaded: {', '.join(sorted(known))}")
-        infos = [info for info in infos if info.name in names]
-        errors = [error for error in errors if error.name in names]
-    if check:
-        _check(registry.check(list(names) or None), len(infos) + len(errors), as_json)
+    known = set(registry.plugin_names()) | {error.name for error in errors}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise click.UsageError(f"no plugin named {', '.join(unknown)}; loaded: {', '.join(sorted(known))}")
+    if check:  # before the inventory, which a broken registration could upset
+        _check(registry.check(list(names) or None), len(set(names) or known), as_json)
         return
+    infos = [info for info in registry.inventory() if not names or info.name in names]
+    errors = [error for error in errors if not names or error.name in names]
     if as_json:
         payload = {
             "plugins": [info.model_dump(mode="json") for info in infos],
