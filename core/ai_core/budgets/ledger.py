@@ -32,22 +32,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from ai_core.budgets.model import Budget, plain_money
 from ai_core.budgets.tables import BudgetCounter, BudgetReservation, BudgetThresholdMark
 from ai_core.errors import BudgetExceededError
 from ai_core.storage.base import table_of
 from ai_core.storage.columns import utcnow
-from ai_core.storage.money import money_add, quantize_money
-from ai_core.storage.sql import insert_ignore
+from ai_core.storage.fastsql import Prepared
+from ai_core.storage.money import Money, money_add, quantize_money
+from ai_core.storage.sql import dialect_insert_for
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from ai_core.storage.database import Database
+    from ai_core.storage.fastsql import RawTransaction
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -134,6 +134,8 @@ class Overshoot:
     held: Decimal
     late: bool = False
     """The call's hold had expired (its lease ran out) before it was settled."""
+    call_id: str | None = None
+    """The call that cost more than it held (another's, for a hold closed at admission)."""
 
     @property
     def over_by(self) -> Decimal:
@@ -215,7 +217,7 @@ def _crossed(line: HoldLine, after: Decimal) -> list[Decimal]:
     return [t for t in line.budget.thresholds if after >= t * line.budget.limit]
 
 
-def _overshoot(line: HoldLine, spent: Decimal, charged: Decimal, *, late: bool) -> Overshoot | None:
+def _overshoot(line: HoldLine, spent: Decimal, charged: Decimal, *, late: bool, call_id: str) -> Overshoot | None:
     budget = line.budget
     if budget.hard and spent > budget.limit and (late or charged > line.amount):
         return Overshoot(
@@ -226,6 +228,7 @@ def _overshoot(line: HoldLine, spent: Decimal, charged: Decimal, *, late: bool) 
             plain_money(charged),
             plain_money(line.amount),
             late,
+            call_id,
         )
     return None
 
@@ -242,62 +245,134 @@ def _unique(lines: Iterable[HoldLine]) -> list[HoldLine]:
 
 
 # -- in the database -----------------------------------------------------------------
+#
+# Statements compiled once per dialect and run on the raw DB-API cursor
+# (ai_core.storage.fastsql): a budgeted call costs two short transactions, and
+# on SQLite they join the conversation store's group commit.
+
+_c, _r = _counters.c, _reservations.c
+
+
+def _insert_ignore(table: Any, returning: Any = None) -> Prepared:
+    def build(dialect: str) -> Any:
+        columns = {
+            c.name: bindparam(c.name, type_=c.type) for c in table.columns if c is not table.autoincrement_column
+        }
+        statement = dialect_insert_for(dialect, table).values(columns).on_conflict_do_nothing()
+        return statement if returning is None else statement.returning(returning)
+
+    return Prepared(build)
+
+
+_LOCK = Prepared(
+    select(_c.spent, _c.reserved)
+    .where(_c.budget_key == bindparam("key"), _c.period_start == bindparam("period"))
+    .with_for_update()
+)
+_NEW_COUNTER = _insert_ignore(_counters)
+_ADD_BASE = (
+    update(_counters)
+    .where(_c.budget_key == bindparam("key"), _c.period_start == bindparam("period"))
+    .values(
+        spent=money_add(_c.spent, bindparam("add_spent", type_=Money())),
+        reserved=money_add(_c.reserved, bindparam("add_held", type_=Money())),
+        updated_at=bindparam("now", type_=_c.updated_at.type),
+    )
+)
+_ADD = Prepared(_ADD_BASE)
+_ADD_RETURNING = Prepared(_ADD_BASE.returning(_c.spent))
+_INSERT_HOLD = Prepared(insert(_reservations).values({c.name: bindparam(c.name, type_=c.type) for c in _r}))
+_CLAIM = Prepared(
+    update(_reservations)
+    .where(
+        _r.call_id == bindparam("call"),
+        _r.budget_key == bindparam("key"),
+        _r.period_start == bindparam("period"),
+        _r.status == bindparam("was"),
+    )
+    .values(
+        status=bindparam("new_status", type_=_r.status.type),
+        actual=bindparam("charged", type_=Money()),
+        closed_at=bindparam("now", type_=_r.closed_at.type),
+    )
+    .returning(_r.id)
+)
+_STALE = Prepared(
+    select(_r.call_id, _r.budget_key, _r.period_start, _r.amount).where(
+        _r.status == bindparam("held_status"),
+        or_(_r.expires_at < bindparam("now"), and_(_r.expires_at.is_(None), _r.created_at < bindparam("cut"))),
+    )
+)
+_NEW_MARK = _insert_ignore(_marks, returning=_marks.c.threshold)
+
+
+def _recorded_statement() -> Prepared:
+    from ai_core.storage.conversation_tables import StoredMessage
+
+    messages = table_of(StoredMessage).c
+    return Prepared(
+        select(messages.cost, messages.cost_known).where(
+            messages.call_id == bindparam("call"), messages.billable == bindparam("billable")
+        )
+    )
+
+
+_RECORDED: list[Prepared] = []
+
+
+def _money(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 class SQLBudgetLedger:
+    """The ledger on a :class:`~ai_core.storage.database.Database`.
+
+    Each action exists twice: ``reserve_in(tx, ...)`` and friends run inside a
+    write transaction someone else opened (the middleware hands them to
+    :meth:`Database.write_job`), and ``reserve(...)`` and friends open their own.
+    """
+
     def __init__(self, database: Database) -> None:
         self.database = database
 
     # -- counters --
 
     @staticmethod
-    def _lock(conn: Connection, counters: Iterable[tuple[Counter, str]]) -> dict[Counter, tuple[Decimal, Decimal]]:
+    def _lock(tx: RawTransaction, counters: Iterable[tuple[Counter, str]]) -> dict[Counter, tuple[Decimal, Decimal]]:
         """Lock (creating if needed) each counter, in key order; their ``(spent, held)``."""
         state: dict[Counter, tuple[Decimal, Decimal]] = {}
-        for (key, period), currency in sorted(counters):
-            query = (
-                select(_counters.c.spent, _counters.c.reserved)
-                .where(_counters.c.budget_key == key, _counters.c.period_start == period)
-                .with_for_update()
-            )
-            row = conn.execute(query).first()
-            if row is None:
-                insert_ignore(
-                    conn,
-                    _counters,
-                    {
-                        "budget_key": key,
-                        "period_start": period,
-                        "currency": currency,
-                        "spent": Decimal(0),
-                        "reserved": Decimal(0),
-                        "updated_at": utcnow(),
-                    },
-                )
-                row = conn.execute(query).one()
-            state[key, period] = (row.spent, row.reserved)
+        for (key, period), currency in sorted(set(counters)):
+            if (key, period) in state:
+                continue
+            where = {"key": key, "period": period}
+            rows = tx.returned(_LOCK, where)
+            if not rows:
+                zero = Decimal(0)
+                tx.execute(_NEW_COUNTER, {
+                    "budget_key": key, "period_start": period, "currency": currency, "spent": zero, "reserved": zero,
+                    "updated_at": utcnow(),
+                })  # fmt: skip
+                rows = tx.returned(_LOCK, where)
+            spent, held = rows[0]
+            state[key, period] = (_money(spent), _money(held))
         return state
 
     @staticmethod
-    def _add(conn: Connection, counter: Counter, *, spent: Decimal, held: Decimal, now: datetime) -> Decimal:
-        """Add to a (locked) counter; its new ``spent``."""
-        key, period = counter
-        values: dict[str, object] = {"updated_at": now}
-        if spent:
-            values["spent"] = money_add(_counters.c.spent, spent)
-        if held:
-            values["reserved"] = money_add(_counters.c.reserved, held)
-        result = conn.execute(
-            update(_counters)
-            .where(_counters.c.budget_key == key, _counters.c.period_start == period)
-            .values(**values)
-            .returning(_counters.c.spent)
-        ).scalar_one()
-        return Decimal(result)
+    def _add(tx: RawTransaction, counter: Counter, *, spent: Decimal, held: Decimal, now: datetime) -> Decimal | None:
+        """Add to a (locked) counter; its new ``spent`` when something was spent."""
+        values = {"key": counter[0], "period": counter[1], "add_spent": spent, "add_held": held, "now": now}
+        if not spent:
+            tx.execute(_ADD, values)
+            return None
+        return _money(tx.returned(_ADD_RETURNING, values)[0][0])
 
     @staticmethod
     def _claim(
-        conn: Connection,
+        tx: RawTransaction,
         call_id: str,
         counter: Counter,
         *,
@@ -307,184 +382,154 @@ class SQLBudgetLedger:
         now: datetime,
     ) -> bool:
         """Move one reservation row from ``was`` to ``status``; False if another closer got it first."""
-        key, period = counter
-        result = conn.execute(
-            update(_reservations)
-            .where(
-                _reservations.c.call_id == call_id,
-                _reservations.c.budget_key == key,
-                _reservations.c.period_start == period,
-                _reservations.c.status == was,
-            )
-            .values(status=status, actual=actual, closed_at=now)
-        )
-        return bool(result.rowcount)
+        values = {
+            "call": call_id, "key": counter[0], "period": counter[1], "was": was, "new_status": status,
+            "charged": actual, "now": now,
+        }  # fmt: skip
+        return bool(tx.returned(_CLAIM, values))
 
-    def _thresholds(self, conn: Connection, line: HoldLine, spent: Decimal, report: LedgerReport) -> None:
+    @staticmethod
+    def _thresholds(tx: RawTransaction, line: HoldLine, spent: Decimal, report: LedgerReport) -> None:
         for threshold in _crossed(line, spent):
-            created = insert_ignore(
-                conn,
-                _marks,
-                {
-                    "budget_key": line.key,
-                    "period_start": line.period_start,
-                    "threshold": str(threshold),
-                    "spent": spent,
-                    "reached_at": utcnow(),
-                },
-            )
+            created = tx.returned(_NEW_MARK, {
+                "budget_key": line.key, "period_start": line.period_start, "threshold": str(threshold),
+                "spent": spent, "reached_at": utcnow(),
+            })  # fmt: skip
             if created:
-                report.hits.append(
-                    ThresholdHit(line.budget, line.key, line.period_start, threshold, plain_money(spent))
-                )
+                hit = ThresholdHit(line.budget, line.key, line.period_start, threshold, plain_money(spent))
+                report.hits.append(hit)
 
     # -- expired holds --
 
     @staticmethod
-    def _stale(
-        conn: Connection, now: datetime, lease: float, keys: Iterable[str] | None
-    ) -> list[tuple[str, Counter, Decimal]]:
+    def _stale(tx: RawTransaction, now: datetime, lease: float) -> list[tuple[str, Counter, Decimal]]:
         """Held reservations past their lease: ``(call_id, counter, amount)``."""
-        reservations = _reservations.c
-        expired = or_(
-            reservations.expires_at < now,
-            and_(reservations.expires_at.is_(None), reservations.created_at < now - timedelta(seconds=lease)),
-        )
-        query = select(
-            reservations.call_id, reservations.budget_key, reservations.period_start, reservations.amount
-        ).where(reservations.status == "held", expired)
-        if keys is not None:
-            query = query.where(reservations.budget_key.in_(sorted(set(keys))))
-        return [(row.call_id, (row.budget_key, row.period_start), row.amount) for row in conn.execute(query)]
+        rows = tx.returned(_STALE, {"held_status": "held", "now": now, "cut": now - timedelta(seconds=lease)})
+        return [(call_id, (key, _day(period)), _money(amount)) for call_id, key, period, amount in rows]
 
     @staticmethod
-    def _recorded(conn: Connection, call_ids: list[str]) -> dict[str, Decimal | None]:
-        """What the message ledger recorded per answered call (None: an unknown cost)."""
-        from ai_core.storage.conversation_tables import StoredMessage
-
-        messages = table_of(StoredMessage)
-        recorded: dict[str, Decimal | None] = {}
-        query = select(messages.c.call_id, messages.c.cost, messages.c.cost_known).where(
-            messages.c.call_id.in_(call_ids), messages.c.billable.is_(True)
-        )
-        for row in conn.execute(query):
-            before = recorded.get(row.call_id, Decimal(0))
-            if before is None or not row.cost_known or row.cost is None:
-                recorded[row.call_id] = None
-            else:
-                recorded[row.call_id] = before + row.cost
-        return recorded
+    def _recorded(tx: RawTransaction, call_id: str) -> tuple[bool, Decimal | None]:
+        """Whether the message ledger shows ``call_id`` answered, and what it cost (None: unknown)."""
+        if not _RECORDED:
+            _RECORDED.append(_recorded_statement())
+        rows = tx.returned(_RECORDED[0], {"call": call_id, "billable": True})
+        if not rows:
+            return False, None
+        if any(cost is None or not known for cost, known in rows):
+            return True, None
+        return True, sum((_money(cost) for cost, _ in rows), Decimal(0))
 
     def _close_stale(
-        self, conn: Connection, stale: list[tuple[str, Counter, Decimal]], now: datetime, lines: dict[Counter, HoldLine]
+        self,
+        tx: RawTransaction,
+        stale: list[tuple[str, Counter, Decimal]],
+        now: datetime,
+        lines: dict[Counter, HoldLine],
     ) -> tuple[LedgerReport, int]:
         """Close expired holds on locked counters: a call the message ledger
         shows answered is charged what it recorded (the hold, if its price was
         unknown), any other is released. The report, and how many were closed."""
         report, closed = LedgerReport(), 0
-        if not stale:
-            return report, closed
-        recorded = self._recorded(conn, sorted({call_id for call_id, _, _ in stale}))
         for call_id, counter, amount in stale:
-            charge: Decimal | None = None
-            if call_id in recorded:
-                value = recorded[call_id]
-                charge = quantize_money(amount if value is None else value)
-            status = "expired" if charge is None else "settled"
-            if not self._claim(conn, call_id, counter, was="held", status=status, actual=charge, now=now):
+            answered, recorded = self._recorded(tx, call_id)
+            charge = quantize_money(amount if recorded is None else recorded) if answered else None
+            status = "settled" if answered else "expired"
+            if not self._claim(tx, call_id, counter, was="held", status=status, actual=charge, now=now):
                 continue
             closed += 1
-            spent = self._add(conn, counter, spent=charge or Decimal(0), held=-amount, now=now)
+            spent = self._add(tx, counter, spent=charge or Decimal(0), held=-amount, now=now)
             line = lines.get(counter)
-            if line is not None and charge is not None:
-                self._thresholds(conn, line, spent, report)
-                over = _overshoot(replace(line, amount=amount), spent, charge, late=False)
+            if line is not None and charge is not None and spent is not None:
+                self._thresholds(tx, line, spent, report)
+                over = _overshoot(replace(line, amount=amount), spent, charge, late=False, call_id=call_id)
                 if over is not None:
                     report.overshoots.append(over)
         return report, closed
 
-    def expire(self, now: datetime | None = None, *, lease: float = DEFAULT_LEASE) -> int:
-        """Close every hold past its lease, on every counter; how many were closed."""
-        with self.database.write() as conn:
-            moment = now or utcnow()
-            stale = self._stale(conn, moment, lease, None)
-            if not stale:
-                return 0
-            self._lock(conn, {(counter, counter[0].rsplit("|", 1)[-1]) for _, counter, _ in stale})
-            _, closed = self._close_stale(conn, stale, moment, {})
-        return closed
+    def expire_in(self, tx: RawTransaction, now: datetime | None = None, *, lease: float = DEFAULT_LEASE) -> int:
+        moment = now or utcnow()
+        stale = self._stale(tx, moment, lease)
+        if not stale:
+            return 0
+        self._lock(tx, [(counter, counter[0].rsplit("|", 1)[-1]) for _, counter, _ in stale])
+        stale = self._stale(tx, moment, lease)  # again, under the locks
+        return self._close_stale(tx, stale, moment, {})[1]
 
-    # -- the ledger --
+    # -- the ledger, inside a transaction --
+
+    def reserve_in(self, tx: RawTransaction, hold: Hold, *, lease: float = DEFAULT_LEASE) -> LedgerReport:
+        lines = _unique(hold.lines)
+        now = utcnow()
+        counters = [(line.counter, line.budget.currency) for line in lines]
+        state = self._lock(tx, counters)
+        stale = [item for item in self._stale(tx, now, lease) if item[1] in state]
+        report, closed = self._close_stale(tx, stale, now, {line.counter: line for line in lines})
+        if closed:
+            state = self._lock(tx, counters)
+        hold.lines = lines
+        hold.lines = _admit(hold, state)
+        expires = now + timedelta(seconds=lease)
+        for line in hold.lines:
+            self._add(tx, line.counter, spent=Decimal(0), held=line.amount, now=now)
+        tx.executemany(_INSERT_HOLD, [
+            {"id": _new_id(), "call_id": hold.call_id, "budget_key": line.key, "period_start": line.period_start,
+             "amount": line.amount, "actual": None, "status": "held", "created_at": now, "expires_at": expires,
+             "closed_at": None}
+            for line in hold.lines
+        ])  # fmt: skip
+        return report
+
+    def settle_in(self, tx: RawTransaction, hold: Hold, actual: Decimal | None) -> LedgerReport:
+        report = LedgerReport()
+        now = utcnow()
+        self._lock(tx, [(line.counter, line.budget.currency) for line in hold.lines])
+        for line in hold.lines:
+            charge = line.charge(actual)
+            if self._claim(tx, hold.call_id, line.counter, was="held", status="settled", actual=charge, now=now):
+                late, held = False, -line.amount
+            elif self._claim(tx, hold.call_id, line.counter, was="expired", status="settled", actual=charge, now=now):
+                late, held = True, Decimal(0)  # released by an admission that took this call for dead
+            else:
+                continue  # already charged from the message ledger when its lease ran out
+            spent = self._add(tx, line.counter, spent=charge, held=held, now=now)
+            if spent is None:  # a free call: nothing to report
+                continue
+            self._thresholds(tx, line, spent, report)
+            over = _overshoot(line, spent, charge, late=late, call_id=hold.call_id)
+            if over is not None:
+                report.overshoots.append(over)
+        return report
+
+    def release_in(self, tx: RawTransaction, hold: Hold) -> None:
+        now = utcnow()
+        self._lock(tx, [(line.counter, line.budget.currency) for line in hold.lines])
+        for line in hold.lines:
+            if self._claim(tx, hold.call_id, line.counter, was="held", status="released", actual=None, now=now):
+                self._add(tx, line.counter, spent=Decimal(0), held=-line.amount, now=now)
+
+    # -- the ledger, in transactions of its own --
 
     def reserve(self, hold: Hold, *, lease: float = DEFAULT_LEASE) -> LedgerReport:
-        lines = _unique(hold.lines)
-        with self.database.write() as conn:
-            now = utcnow()
-            state = self._lock(conn, [(line.counter, line.budget.currency) for line in lines])
-            stale = self._stale(conn, now, lease, [line.key for line in lines])
-            stale = [item for item in stale if item[1] in state]
-            report, _ = self._close_stale(conn, stale, now, {line.counter: line for line in lines})
-            if stale:
-                state = self._lock(conn, [(line.counter, line.budget.currency) for line in lines])
-            hold.lines = lines
-            hold.lines = _admit(hold, state)
-            expires = now + timedelta(seconds=lease)
-            for line in hold.lines:
-                self._add(conn, line.counter, spent=Decimal(0), held=line.amount, now=now)
-            conn.execute(
-                _reservations.insert(),
-                [
-                    {
-                        "id": _new_id(),
-                        "call_id": hold.call_id,
-                        "budget_key": line.key,
-                        "period_start": line.period_start,
-                        "amount": line.amount,
-                        "status": "held",
-                        "created_at": now,
-                        "expires_at": expires,
-                    }
-                    for line in hold.lines
-                ],
-            )
-        return report
+        with self.database.raw_write() as tx:
+            return self.reserve_in(tx, hold, lease=lease)
 
     def settle(self, hold: Hold, actual: Decimal | None) -> LedgerReport:
-        report = LedgerReport()
-        with self.database.write() as conn:
-            now = utcnow()
-            self._lock(conn, [(line.counter, line.budget.currency) for line in hold.lines])
-            for line in hold.lines:
-                charge = line.charge(actual)
-                if self._claim(conn, hold.call_id, line.counter, was="held", status="settled", actual=charge, now=now):
-                    late, held = False, -line.amount
-                elif self._claim(
-                    conn, hold.call_id, line.counter, was="expired", status="settled", actual=charge, now=now
-                ):
-                    late, held = True, Decimal(0)  # released by an admission that took this call for dead
-                else:
-                    continue  # already charged from the message ledger when its lease ran out
-                spent = self._add(conn, line.counter, spent=charge, held=held, now=now)
-                self._thresholds(conn, line, spent, report)
-                over = _overshoot(line, spent, charge, late=late)
-                if over is not None:
-                    report.overshoots.append(over)
-        return report
+        with self.database.raw_write() as tx:
+            return self.settle_in(tx, hold, actual)
 
     def release(self, hold: Hold) -> None:
-        with self.database.write() as conn:
-            now = utcnow()
-            self._lock(conn, [(line.counter, line.budget.currency) for line in hold.lines])
-            for line in hold.lines:
-                if self._claim(conn, hold.call_id, line.counter, was="held", status="released", actual=None, now=now):
-                    self._add(conn, line.counter, spent=Decimal(0), held=-line.amount, now=now)
+        with self.database.raw_write() as tx:
+            self.release_in(tx, hold)
+
+    def expire(self, now: datetime | None = None, *, lease: float = DEFAULT_LEASE) -> int:
+        """Close every hold past its lease, on every counter; how many were closed."""
+        with self.database.raw_write() as tx:
+            return self.expire_in(tx, now, lease=lease)
 
     def usage(self, key: str, period_start: date) -> tuple[Decimal, Decimal]:
         with self.database.read() as conn:
             row = conn.execute(
-                select(_counters.c.spent, _counters.c.reserved).where(
-                    _counters.c.budget_key == key, _counters.c.period_start == period_start
-                )
+                select(_c.spent, _c.reserved).where(_c.budget_key == key, _c.period_start == period_start)
             ).first()
         return (row.spent, row.reserved) if row else (Decimal(0), Decimal(0))
 
@@ -550,7 +595,7 @@ class MemoryBudgetLedger:
                         report.hits.append(
                             ThresholdHit(line.budget, line.key, line.period_start, threshold, plain_money(row[0]))
                         )
-                over = _overshoot(line, row[0], charge, late=False)
+                over = _overshoot(line, row[0], charge, late=False, call_id=hold.call_id)
                 if over is not None:
                     report.overshoots.append(over)
         return report

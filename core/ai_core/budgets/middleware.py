@@ -32,7 +32,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, time
 from decimal import Decimal
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -258,10 +257,10 @@ class BudgetMiddleware(Middleware):
 
     async def _run(self, services: Services, action: str, *args: Any, **kwargs: Any) -> Any:
         ledger = self.ledger_for(services)
-        method = partial(getattr(ledger, action), *args, **kwargs)
-        if services.database is not None:
-            return await services.database.run(method)
-        return method()  # memory: a mutex and a few additions, no I/O
+        if services.database is not None:  # in a write job: on SQLite, in the store's group commit
+            job = getattr(ledger, f"{action}_in")
+            return await services.database.write_job(lambda tx: job(tx, *args, **kwargs))
+        return getattr(ledger, action)(*args, **kwargs)  # memory: a mutex and a few additions, no I/O
 
     @staticmethod
     def _announce(call: Call, report: LedgerReport) -> None:
@@ -297,7 +296,7 @@ class BudgetMiddleware(Middleware):
                 held=over.held,
                 late=over.late,
                 currency=over.budget.currency,
-                conversation_id=call.conversation_id,
+                conversation_id=call.conversation_id if over.call_id == _call_id(call) else None,
             )
             money = overshoot.model_dump(mode="json", include={"limit", "spent", "over_by", "charged", "held"})
             log.warning(
@@ -309,6 +308,11 @@ class BudgetMiddleware(Middleware):
                 **money,
             )
             services.events.emit(overshoot)
+
+
+def _call_id(call: Call) -> str | None:
+    hold = call.state.get("budget_hold")
+    return getattr(hold, "call_id", None)
 
 
 def _scope(budget: Budget, key: str) -> str:
