@@ -41,9 +41,7 @@ class TextOnlyPlugin:
     @hookimpl
     def register_providers(self, register: Any) -> None:
         register(ProviderSpec(name="plain", driver=make_driver, capabilities=TEXT_ONLY, requires_api_key=False))
-        register(
-            ProviderSpec(name="rich", driver=make_driver, capabilities=FAKE_CAPABILITIES, requires_api_key=False)
-        )
+        register(ProviderSpec(name="rich", driver=make_driver, capabilities=FAKE_CAPABILITIES, requires_api_key=False))
 
 
 @pytest.fixture

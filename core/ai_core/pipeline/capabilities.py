@@ -72,5 +72,7 @@ def refuse_unsupported(driver: Driver, request: ChatRequest) -> None:
         f"{request.provider}/{request.model} does not support {' or '.join(missing)}: provider "
         f"{request.provider!r} declares capabilities: {declared}. Remove them from the request or use a model "
         "whose provider declares them.",
-        errors=[{"type": "unsupported_feature", "loc": (feature.split(" ")[0],), "msg": feature} for feature in missing],
+        errors=[
+            {"type": "unsupported_feature", "loc": (feature.split(" ")[0],), "msg": feature} for feature in missing
+        ],
     )

@@ -7,7 +7,9 @@
   with :class:`ConformanceDouble` / :class:`ConformanceProfile` to describe the
   local server double;
 * any test suite: :func:`block_network` (also the ``no_network`` fixture and
-  the ``--ai-block-network`` option of the pytest plugin).
+  the ``--ai-block-network`` option of the pytest plugin), and
+  :class:`Recording`, which records real provider exchanges to a file and
+  replays them offline (also the ``ai_replay`` marker and ``--ai-record``).
 
 Names load on first use, so the pytest plugin that lives here costs nothing at
 pytest start-up.
@@ -46,6 +48,9 @@ _EXPORTS: dict[str, str] = {
     "CachedReply": "ai_core.testing.doubles",
     "Received": "ai_core.testing.doubles",
     "request_key": "ai_core.testing.doubles",
+    "Recording": "ai_core.testing.record",
+    "RecordingError": "ai_core.testing.record",
+    "ReplayMismatchError": "ai_core.testing.record",
 }
 
 __all__ = [
@@ -59,6 +64,9 @@ __all__ = [
     "JsonReply",
     "NetworkBlockedError",
     "Received",
+    "Recording",
+    "RecordingError",
+    "ReplayMismatchError",
     "StreamErrorReply",
     "TextReply",
     "ToolCallReply",
@@ -112,3 +120,4 @@ if TYPE_CHECKING:
     )
     from ai_core.testing.fakes import fake_ai, fake_registry, make_fake, override_provider
     from ai_core.testing.network import NetworkBlockedError, block_network
+    from ai_core.testing.record import Recording, RecordingError, ReplayMismatchError
