@@ -27,3 +27,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, which counts as a failure: {reason}"
+
+
+@pytest.fixture(autouse=True)
+def _secrets_remembered_by_one_test_only() -> Generator[None, None, None]:
+    """A key a test registers (or a string hypothesis draws and stores as a credential) must never
+    blank text in a later test: redaction forgets it when the test ends."""
+    from ai_core.redaction import isolated_secrets
+
+    with isolated_secrets():
+        yield
