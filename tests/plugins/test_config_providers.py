@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 from servers.fixtures import TEST_API_KEY, _openai_server_session, openai_server  # noqa: F401
 from servers.openai_compat import Completion, OpenAICompatServer, Usage
 
-from ai_core import AI, MissingCredentialsError, PluginRegistry, plugins
+from ai_core import AI, CatalogError, ConfigurationError, MissingCredentialsError, PluginRegistry, plugins
 from ai_core.cli import cli
+from ai_core.dialects.config_providers import SECTION_KEYS, ConfigProvider
 
 SECTION = """
 [providers.lab]
@@ -201,3 +204,22 @@ def test_config_providers_can_be_left_out(config: Path) -> None:
     config.write_text(textwrap.dedent(f"[providers.x]\n{BASE}"))
     assert PluginRegistry.from_entry_points(config_providers=False).plugin_names() == ["core"]
     assert PluginRegistry.from_entry_points().plugin_names() == ["core", "config:x"]
+
+
+section_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats() | st.text(max_size=8) | st.dates()
+    | st.sampled_from(["openai-chat", "http://127.0.0.1:1/v1", "LAB_KEY", "m", "0.5", "streaming"]),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.sampled_from(["id", "model", "effective_from", "input", "output", "x"]), children, max_size=5),
+    max_leaves=20,
+)  # fmt: skip
+
+
+@given(st.dictionaries(st.sampled_from([*SECTION_KEYS, "bogus"]), section_values, max_size=6))
+def test_any_section_is_a_provider_or_one_clear_error(section: dict) -> None:
+    provider = ConfigProvider("x", {"dialect": "openai-chat", **section}, "/etc/ai/config.toml")
+    for build in (provider.spec, provider.catalog):
+        try:
+            build()
+        except (ConfigurationError, CatalogError) as error:
+            assert str(error).startswith("/etc/ai/config.toml [providers.x]: ")

@@ -192,7 +192,7 @@ def test_middleware_problems() -> None:
     found = problems(("layers", Layers(OnlyCall(), CoroutineStream(), SyncCall(), WrongArguments())))
     assert found == [
         "layers: middleware 'only-call' (OnlyCall) overrides __call__ but not stream, so streamed calls "
-        "(ai chat streams) pass it by; override stream too",
+        "(ai chat streams) pass it by; override stream too (or put the change in rewrite(), or set unary_only = True)",
         "layers: middleware 'coroutine-stream' (CoroutineStream): stream is 'async def' without 'yield', so it returns "
         "a coroutine, not a stream; write an async generator, or a plain def returning call_next(call)",
         "layers: middleware 'sync-call' (SyncCall): order must be an integer, got 'late'",
@@ -253,3 +253,9 @@ def test_the_command_as_json(installed: PluginRegistry) -> None:
     assert result.exit_code == 1
     found = json.loads(result.stdout)["problems"]
     assert {p["plugin"] for p in found} == {"layers"} and len(found) == 3
+
+
+def test_names_limit_the_listing_too(installed: PluginRegistry) -> None:
+    result = CliRunner().invoke(cli, ["plugins", "fake"])
+    assert result.exit_code == 0 and result.stdout.startswith("fake  (no distribution)  ai_core.drivers.fake_plugin")
+    assert "layers" not in result.stdout and "core  " not in result.stdout
