@@ -297,7 +297,7 @@ async def test_a_conversation_replays_field_by_field_without_the_server(tmp_path
     document = json.loads(path.read_text())
     assert KEY not in path.read_text()
     streamed = document["exchanges"][0]["response"]
-    assert len(streamed["chunks"]) > 1, "a stream keeps its chunks"
+    assert streamed["chunks"], "a stream keeps its chunks (how many depends on the network's reads)"
     assert "".join(streamed["chunks"]).endswith("data: [DONE]\n\n")
 
 
