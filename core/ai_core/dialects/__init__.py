@@ -6,5 +6,8 @@ its quirks, not a copy of the protocol code. Today: :mod:`.openai_chat`, the
 OpenAI Chat Completions dialect spoken by OpenAI, xAI, Ollama's ``/v1``, vLLM,
 LM Studio and most hosted inference services.
 
-:mod:`.catalog` loads the model and price tables such plugins ship as data.
+:mod:`.catalog` loads the model and price tables such plugins ship as data
+(docs/catalogs.md), :mod:`.provider_hooks` turns a package's catalogue into
+its three hooks, and :mod:`.config_providers` makes a provider of a config-file
+section that names a dialect, with no package at all.
 """
