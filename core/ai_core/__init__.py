@@ -121,6 +121,7 @@ _ERRORS = (
     "ContentFilteredError",
     "ContextLengthExceededError",
     "CredentialError",
+    "DeadlineExceededError",
     "InvalidRequestError",
     "MalformedResponseError",
     "MissingCredentialsError",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from ai_core.app import AI
     from ai_core.pipeline.builder import ConversationBuilder
     from ai_core.types import ChatResponse, Cost, TokenUsage
 
@@ -29,28 +30,57 @@ def chat(
     PROMPT '-' reads the prompt from standard input.
 
     Token usage and cost are printed to standard error after each answer.
+    Ctrl-C stops at once (exit status 130); what a stream delivered until then
+    is recorded and charged like any answer.
     """
     from ai_core.app import AI
     from ai_core.errors import AIError
 
-    if prompt == "-":
-        prompt = sys.stdin.read()
     try:
-        ai = AI(persistence=False) if no_persist else AI()
-    except AIError as exc:
-        raise click.ClickException(str(exc)) from exc
-    try:
-        conversation = ai.conversation(model, id=conversation_id)
-        if system:
-            conversation.system(system)
-        if prompt is not None:
-            _turn(conversation, prompt)
-        else:
-            _repl(conversation)
-    except AIError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        ai.close()
+        if prompt == "-":
+            prompt = sys.stdin.read()
+        try:
+            ai = AI(persistence=False) if no_persist else AI()
+        except AIError as exc:
+            raise click.ClickException(str(exc)) from exc
+        try:
+            note = budgets_note(ai)
+            if note:
+                click.echo(note, err=True)
+            conversation = ai.conversation(model, id=conversation_id)
+            if system:
+                conversation.system(system)
+            if prompt is not None:
+                _turn(conversation, prompt)
+            else:
+                _repl(conversation)
+        except AIError as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            ai.close()
+    except KeyboardInterrupt:
+        _interrupted()
+
+
+def _interrupted() -> None:
+    """Ctrl-C: end the line being printed and leave with 128 + SIGINT, as shells expect."""
+    click.echo(err=True)
+    raise click.exceptions.Exit(130)
+
+
+def budgets_note(ai: AI) -> str | None:
+    """One line when budgets apply but nothing is stored: their counters then
+    live in this process only, and start from zero in the next one."""
+    if ai.services.database is not None:
+        return None
+    from ai_core.budgets.middleware import BudgetMiddleware
+
+    configured = bool(ai.settings.budgets) or any(
+        isinstance(layer, BudgetMiddleware) and layer.budgets for layer in ai.middleware
+    )
+    if not configured:
+        return None
+    return "note: persistence is off, so budgets count only this process's spending (they start at zero next time)"
 
 
 def _turn(conversation: ConversationBuilder, prompt: str) -> ChatResponse:
@@ -59,14 +89,20 @@ def _turn(conversation: ConversationBuilder, prompt: str) -> ChatResponse:
 
     conversation.user(prompt)
     response: ChatResponse | None = None
-    for event in conversation.stream():
-        if isinstance(event, TextDelta):
-            click.echo(event.text, nl=False)
-            sys.stdout.flush()
-        elif isinstance(event, ReasoningDelta):
-            click.secho(event.text, nl=False, dim=True, err=True)
-        elif isinstance(event, StreamCompleted):
-            response = event.response
+    events = conversation.stream()
+    try:
+        for event in events:
+            if isinstance(event, TextDelta):
+                click.echo(event.text, nl=False)
+                sys.stdout.flush()
+            elif isinstance(event, ReasoningDelta):
+                click.secho(event.text, nl=False, dim=True, err=True)
+            elif isinstance(event, StreamCompleted):
+                response = event.response
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:  # stopped early (Ctrl-C while printing): end the stream now, not at GC
+            close()
     click.echo()
     if response is None:  # a driver that breaks the contract; never print a made-up usage line
         raise click.ClickException("the stream ended without a final response")
@@ -82,7 +118,12 @@ def _repl(conversation: ConversationBuilder) -> None:
     while True:
         try:
             line = click.prompt(">", prompt_suffix=" ", default="", show_default=False)
-        except (click.Abort, EOFError):
+        except click.Abort as exc:  # click turns both Ctrl-C and Ctrl-D into Abort
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from None
+            click.echo(err=True)
+            break
+        except EOFError:
             click.echo(err=True)
             break
         if line.strip().lower() in EXIT_WORDS:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ import anyio
 from pydantic import SecretStr
 
 from ai_core import errors
+from ai_core.drivers.deadlines import CallDeadline, bounded_chunks, idle_error, seconds
 from ai_core.types import Capabilities, ChatRequest, ChatResponse, ModelInfo, StreamEvent
 
 __all__ = ["Driver", "DriverFactory", "HTTPDriver", "ProviderConfig", "ProviderSpec"]
@@ -28,6 +29,12 @@ class ProviderConfig:
     """Resolved settings for one provider (and possibly one tenant).
 
     The key is a :class:`~pydantic.SecretStr`, so it never shows in a repr.
+    Time limits, in seconds (see :mod:`ai_core.drivers.deadlines`): ``timeout``
+    bounds the wait for a response to start, streamed or not;
+    ``stream_idle_timeout`` each gap between chunks; ``total_timeout`` the
+    whole call, retries included. ``transport`` is an httpx-compatible async
+    transport instance, or a factory (any callable returning one) called once
+    per event loop.
     """
 
     provider: str
@@ -37,6 +44,7 @@ class ProviderConfig:
     stream_idle_timeout: float = 60.0
     retry_attempts: int = 2
     transport: Any = None
+    total_timeout: float = 600.0
     options: dict[str, Any] = field(default_factory=dict)
 
     def require_key(self, variables: tuple[str, ...] = ()) -> str:
@@ -164,7 +172,13 @@ class HTTPDriver(Driver):
 
     @property
     def client(self) -> Any:
-        """The pooled client, built on first use (never at import or init)."""
+        """The pooled client, built on first use (never at import or init).
+
+        Core keeps one driver per provider and event loop, so a transport
+        factory in ``config.transport`` gives each loop its own transport; an
+        instance is shared, and refused on a second loop unless it is one that
+        works on any loop (:func:`ai_core.drivers.http.build_client`).
+        """
         if self._client is None:
             from ai_core.drivers import http
             from ai_core.redaction import remember_secret
@@ -175,8 +189,10 @@ class HTTPDriver(Driver):
                 http.ClientOptions(
                     base_url=self.base_url,
                     timeout=self.config.timeout,
+                    connect_timeout=min(10.0, self.config.timeout),
                     headers=self.auth_headers(),
                     transport=self.config.transport,
+                    name=self.provider,
                 )
             )
         return self._client
@@ -188,24 +204,77 @@ class HTTPDriver(Driver):
 
     # -- requests ----------------------------------------------------------
 
-    async def post_json(self, path: str, payload: dict[str, Any], **kwargs: Any) -> Any:
+    def _timeouts(self) -> tuple[Any, float]:
+        """The transport's timeouts for one request, and its per-read limit.
+
+        Reads wait at most ``max(timeout, stream_idle_timeout)`` in the
+        transport, so the wait for the headers is ended by ``timeout`` (our own
+        scope) and not earlier by a shorter idle timeout.
+        """
         from ai_core.drivers import http
 
-        """POST JSON and return the decoded body, mapping every failure."""
+        timeout = self.config.timeout
+        read = max(timeout, self.config.stream_idle_timeout)
+        return http.Timeout(timeout, connect=min(10.0, timeout), read=read, pool=timeout), read
+
+    async def _start(self, request: Any, deadline: CallDeadline) -> Any:
+        """Send ``request`` and wait for the response's headers: at most
+        ``timeout`` seconds (connecting included), and never past ``deadline``.
+
+        The response is returned unread; the caller closes it.
+        """
+        from ai_core.drivers import http
+
+        timeout = self.config.timeout
+        started_at = anyio.current_time()
+        ends_first = started_at + timeout <= deadline.at
         try:
-            response = await self.client.post(path, json=payload, **kwargs)
+            with anyio.CancelScope(deadline=min(started_at + timeout, deadline.at)) as scope:
+                response = await self.client.send(request, stream=True)
+        except http.ConnectTimeout as exc:
+            raise errors.ProviderTimeoutError(
+                f"could not connect within {seconds(min(10.0, timeout))}", provider=self.provider
+            ) from exc
+        except http.TimeoutException as exc:  # the connection is up: the server is silent
+            raise errors.ProviderTimeoutError(f"no response within {seconds(timeout)}", provider=self.provider) from exc
         except http.HTTPError as exc:
             raise self.error_from_transport(exc) from exc
+        if scope.cancelled_caught:
+            if ends_first:
+                raise errors.ProviderTimeoutError(f"no response within {seconds(timeout)}", provider=self.provider)
+            raise deadline.error(self.provider)
+        return response
+
+    async def _request_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One unstreamed request: headers within ``timeout``, the body within
+        the call's total deadline, then decoded (errors mapped)."""
+        from ai_core.drivers import http
+
+        deadline = CallDeadline.for_call(self.config.total_timeout)
+        timeouts, read = self._timeouts()
+        request = self.client.build_request(method, path, timeout=timeouts, **kwargs)
+        response = await self._start(request, deadline)
+        try:
+            with anyio.CancelScope(deadline=deadline.at) as scope:
+                await response.aread()
+        except http.ReadTimeout as exc:
+            raise idle_error("response", read, self.provider) from exc
+        except http.HTTPError as exc:
+            raise self.error_from_transport(exc) from exc
+        finally:
+            with anyio.move_on_after(5, shield=True):  # give the connection back even when cancelled
+                await response.aclose()
+        if scope.cancelled_caught:
+            raise deadline.error(self.provider)
         return self.decode(response)
+
+    async def post_json(self, path: str, payload: dict[str, Any], **kwargs: Any) -> Any:
+        """POST JSON and return the decoded body, mapping every failure."""
+        return await self._request_json("POST", path, json=payload, **kwargs)
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
-        from ai_core.drivers import http
-
-        try:
-            response = await self.client.get(path, **kwargs)
-        except http.HTTPError as exc:
-            raise self.error_from_transport(exc) from exc
-        return self.decode(response)
+        """GET and return the decoded body, mapping every failure."""
+        return await self._request_json("GET", path, **kwargs)
 
     def decode(self, response: Any) -> Any:
         if response.status_code >= 400:
@@ -220,61 +289,77 @@ class HTTPDriver(Driver):
                 status_code=response.status_code,
             ) from exc
 
-    async def stream_lines(self, path: str, payload: dict[str, Any]) -> AsyncIterator[str]:
-        """POST and yield the response's text lines, with an idle timeout.
+    async def stream_lines(self, path: str, payload: dict[str, Any]) -> AsyncGenerator[str, None]:
+        """POST and yield the response's text lines, every wait bounded.
 
-        A stalled stream raises :class:`~ai_core.errors.ProviderTimeoutError`
-        after ``stream_idle_timeout`` seconds without data. The idle timeout is
-        the transport's per-read timeout where the transport is known to
-        enforce it (httpx2's pool and the aiohttp transport apply
-        ``timeout.read`` to every socket read) rather than a cancel scope per
-        chunk, which profiling showed to be most of a chunk's CPU. Any other
-        transport (a custom ``AI_HTTP_TRANSPORT``, a test double) gets the
-        cancel scope per chunk, so a hung stream never hangs the caller. Lines
-        are split from the raw bytes in one step instead of through httpx2's
-        text and line decoders.
+        The headers must arrive within ``timeout`` (else "no response within
+        N s"); then each gap between chunks within ``stream_idle_timeout``
+        ("stream idle for N s"); and the whole, with the retries before it,
+        within the call's total deadline ("call exceeded its total deadline",
+        :class:`~ai_core.errors.DeadlineExceededError`). The idle timeout is the
+        transport's per-read timeout where the transport is known to enforce
+        it (httpx2's pool and the aiohttp transport do), rather than a cancel
+        scope per chunk, which profiling showed to be most of a chunk's CPU;
+        any other transport (a custom ``AI_HTTP_TRANSPORT``, a test double)
+        gets the scope per chunk, so a hung stream never hangs the caller.
+        Lines are split from the raw bytes in one step instead of through
+        httpx2's text and line decoders.
         """
         from ai_core.drivers import http
 
+        deadline = CallDeadline.for_call(self.config.total_timeout)
         idle = self.config.stream_idle_timeout
-        timeout = http.Timeout(self.config.timeout, connect=min(10.0, self.config.timeout), read=idle)
+        timeouts, read = self._timeouts()
+        request = self.client.build_request("POST", path, json=payload, timeout=timeouts)
+        response = await self._start(request, deadline)
         try:
-            async with self.client.stream("POST", path, json=payload, timeout=timeout) as response:
-                if response.status_code >= 400:
+            if response.status_code >= 400:
+                with anyio.CancelScope(deadline=deadline.at) as scope:
                     body = await response.aread()
-                    raise self.error_from_response(response.status_code, body, response.headers)
-                pending = b""
-                chunks = response.aiter_bytes()
-                if not http.enforces_read_timeout(self.client):
-                    chunks = _idle_bounded(chunks, idle, self.provider)
-                async for chunk in chunks:
-                    if pending:
-                        chunk = pending + chunk
-                    if b"\r" in chunk:  # lines may end in CRLF or a lone CR; a CR may end this read
-                        held = b"\r" if chunk.endswith(b"\r") else b""
-                        chunk = chunk[: len(chunk) - len(held)].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-                    else:
-                        held = b""
-                    lines = chunk.split(b"\n")
-                    pending = lines.pop() + held
-                    for line in lines:
-                        yield line.decode("utf-8", "replace")
-                if pending.rstrip(b"\r"):
-                    yield pending.rstrip(b"\r").decode("utf-8", "replace")
+                if scope.cancelled_caught:
+                    raise deadline.error(self.provider)
+                raise self.error_from_response(response.status_code, body, response.headers)
+            pending = b""
+            chunks = bounded_chunks(
+                response.aiter_bytes(),
+                idle=idle,
+                deadline=deadline,
+                transport_bounds_idle=read == idle and http.enforces_read_timeout(self.client),
+                provider=self.provider,
+            )
+            async for chunk in chunks:
+                if pending:
+                    chunk = pending + chunk
+                if b"\r" in chunk:  # lines may end in CRLF or a lone CR; a CR may end this read
+                    held = b"\r" if chunk.endswith(b"\r") else b""
+                    chunk = chunk[: len(chunk) - len(held)].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                else:
+                    held = b""
+                lines = chunk.split(b"\n")
+                pending = lines.pop() + held
+                for line in lines:
+                    yield line.decode("utf-8", "replace")
+            if pending.rstrip(b"\r"):
+                yield pending.rstrip(b"\r").decode("utf-8", "replace")
+        except http.ReadTimeout as exc:
+            raise idle_error("stream", idle, self.provider) from exc
         except http.HTTPError as exc:
-            if isinstance(exc, http.ReadTimeout):
-                raise errors.ProviderTimeoutError(
-                    f"stream stalled: no data for {idle:g}s", provider=self.provider
-                ) from exc
             raise self.error_from_transport(exc, streaming=True) from exc
+        finally:
+            with anyio.move_on_after(5, shield=True):  # give the connection back even when cancelled
+                await response.aclose()
 
     # -- error mapping -----------------------------------------------------
 
     def error_from_transport(self, exc: Exception, *, streaming: bool = False) -> errors.ProviderError:
         from ai_core.drivers import http
 
+        if isinstance(exc, http.ConnectTimeout):
+            return errors.ProviderTimeoutError("could not connect in time", provider=self.provider)
         if isinstance(exc, http.TimeoutException):
-            return errors.ProviderTimeoutError(f"request timed out ({type(exc).__name__})", provider=self.provider)
+            return errors.ProviderTimeoutError(
+                f"timed out waiting for the provider ({type(exc).__name__})", provider=self.provider
+            )
         if streaming and isinstance(exc, http.RemoteProtocolError | http.ReadError):
             return errors.StreamInterruptedError(f"stream cut off: {exc}", provider=self.provider)
         if isinstance(exc, http.TransportError):
@@ -293,20 +378,6 @@ class HTTPDriver(Driver):
         }
         text = message or f"HTTP {status}"
         return error_for_status(status, text, headers=headers, **kwargs)
-
-
-async def _idle_bounded(chunks: AsyncIterator[bytes], idle: float, provider: str) -> AsyncIterator[bytes]:
-    """Chunks, failing after ``idle`` seconds without one (the scope never spans a yield)."""
-    iterator = chunks.__aiter__()
-    while True:
-        try:
-            with anyio.fail_after(idle):
-                chunk = await iterator.__anext__()
-        except StopAsyncIteration:
-            return
-        except TimeoutError as exc:
-            raise errors.ProviderTimeoutError(f"stream stalled: no data for {idle:g}s", provider=provider) from exc
-        yield chunk
 
 
 def parse_error_body(body: bytes) -> tuple[str, str | None, Any]:

@@ -11,13 +11,20 @@ used. README, "Choosing the HTTP client", has the numbers and the command.
 
 The transport is injectable: pass any ``AsyncBaseTransport`` (a
 ``MockTransport`` in tests, an aiohttp-backed one in production) per provider,
-or name a factory with ``AI_HTTP_TRANSPORT=module:callable``.
+or a factory (any callable returning one), or name a factory with
+``AI_HTTP_TRANSPORT=module:callable``. A pool belongs to the event loop that
+opened it, and one ``AI`` used from sync code (its own loop thread) and from
+async code runs two loops: a factory is called once per loop, while an
+instance is refused on a second loop with a :class:`~ai_core.errors.ConfigurationError`
+saying to pass a factory, unless it works on any loop (``MockTransport``,
+:class:`AiohttpTransport`, or a class that sets ``any_event_loop = True``).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +35,7 @@ __all__ = [
     "AiohttpTransport",
     "AsyncBaseTransport",
     "AsyncClient",
+    "AsyncHTTPTransport",
     "ClientOptions",
     "HTTPError",
     "HTTPStatusError",
@@ -37,12 +45,14 @@ __all__ = [
     "Timeout",
     "TransportError",
     "build_client",
+    "claim_transport",
     "enforces_read_timeout",
     "http_library",
 ]
 
 AsyncClient = _http.AsyncClient
 AsyncBaseTransport = _http.AsyncBaseTransport
+AsyncHTTPTransport = _http.AsyncHTTPTransport
 MockTransport = _http.MockTransport
 Request = _http.Request
 Response = _http.Response
@@ -70,9 +80,10 @@ class ClientOptions:
     timeout: float = 60.0
     connect_timeout: float = 10.0
     headers: dict[str, str] = field(default_factory=dict)
-    transport: Any = None  # an AsyncBaseTransport, or None for the default
+    transport: Any = None  # an AsyncBaseTransport, a factory of one, or None for the default
     max_connections: int = 100
     max_keepalive: int = 20
+    name: str = ""  # the provider, for error messages
 
 
 class _AiohttpStream(_http.AsyncByteStream):
@@ -104,22 +115,29 @@ class AiohttpTransport(_http.AsyncBaseTransport):
     httpx2's own connection pool costs several times aiohttp's CPU per request
     (README, "Choosing the HTTP client"), so on asyncio this is the default;
     the client API, error mapping and MockTransport tests stay httpx2's.
+    One instance may serve several asyncio loops: it opens a session per loop.
     """
+
+    any_event_loop = True
 
     def __init__(self, *, limit: int = 100, limit_per_host: int = 0) -> None:
         self._limit = limit
         self._limit_per_host = limit_per_host
-        self._session: Any = None
+        self._sessions: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     def _get_session(self) -> Any:
-        if self._session is None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
             import aiohttp
 
             connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit_per_host)
-            self._session = aiohttp.ClientSession(
+            session = self._sessions[loop] = aiohttp.ClientSession(
                 connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
             )
-        return self._session
+        return session
 
     async def handle_async_request(self, request: Any) -> Any:
         import aiohttp
@@ -141,8 +159,10 @@ class AiohttpTransport(_http.AsyncBaseTransport):
                 allow_redirects=False,
                 timeout=timeout,
             )
-        except TimeoutError as exc:  # before ClientError: aiohttp's timeouts are both
-            raise ConnectTimeout("timed out waiting for the server", request=request) from exc
+        except aiohttp.ConnectionTimeoutError as exc:  # before ClientError: aiohttp's timeouts are both
+            raise ConnectTimeout("timed out connecting to the server", request=request) from exc
+        except TimeoutError as exc:  # connected, but no response headers in time
+            raise ReadTimeout("timed out waiting for the response", request=request) from exc
         except aiohttp.ClientConnectorError as exc:
             raise ConnectError(str(exc), request=request) from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
@@ -157,8 +177,15 @@ class AiohttpTransport(_http.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
+        """Close the session of the running loop (each loop's client closes its own)."""
+        import asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        session = self._sessions.pop(loop, None)
+        if session is not None:
             await session.close()
 
 
@@ -192,9 +219,64 @@ def _transport_from_env() -> Any:
     return factory()
 
 
+_owners: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+"""Transport instance -> a weak reference to the event loop (asyncio loop or
+trio root task) that first used it."""
+
+
+def _running_loop() -> Any:
+    import sniffio
+
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.lowlevel.current_root_task()
+    import asyncio
+
+    return asyncio.get_running_loop()
+
+
+def _is_factory(transport: Any) -> bool:
+    return callable(transport) and not isinstance(transport, _http.AsyncBaseTransport)
+
+
+def claim_transport(transport: Any, name: str = "") -> Any:
+    """The transport to use on the running loop: a factory's new product, or
+    ``transport`` itself once it is known not to serve another live loop."""
+    if _is_factory(transport):
+        return transport()
+    if isinstance(transport, MockTransport) or getattr(transport, "any_event_loop", False):
+        return transport
+    try:
+        loop = _running_loop()
+    except Exception:  # built outside any loop (a script, a benchmark): nothing to check yet
+        return transport
+    try:
+        owner = _owners.get(transport)
+    except TypeError:  # not weak-referenceable: cannot track it, so trust it
+        return transport
+    current = owner() if owner is not None else None
+    if current is None or current is loop or getattr(current, "is_closed", lambda: False)():
+        _owners[transport] = weakref.ref(loop)
+        return transport
+    from ai_core.errors import ConfigurationError
+
+    subject = f"the transport given for provider {name!r}" if name else "this transport"
+    raise ConfigurationError(
+        f"{subject} ({type(transport).__name__}) is already in use on another event loop, and a connection "
+        "pool cannot be shared between loops (an AI used both from sync code and from async code runs two); "
+        'pass a factory instead, e.g. {"transport": lambda: ' + type(transport).__name__ + "(...)}, "
+        "and each loop gets its own"
+    )
+
+
 def build_client(options: ClientOptions) -> Any:
-    """Build the pooled ``AsyncClient`` one provider uses for all its calls."""
-    transport = options.transport if options.transport is not None else _transport_from_env()
+    """Build the pooled ``AsyncClient`` one provider uses for all its calls,
+    on the running event loop (see :func:`claim_transport`)."""
+    if options.transport is not None:
+        transport = claim_transport(options.transport, options.name)
+    else:
+        transport = _transport_from_env()
     limits = Limits(max_connections=options.max_connections, max_keepalive_connections=options.max_keepalive)
     kwargs: dict[str, Any] = {
         "base_url": options.base_url,

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from ai_core import errors
 from ai_core.drivers.base import Driver, ProviderConfig, ProviderSpec
+from ai_core.drivers.deadlines import CallDeadline
 from ai_core.events.types import ProviderSwitched, RequestFailed
 from ai_core.pipeline.capabilities import build_driver, refuse_unsupported
 from ai_core.pipeline.resilience import CircuitBreaker, RetryPolicy
@@ -106,7 +107,17 @@ class ProviderManager:
     def config(
         self, provider: str, overrides: Mapping[str, Any] | None = None, *, api_key: SecretStr | None = None
     ) -> ProviderConfig:
-        """Merge run-time overrides over the environment and config file."""
+        """Merge run-time overrides over the environment and config file.
+
+        Time limits resolve per provider, then globally: ``timeout``
+        (``AI_<P>_TIMEOUT``, then ``AI_TIMEOUT``); ``stream_idle_timeout``
+        (``AI_<P>_STREAM_IDLE_TIMEOUT``, ``AI_STREAM_IDLE_TIMEOUT``, else the
+        resolved ``timeout``); ``total_timeout`` (``AI_<P>_TOTAL_TIMEOUT``,
+        ``AI_TOTAL_TIMEOUT``). A run-time value that is not a positive number
+        of seconds is a :class:`~ai_core.errors.ConfigurationError` naming it.
+        """
+        import math
+
         spec = self.spec(provider)
         settings = self.services.settings
         found = settings.provider(provider, spec.api_key_env)
@@ -115,19 +126,35 @@ class ProviderManager:
         key = key if isinstance(key, SecretStr) or key is None else SecretStr(str(key))
         options = merged.pop("options", {})
         transport = merged.pop("transport", None)
-        unknown = set(merged) - {"base_url", "timeout", "stream_idle_timeout", "retry_attempts"}
+        unknown = set(merged) - {"base_url", "timeout", "stream_idle_timeout", "total_timeout", "retry_attempts"}
         if unknown:
             raise errors.ConfigurationError(f"unknown provider settings for {provider!r}: {sorted(unknown)}")
-        timeout = float(merged.get("timeout") or found.timeout or settings.timeout)
+
+        def seconds(name: str) -> float | None:
+            value = merged.get(name)
+            if value is None:
+                return None
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = math.nan
+            if not (math.isfinite(number) and number > 0):
+                raise errors.ConfigurationError(
+                    f"providers[{provider!r}][{name!r}] must be a positive number of seconds, got {value!r}"
+                )
+            return number
+
+        timeout = seconds("timeout") or found.timeout or settings.timeout
         return ProviderConfig(
             provider=provider,
             api_key=key or found.api_key or api_key,
             base_url=merged.get("base_url") or found.base_url or spec.default_base_url,
             timeout=timeout,
-            stream_idle_timeout=float(
-                merged.get("stream_idle_timeout") or found.stream_idle_timeout or settings.stream_idle_timeout
-                or timeout
-            ),
+            stream_idle_timeout=seconds("stream_idle_timeout")
+            or found.stream_idle_timeout
+            or settings.stream_idle_timeout
+            or timeout,
+            total_timeout=seconds("total_timeout") or found.total_timeout or settings.total_timeout,
             retry_attempts=int(
                 merged["retry_attempts"]
                 if merged.get("retry_attempts") is not None
@@ -205,6 +232,11 @@ class ProviderManager:
 
     # -- calling -----------------------------------------------------------
 
+    def _total_timeout(self, provider: str, overrides: Mapping[str, Any] | None) -> float:
+        if provider in self._fixed:
+            return self.services.settings.total_timeout
+        return self._resolved(provider, overrides)[0].total_timeout
+
     def _retry_policy(self, provider: str, overrides: Mapping[str, Any] | None) -> RetryPolicy:
         if provider in self._fixed:
             return self._fixed_policy
@@ -229,7 +261,7 @@ class ProviderManager:
                     self.breaker.check(candidate.provider)
                     driver = await self.driver(candidate.provider, provider_overrides, tenant=tenant)
                     refuse_unsupported(driver, candidate)  # before any call: a RequestValidationError
-                    response = await driver.send(candidate)
+                    response = await plan.deadline.run(driver.send, candidate, provider=candidate.provider)
                 except errors.ProviderError as exc:
                     if await plan.retry(candidate, provider_overrides, exc, attempt):
                         continue
@@ -259,7 +291,7 @@ class ProviderManager:
                     self.breaker.check(candidate.provider)
                     driver = await self.driver(candidate.provider, provider_overrides, tenant=tenant)
                     refuse_unsupported(driver, candidate)  # before any call: a RequestValidationError
-                    async for event in driver.stream(candidate):
+                    async for event in plan.deadline.stream(driver, candidate):
                         started = True
                         yield event
                 except errors.ProviderError as exc:
@@ -325,6 +357,9 @@ class _Plan:
         self.overrides = overrides or {}
         self.conversation_id = conversation_id
         self.error: BaseException | None = None
+        # One deadline for the whole call: every attempt, back-off and fallback (ai_core.drivers.deadlines).
+        total = manager._total_timeout(request.provider, self.overrides.get(request.provider))
+        self.deadline = CallDeadline.after(total)
 
     def __iter__(self) -> Iterator[tuple[ChatRequest, Mapping[str, Any] | None]]:
         for index, candidate in enumerate(self.candidates):
@@ -343,8 +378,13 @@ class _Plan:
         """Record the failure; wait and return True when the same model should be tried again."""
         self.record(candidate, exc, attempt)
         policy = self.manager._retry_policy(candidate.provider, overrides)
-        if policy.should_retry(exc, attempt) and not self.manager.breaker.is_open(candidate.provider):
-            await anyio.sleep(policy.delay(exc, attempt))
+        delay = policy.delay(exc, attempt)
+        if (
+            policy.should_retry(exc, attempt)
+            and not self.manager.breaker.is_open(candidate.provider)
+            and self.deadline.allows(delay)
+        ):
+            await anyio.sleep(delay)
             return True
         return False
 
