@@ -24,7 +24,7 @@ from ai_core.events.dispatcher import EventDispatcher
 from ai_core.events.listener import Listener
 from ai_core.mcp.spec import MCPServer
 from ai_core.pipeline.builder import ConversationBuilder
-from ai_core.pipeline.middleware import Middleware, compose, compose_stream, order_layers
+from ai_core.pipeline.middleware import Middleware, check_layer, order_layers
 from ai_core.pipeline.providers import ProviderManager, _loop_token
 from ai_core.pipeline.runner import TurnRunner
 from ai_core.pipeline.store import ConversationStore, MemoryStore
@@ -79,6 +79,9 @@ class AI:
                 }
             )
         registry = registry or default_registry()
+        layers = order_layers([*registry.middleware(), *middleware])
+        for layer in layers:  # a broken layer fails here, not on the first call
+            check_layer(layer)
         prices = PriceBook(registry.prices())
         database = None
         core_listeners: list[Listener] = []
@@ -97,25 +100,12 @@ class AI:
             database=database,
         )
         self.providers = ProviderManager(self.services, overrides=providers, drivers=drivers)
-        layers = order_layers([*registry.middleware(), *middleware])
         self.middleware = layers
-        self._runner = TurnRunner(
-            self.services,
-            self.providers,
-            handler=compose(layers, self._endpoint),
-            stream_handler=compose_stream(layers, self._stream_endpoint),
-        )
+        self._runner = TurnRunner(self.services, self.providers, layers)
         self._bridge = SyncBridge()
         self._mcp: dict[tuple[str, Any], MCPServer] = {}
         self._mcp_lock = threading.Lock()
         self._closed = False
-
-    # The endpoints are methods so the composed stack is built once per instance.
-    async def _endpoint(self, call: Any) -> Any:
-        return await self._runner.endpoint(call)
-
-    def _stream_endpoint(self, call: Any) -> Any:
-        return self._runner.stream_endpoint(call)
 
     # -- public API --------------------------------------------------------
 

@@ -137,6 +137,11 @@ def _price(price: Any, everything: _Everything) -> Iterable[str]:
         yield f"price for {price.provider}/{price.model} from {price.effective_from}: no plugin lists that model"
 
 
+def middleware_problems(layer: Any) -> list[str]:
+    """What is wrong with a middleware layer (empty when nothing is)."""
+    return list(_middleware(layer))
+
+
 def _middleware(layer: Any) -> Iterable[str]:
     from ai_core.pipeline.middleware import Middleware
 
@@ -164,10 +169,10 @@ def _middleware(layer: Any) -> Iterable[str]:
             yield f"{what}: {method_name} must take (call, call_next)"
     overrides_call = call is not None and call is not getattr(Middleware, "__call__", None)  # noqa: B004
     overrides_stream = stream is not None and stream is not Middleware.stream
-    if overrides_call and not overrides_stream:
+    if overrides_call and not overrides_stream and not getattr(layer, "unary_only", False):
         yield (
             f"{what} overrides __call__ but not stream, so streamed calls (ai chat streams) pass it by; "
-            "override stream too"
+            "override stream too (or put the change in rewrite(), or set unary_only = True)"
         )
 
 

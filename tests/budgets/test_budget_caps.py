@@ -183,8 +183,9 @@ async def test_a_tag_given_twice_is_charged_once(ledger_url: str | None) -> None
 
 
 class Gate(Middleware):
-    """Keeps calls in flight until released."""
+    """Keeps calls in flight until released (unstreamed calls only)."""
 
+    unary_only = True
     name = "gate"
     order = 900
 

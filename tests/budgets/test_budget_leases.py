@@ -202,7 +202,7 @@ CHILD = textwrap.dedent(
     from ai_core.pipeline.middleware import Middleware
 
     class Hang(Middleware):
-        name, order = "hang", 900
+        name, order, unary_only = "hang", 900, True
         async def __call__(self, call, call_next):
             if sys.argv[2] == "answered":  # the provider answered and the runner recorded it
                 await call_next(call)

@@ -105,6 +105,7 @@ def test_sync_send_and_stream_work_inside_a_running_loop() -> None:
 
 
 class Recorder(Middleware):
+    unary_only = True  # a test layer for unstreamed calls
     def __init__(self, name: str, order: int, log: list[str]) -> None:
         self.name, self.order, self.log = name, order, log
 
@@ -125,6 +126,7 @@ async def test_middleware_runs_in_declared_order_not_registration_order() -> Non
 
 
 class Rewrite(Middleware):
+    unary_only = True  # a test layer for unstreamed calls
     name, order = "rewrite", 100
 
     async def __call__(self, call: Call, call_next):  # type: ignore[no-untyped-def]
@@ -134,6 +136,7 @@ class Rewrite(Middleware):
 
 
 class ShortCircuit(Middleware):
+    unary_only = True  # a test layer for unstreamed calls
     name, order = "cache", 300
 
     async def __call__(self, call: Call, call_next):  # type: ignore[no-untyped-def]
@@ -143,6 +146,7 @@ class ShortCircuit(Middleware):
 
 
 class SeesErrors(Middleware):
+    unary_only = True  # a test layer for unstreamed calls
     name, order = "errors", 50
 
     def __init__(self) -> None:

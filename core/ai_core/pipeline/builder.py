@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from ai_core import errors
+from ai_core.pipeline.middleware import Middleware, check_layer
 from ai_core.pipeline.providers import split_model
 from ai_core.pipeline.store import ConversationRecord, ConversationStore, new_id
 from ai_core.pipeline.tools import FunctionTool, ToolBox
@@ -67,6 +68,11 @@ class ConversationBuilder:
         self._tags = tuple(dict.fromkeys(tags))
         self._max_cost: Decimal | None = None
         self._last_model: tuple[str, str] | None = None
+        self._layers: list[Middleware] = []
+        self._skipped: set[str] = set()
+        self._before_send: list[Callable[..., Any]] = []
+        self._on_success: list[Callable[..., Any]] = []
+        self._on_error: list[Callable[..., Any]] = []
 
     # -- identity ----------------------------------------------------------
 
@@ -222,6 +228,51 @@ class ConversationBuilder:
         if not value.is_finite() or value <= 0:
             raise errors.RequestValidationError(f"max_cost must be a positive amount, got {amount!r}")
         self._max_cost = value
+        return self
+
+    def middleware(self, *layers: Middleware) -> ConversationBuilder:
+        """Add middleware layers to this conversation only (ordered with the
+        instance's by their ``order``); each is checked as at registration."""
+        for layer in layers:
+            check_layer(layer)
+        self._layers.extend(layers)
+        return self
+
+    def without_middleware(self, *names: str) -> ConversationBuilder:
+        """Skip the instance's layers with these names in this conversation.
+        Budgets are not optional: naming the budget layer is an error."""
+        from ai_core.budgets.middleware import BudgetMiddleware
+
+        budget_layers = {layer.name for layer in self._ai.middleware if isinstance(layer, BudgetMiddleware)}
+        refused = sorted(set(names) & budget_layers)
+        if refused:
+            raise errors.ConfigurationError(
+                f"a conversation cannot opt out of its budgets ({', '.join(refused)}); "
+                "raise or remove the budget instead"
+            )
+        known = {layer.name for layer in self._ai.middleware}
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise errors.ConfigurationError(
+                f"no middleware named {', '.join(map(repr, unknown))} (installed: {', '.join(sorted(known)) or 'none'})"
+            )
+        self._skipped.update(names)
+        return self
+
+    def before_send(self, callback: Callable[..., Any]) -> ConversationBuilder:
+        """Call ``callback(request)`` before every model call of this conversation;
+        it may return a replacement :class:`ChatRequest` (plain or ``async``)."""
+        self._before_send.append(callback)
+        return self
+
+    def on_success(self, callback: Callable[..., Any]) -> ConversationBuilder:
+        """Call ``callback(response)`` with each send's final response, in line."""
+        self._on_success.append(callback)
+        return self
+
+    def on_error(self, callback: Callable[..., Any]) -> ConversationBuilder:
+        """Call ``callback(error)`` when a send fails, before the error reaches you."""
+        self._on_error.append(callback)
         return self
 
     def metadata(self, **values: str) -> ConversationBuilder:

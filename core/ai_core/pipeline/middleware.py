@@ -5,6 +5,17 @@ services a layer may need) and ``call_next``. It can change the call, answer
 without calling the provider (a cache), change the response, or catch errors.
 Layers are ordered by their ``order`` value, lowest outermost, because pluggy's
 hook order must not matter.
+
+The one-method way to change what is sent is :meth:`Middleware.rewrite`: it
+runs for unstreamed and streamed calls alike. A layer that overrides
+``__call__`` must override ``stream`` too (``ai chat`` always streams), or say
+``unary_only = True``; :func:`check_layer` refuses anything else when the layer
+is registered, so a mistake fails at start-up rather than on the first call.
+
+What is stored: the conversation keeps what the caller sent, and each layer's
+rewrites reach only the provider, unless the layer says ``stores_rewrite =
+True``: then the turn's new messages are stored as its :meth:`rewrite` leaves
+them (a PII-scrubbing layer wants that; a layer adding provider hints does not).
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ from ai_core.types import ChatRequest, ChatResponse, StreamEvent
 if TYPE_CHECKING:
     from ai_core.app import Services
 
-__all__ = ["Call", "Middleware", "Next", "StreamNext", "compose", "compose_stream"]
+__all__ = ["Call", "Middleware", "Next", "StreamNext", "check_layer", "compose", "compose_stream"]
 
 
 @dataclass
@@ -46,24 +57,59 @@ StreamNext = Callable[[Call], AsyncIterator[StreamEvent]]
 
 
 class Middleware:
-    """Base class for a layer; override ``__call__`` and, for streams, ``stream``.
+    """Base class for a layer.
 
-    The defaults pass through, so a layer that only cares about unstreamed calls
-    overrides one method.
+    Override :meth:`rewrite` to change the request (both call forms), or
+    ``__call__`` and ``stream`` to act around the call. The defaults pass
+    through.
     """
 
     name: str = "middleware"
     order: int = 500
     """Lower runs outer. Core's budget layer is 100; leave room around it."""
+    unary_only: bool = False
+    """Set when the layer deliberately acts on unstreamed calls only (it overrides
+    ``__call__`` and lets streams pass); otherwise registering it is an error."""
+    stores_rewrite: bool = False
+    """Store the turn's messages as :meth:`rewrite` leaves them, not as sent."""
+
+    async def rewrite(self, call: Call) -> Call:
+        """Return the call to send (``call.with_request(...)`` for a changed request)."""
+        return call
 
     async def __call__(self, call: Call, call_next: Next) -> ChatResponse:
+        if type(self).rewrite is not Middleware.rewrite:
+            call = await self.rewrite(call)
         return await call_next(call)
 
     def stream(self, call: Call, call_next: StreamNext) -> AsyncIterator[StreamEvent]:
-        return call_next(call)
+        if type(self).rewrite is Middleware.rewrite:
+            return call_next(call)
+        return self._rewritten_stream(call, call_next)
+
+    async def _rewritten_stream(self, call: Call, call_next: StreamNext) -> AsyncIterator[StreamEvent]:
+        async for event in call_next(await self.rewrite(call)):
+            yield event
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} order={self.order}>"
+
+
+def check_layer(layer: Any) -> None:
+    """Refuse a layer that would fail, or silently do nothing, when called.
+
+    Raises :class:`~ai_core.errors.ConfigurationError` naming every problem:
+    a missing name or order, a ``__call__`` that is not ``async def``, a
+    ``stream`` written as ``async def`` without ``yield`` (a coroutine, not a
+    stream), methods that do not take ``(call, call_next)``, or a layer that
+    overrides ``__call__`` but not ``stream`` without ``unary_only = True``.
+    """
+    from ai_core.errors import ConfigurationError
+    from ai_core.plugin_check import middleware_problems
+
+    problems = middleware_problems(layer)
+    if problems:
+        raise ConfigurationError("; ".join(problems))
 
 
 def order_layers(layers: Sequence[Middleware]) -> list[Middleware]:

@@ -16,10 +16,10 @@ or an estimate. Events are emitted, never awaited.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
@@ -27,7 +27,8 @@ from ai_core import errors
 from ai_core.drivers.streaming import StreamAccumulator
 from ai_core.events.types import ConversationUpdated, MessageSent, ProviderSwitched, ResponseGenerated, ToolCalled
 from ai_core.logging import get_logger
-from ai_core.pipeline.middleware import Call, Next, StreamNext
+from ai_core.pipeline.callbacks import BeforeSend, run_callbacks, run_error_callbacks
+from ai_core.pipeline.middleware import Call, Middleware, Next, StreamNext, compose, compose_stream, order_layers
 from ai_core.pipeline.processing import ResponseProcessor, utcnow
 from ai_core.pipeline.providers import ProviderManager
 from ai_core.pipeline.store import TurnContext, new_id
@@ -81,14 +82,26 @@ def sum_costs(costs: list[Cost]) -> Cost:
 
 
 class TurnRunner:
-    def __init__(
-        self, services: Services, providers: ProviderManager, handler: Next, stream_handler: StreamNext
-    ) -> None:
+    def __init__(self, services: Services, providers: ProviderManager, layers: Sequence[Middleware] = ()) -> None:
         self.services = services
         self.providers = providers
         self.processor = ResponseProcessor(services)
-        self.handler = handler
-        self.stream_handler = stream_handler
+        self.layers = list(layers)
+        # Composed once per instance; a conversation with its own layers composes its own.
+        self.handler: Next = compose(self.layers, self.endpoint)
+        self.stream_handler: StreamNext = compose_stream(self.layers, self.stream_endpoint)
+
+    def handlers(self, conv: ConversationBuilder) -> tuple[Next, StreamNext]:
+        """The middleware stack for ``conv``: the instance's, less the layers it
+        skips, plus its own (its ``before_send`` callbacks innermost)."""
+        if not (conv._layers or conv._skipped or conv._before_send):
+            return self.handler, self.stream_handler
+        layers = [layer for layer in self.layers if layer.name not in conv._skipped]
+        layers += conv._layers
+        if conv._before_send:
+            layers.append(BeforeSend(conv._before_send))
+        ordered = order_layers(layers)
+        return compose(ordered, self.endpoint), compose_stream(ordered, self.stream_endpoint)
 
     # -- the innermost layer: the provider call, priced and recorded ---------
 
@@ -117,14 +130,14 @@ class TurnRunner:
         delivered = StreamAccumulator(call.request.provider, call.request.model)
         completed = False
         try:
-            events = self.providers.stream(
+            events = cast(AsyncGenerator[StreamEvent, None], self.providers.stream(
                 call.request,
                 overrides=call.state.get("overrides"),
                 fallbacks=call.state.get("fallbacks", ()),
                 tenant=call.tenant,
                 conversation_id=call.conversation_id,
                 failures=failures,
-            )
+            ))
             async with aclosing(events):
                 async for event in events:
                     if isinstance(event, StreamCompleted):
@@ -229,6 +242,7 @@ class TurnRunner:
             tags=conv._tags,
         )
         if new:
+            turn.new_messages = new = await self._stored_form(conv, provider, model, new, toolbox)
             await self.services.store.save_user_turn(turn)
         events = self.services.events
         if events.wants(MessageSent):
@@ -253,6 +267,27 @@ class TurnRunner:
             )
         conv._history.extend(new)
         return turn, toolbox
+
+    async def _stored_form(
+        self, conv: ConversationBuilder, provider: str, model: str, new: list[Message], toolbox: ToolBox
+    ) -> list[Message]:
+        """The turn's new messages as layers with ``stores_rewrite`` leave them."""
+        layers = [layer for layer in (*self.layers, *conv._layers) if layer.stores_rewrite]
+        layers = [layer for layer in order_layers(layers) if layer.name not in conv._skipped]
+        if not layers:
+            return new
+        call = Call(
+            request=conv._request(provider, model, [*conv._history, *new], toolbox),
+            services=self.services,
+            conversation_id=conv.id,
+            user=conv._user_id,
+            tenant=conv._tenant,
+            tags=conv._tags,
+        )
+        for layer in layers:
+            call = await layer.rewrite(call)
+        rewritten = call.request.messages
+        return list(rewritten[len(rewritten) - len(new):]) if len(rewritten) >= len(new) else new
 
     def _call(self, conv: ConversationBuilder, turn: TurnContext, toolbox: ToolBox, streaming: bool) -> Call:
         request = conv._request(turn.provider, turn.model, list(conv._history), toolbox)
@@ -329,23 +364,37 @@ class TurnRunner:
         return await toolbox.run(response.tool_calls, emit)
 
     async def send(self, conv: ConversationBuilder) -> ChatResponse:
-        turn, toolbox = await self._begin(conv)
+        handler, _ = self.handlers(conv)
+        try:
+            turn, toolbox = await self._begin(conv)
+        except Exception as exc:
+            await run_error_callbacks(conv._on_error, exc)
+            raise
         started = time.perf_counter()
         responses: list[ChatResponse] = []
         try:
             for round_number in range(self.services.settings.tool_rounds + 1):
                 call = self._call(conv, turn, toolbox, streaming=False)
-                response = await self._answered(conv, turn, await self.handler(call))
+                response = await self._answered(conv, turn, await handler(call))
                 responses.append(response)
                 if not await self._run_requested_tools(conv, turn, toolbox, response, round_number):
                     break
-            return await self._finish(conv, turn, responses, started, streamed=False)
+            final = await self._finish(conv, turn, responses, started, streamed=False)
         except BaseException as exc:
             await self._failed(turn, exc)
+            if isinstance(exc, Exception):
+                await run_error_callbacks(conv._on_error, exc)
             raise
+        await run_callbacks(conv._on_success, final)
+        return final
 
     async def stream(self, conv: ConversationBuilder) -> AsyncIterator[StreamEvent]:
-        turn, toolbox = await self._begin(conv)
+        _, stream_handler = self.handlers(conv)
+        try:
+            turn, toolbox = await self._begin(conv)
+        except Exception as exc:
+            await run_error_callbacks(conv._on_error, exc)
+            raise
         turn.streamed = True
         started = time.perf_counter()
         responses: list[ChatResponse] = []
@@ -355,7 +404,7 @@ class TurnRunner:
                 response: ChatResponse | None = None
                 # Closed here, not when collected: an abandoned stream's layers
                 # (the ledger's record of what was delivered) finish before we return.
-                events = self.stream_handler(call)
+                events = cast(AsyncGenerator[StreamEvent, None], stream_handler(call))
                 async with aclosing(events):
                     async for event in events:
                         if isinstance(event, StreamCompleted):
@@ -371,7 +420,10 @@ class TurnRunner:
             final = await self._finish(conv, turn, responses, started, streamed=True)
         except BaseException as exc:
             await self._failed(turn, exc)
+            if isinstance(exc, Exception):
+                await run_error_callbacks(conv._on_error, exc)
             raise
+        await run_callbacks(conv._on_success, final)
         yield StreamCompleted(final)
 
     async def _failed(self, turn: TurnContext, exc: BaseException) -> None:
