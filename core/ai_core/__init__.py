@@ -123,6 +123,7 @@ _ERRORS = (
     "CredentialError",
     "DeadlineExceededError",
     "InvalidRequestError",
+    "LedgerWriteError",
     "MalformedResponseError",
     "MissingCredentialsError",
     "NotFoundError",

@@ -250,9 +250,14 @@ class ProviderManager:
         fallbacks: Sequence[str] = (),
         tenant: str | None = None,
         conversation_id: str | None = None,
+        failures: list[tuple[str, str, BaseException]] | None = None,
     ) -> ChatResponse:
-        """Call the request's provider with retries, then each fallback in turn."""
-        plan = _Plan(self, request, overrides, fallbacks, conversation_id)
+        """Call the request's provider with retries, then each fallback in turn.
+
+        Every failed attempt is appended to ``failures`` (provider, model, error)
+        so the caller can record it; when the call fails, the last one is the
+        error raised."""
+        plan = _Plan(self, request, overrides, fallbacks, conversation_id, failures)
         for candidate, provider_overrides in plan:
             attempt = 0
             while True:
@@ -278,10 +283,12 @@ class ProviderManager:
         fallbacks: Sequence[str] = (),
         tenant: str | None = None,
         conversation_id: str | None = None,
+        failures: list[tuple[str, str, BaseException]] | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream with retries and fallbacks, but only before the first event:
-        once text has reached the caller, a failure is raised, not replayed."""
-        plan = _Plan(self, request, overrides, fallbacks, conversation_id)
+        once text has reached the caller, a failure is raised, not replayed.
+        ``failures`` as for :meth:`send`."""
+        plan = _Plan(self, request, overrides, fallbacks, conversation_id, failures)
         for candidate, provider_overrides in plan:
             attempt = 0
             while True:
@@ -351,8 +358,10 @@ class _Plan:
         overrides: Mapping[str, Mapping[str, Any]] | None,
         fallbacks: Sequence[str],
         conversation_id: str | None,
+        failures: list[tuple[str, str, BaseException]] | None = None,
     ) -> None:
         self.manager = manager
+        self.failures = failures if failures is not None else []
         self.candidates = [request, *(_retarget(request, model) for model in fallbacks)]
         self.overrides = overrides or {}
         self.conversation_id = conversation_id
@@ -369,6 +378,7 @@ class _Plan:
 
     def record(self, candidate: ChatRequest, exc: errors.ProviderError, attempt: int) -> None:
         self.error = exc
+        self.failures.append((candidate.provider, candidate.model, exc))
         self.manager.breaker.record_failure(candidate.provider, exc)
         self.manager._failed(candidate, exc, attempt, self.conversation_id)
 
