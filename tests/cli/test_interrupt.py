@@ -74,9 +74,9 @@ def _read_until(child: subprocess.Popen[bytes], marker: bytes, timeout: float = 
     return seen
 
 
-def _interrupt(child: subprocess.Popen[bytes]) -> tuple[bytes, bytes, float]:
-    """SIGINT, then wait (generously) for the child to exit on its own."""
-    child.send_signal(signal.SIGINT)
+def _interrupt(child: subprocess.Popen[bytes], sig: int = signal.SIGINT) -> tuple[bytes, bytes, float]:
+    """SIGINT (or ``sig``), then wait (generously) for the child to exit on its own."""
+    child.send_signal(sig)
     started = time.monotonic()
     try:
         out, err = child.communicate(timeout=GENEROUS)
@@ -118,6 +118,37 @@ def test_ctrl_c_during_ai_chat_exits_130_without_a_traceback(
         with sqlite3.connect(database) as connection:
             rows = connection.execute("SELECT outcome FROM ai_messages WHERE role = 'assistant'").fetchall()
         assert rows == [("interrupted",)]  # what was delivered is on the ledger
+
+
+def test_sigterm_during_ai_chat_records_the_stream_and_closes_its_hold(
+    streaming: OpenAICompatServer, tmp_path: Path
+) -> None:
+    import json
+    import sqlite3
+
+    env = _env(streaming, tmp_path)
+    env["AI_BUDGETS"] = json.dumps([{"limit": "100", "scope": "global"}])
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from ai_core.cli import main; sys.argv[0] = 'ai'; main()",
+         "chat", "-m", "openai/gpt-4o-mini", "tell me a story"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        _read_until(child, b"more more")
+        _, err, _ = _interrupt(child, signal.SIGTERM)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    stderr = err.decode()
+    assert child.returncode == 143, stderr  # 128 + SIGTERM, after cleaning up like Ctrl-C
+    assert "Traceback" not in stderr, stderr
+    [database] = (tmp_path / "data").glob("*.db")
+    with sqlite3.connect(database) as connection:
+        outcomes = connection.execute("SELECT outcome FROM ai_messages WHERE role = 'assistant'").fetchall()
+        holds = connection.execute("SELECT status FROM ai_budget_reservations").fetchall()
+    assert outcomes == [("interrupted",)]
+    assert holds == [("settled",)]  # charged what was recorded, not left held until its lease
 
 
 SCRIPT = textwrap.dedent(

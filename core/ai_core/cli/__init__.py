@@ -17,9 +17,11 @@ traceback. Ctrl-C exits with status 130.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -86,9 +88,9 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             click.echo(err=True)
-            raise click.exceptions.Exit(130) from None
+            raise click.exceptions.Exit(exit_status(exc)) from None
         except Exception as exc:
             raise report(exc) from exc
 
@@ -120,7 +122,8 @@ _traceback_wanted = False
 @click.option(
     "-v", "--verbose", count=True, help="More detail on stderr: -v info and tracebacks, -vv debug, -vvv HTTP too."
 )
-def cli(log_level: str | None, verbose: int) -> None:
+@click.pass_context
+def cli(ctx: click.Context, log_level: str | None, verbose: int) -> None:
     """ai-core: one interface to many AI providers, with costs and history.
 
     Secrets never appear in log lines, at any level.
@@ -136,8 +139,10 @@ def cli(log_level: str | None, verbose: int) -> None:
         level = parse_level("info" if verbose == 1 else "debug")
     else:
         level = parse_level(os.environ.get("AI_LOG_LEVEL") or "warning", "AI_LOG_LEVEL")
-    configure_logging(level, libraries=verbose >= 3)
+    undo = configure_logging(level, libraries=verbose >= 3)
     _traceback_wanted = level <= logging.INFO
+    ctx.call_on_close(functools.partial(_reset_logging, undo))
+    _stop_on_sigterm()
     if level <= logging.DEBUG:
         from ai_core.storage.urls import masked_url
 
@@ -149,6 +154,37 @@ def cli(log_level: str | None, verbose: int) -> None:
             data_dir=os.environ.get("AI_DATA_DIR") or "(default)",
             database_url=masked_url(os.environ.get("AI_DATABASE_URL") or "(default)"),
         )
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C: the call in flight is cancelled, what it
+    delivered is recorded and its budget hold closed, then ``ai`` exits 143."""
+
+
+def exit_status(interrupt: KeyboardInterrupt) -> int:
+    """128 + the signal number, as shells expect: 143 for SIGTERM, 130 for Ctrl-C."""
+    return 143 if isinstance(interrupt, Terminated) else 130
+
+
+def _stop_on_sigterm() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, terminate)
+
+
+def _reset_logging(undo: Callable[[], None]) -> None:
+    """When the command ends: loggers as they were, so in-process runs (tests, scripts) leave no trace."""
+    global _traceback_wanted
+    _traceback_wanted = False
+    undo()
 
 
 def report(exc: BaseException) -> click.ClickException:

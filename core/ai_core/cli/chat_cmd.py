@@ -58,14 +58,16 @@ def chat(
             raise click.ClickException(str(exc)) from exc
         finally:
             ai.close()
-    except KeyboardInterrupt:
-        _interrupted()
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
 
 
-def _interrupted() -> None:
-    """Ctrl-C: end the line being printed and leave with 128 + SIGINT, as shells expect."""
+def _interrupted(interrupt: KeyboardInterrupt) -> None:
+    """Ctrl-C (or SIGTERM): end the line being printed and leave with 128 + the signal, as shells expect."""
+    from ai_core.cli import exit_status
+
     click.echo(err=True)
-    raise click.exceptions.Exit(130)
+    raise click.exceptions.Exit(exit_status(interrupt))
 
 
 def budgets_note(ai: AI) -> str | None:
@@ -119,8 +121,8 @@ def _repl(conversation: ConversationBuilder) -> None:
         try:
             line = click.prompt(">", prompt_suffix=" ", default="", show_default=False)
         except click.Abort as exc:  # click turns both Ctrl-C and Ctrl-D into Abort
-            if isinstance(exc.__context__, KeyboardInterrupt):
-                raise KeyboardInterrupt from None
+            if isinstance(exc.__context__, KeyboardInterrupt):  # Ctrl-C or SIGTERM at the prompt
+                raise exc.__context__ from None
             click.echo(err=True)
             break
         except EOFError:
