@@ -236,6 +236,7 @@ class GeminiServer:
         self.requests: list[Received] = []
         self.sent: list[tuple[str, Any]] = []  # (schema name, payload) of every JSON payload sent
         self.record = True
+        self.off_spec = False  # a test sends what the document does not list (new fields, new values)
         self._arranged: dict[str, list[Answer | Refusal]] = {}
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"double": self})
@@ -266,6 +267,7 @@ class GeminiServer:
             self.requests.clear()
             self.sent.clear()
         self.keys = None
+        self.off_spec = False
         self.models = default_models()
 
     def arrange(self, prompt: str, *answers: Answer | Refusal) -> None:

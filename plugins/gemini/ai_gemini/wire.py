@@ -62,7 +62,13 @@ FINISH_REASONS: dict[str, FinishReason] = {
     "PROHIBITED_CONTENT": "content_filter",
     "SPII": "content_filter",
     "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "IMAGE_RECITATION": "content_filter",
     "MALFORMED_FUNCTION_CALL": "error",
+    "UNEXPECTED_TOOL_CALL": "error",
+    "TOO_MANY_TOOL_CALLS": "error",
+    "MISSING_THOUGHT_SIGNATURE": "error",
+    "MALFORMED_RESPONSE": "error",
     "LANGUAGE": "other",
     "OTHER": "other",
     "FINISH_REASON_UNSPECIFIED": "other",
@@ -94,7 +100,8 @@ _THINKING_BUDGETS = {
     "xhigh": 32768,
     "max": 32768,
 }
-_BUDGET_LIMITS = (("gemini-2.5-pro", 128, 32768), ("flash-lite", 512, 24576), ("flash", 0, 24576))
+_BUDGET_LIMITS = (("gemini-2.5-pro", 128, 32768, False), ("flash-lite", 512, 24576, True), ("flash", 1, 24576, True))
+"""(model marker, least budget, most budget, can thinking be turned off) of the 2.5 models."""
 _IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp",
                 "gif": "image/gif", "heic": "image/heic", "heif": "image/heif"}  # fmt: skip
 _CONTEXT_MARKERS = ("exceeds the maximum number of tokens", "input token count", "context window", "too long")
@@ -211,9 +218,9 @@ def _thinking_config(request: ChatRequest) -> dict[str, Any] | None:
             level = "HIGH"
         return {"thinkingLevel": level, "includeThoughts": include}
     budget = _THINKING_BUDGETS[effort]
-    for marker, low, high in _BUDGET_LIMITS:
+    for marker, low, high, can_stop in _BUDGET_LIMITS:
         if marker in model:
-            budget = budget if budget == 0 and low == 0 else min(max(budget, low), high)
+            budget = (0 if can_stop else low) if budget == 0 else min(max(budget, low), high)
             break
     return {"thinkingBudget": budget, "includeThoughts": include and budget != 0}
 
