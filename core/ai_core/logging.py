@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 __all__ = ["LEVEL_NAMES", "configure_logging", "get_logger", "parse_level", "redact_processor"]
@@ -120,17 +120,32 @@ def _our_handler(logger: logging.Logger) -> _StderrHandler | None:
     return next((h for h in logger.handlers if isinstance(h, _StderrHandler)), None)
 
 
-def configure_logging(level: str | int = "WARNING", *, libraries: bool = False) -> None:
+def configure_logging(level: str | int = "WARNING", *, libraries: bool = False) -> Callable[[], None]:
     """For scripts and the CLI: show ai-core's log lines on stderr at ``level``.
 
     ``libraries=True`` also shows the HTTP libraries' own lines (httpx,
     httpcore) at that level. Calling it again changes the level; it never adds
     a second handler. Raises ConfigurationError for a level it does not know.
+    Returns a function that puts the loggers back as they were (the CLI calls
+    it when a command ends, so running commands in-process leaves no trace).
     """
     from ai_core.redaction import remember_environment_secrets
 
     numeric = parse_level(level)
     remember_environment_secrets()  # keys in the environment are blanked even before anything uses them
+    saved = {
+        name: (logger.level, list(logger.handlers), logger.propagate)
+        for name in ("ai_core", *_LIBRARY_LOGGERS)
+        for logger in [logging.getLogger(name)]
+    }
+
+    def undo() -> None:
+        for name, (old_level, handlers, propagate) in saved.items():
+            logger = logging.getLogger(name)
+            logger.setLevel(old_level)
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
+
     for name in ("ai_core", *_LIBRARY_LOGGERS):
         logger = logging.getLogger(name)
         handler = _our_handler(logger)
@@ -144,6 +159,7 @@ def configure_logging(level: str | int = "WARNING", *, libraries: bool = False) 
             logger.addHandler(_StderrHandler())
         if name != "ai_core":
             logger.propagate = False  # printed once, by our handler
+    return undo
 
 
 def _apply_environment_level() -> None:
