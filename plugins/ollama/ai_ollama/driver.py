@@ -8,6 +8,7 @@ HTTP: where the server is, what its errors mean, and ``/api/tags``,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -33,6 +34,8 @@ from ai_ollama import wire
 __all__ = ["DEFAULT_BASE_URL", "OllamaDriver", "capabilities_from_show", "resolve_base_url"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434"
+PULL_TOTAL_TIMEOUT = 24 * 3600.0
+"""Seconds a whole ``ai models pull`` may take (the idle timeout still bounds each gap)."""
 _NOT_FOUND = re.compile(r"model ['\"]?([^'\"]+?)['\"]? not found")
 
 
@@ -235,7 +238,21 @@ class OllamaDriver(HTTPDriver):
     async def pull(self, model: str) -> AsyncGenerator[dict[str, Any], None]:
         """``POST /api/pull``: yield its progress lines (``status``, ``digest``, ``total``,
         ``completed``) until ``success``. A name the library does not have is a
-        :class:`~ai_core.errors.NotFoundError`."""
+        :class:`~ai_core.errors.NotFoundError`.
+
+        A pull of several gigabytes outlasts the total deadline of a chat call, so it
+        runs on a client of its own bounded by :data:`PULL_TOTAL_TIMEOUT` (and, as any
+        stream, by the idle timeout between progress lines).
+        """
+        puller = type(self)(dataclasses.replace(self.config, total_timeout=PULL_TOTAL_TIMEOUT))
+        try:
+            async with aclosing(puller._pull(model)) as statuses:
+                async for status in statuses:
+                    yield status
+        finally:
+            await puller.aclose()
+
+    async def _pull(self, model: str) -> AsyncGenerator[dict[str, Any], None]:
         success = False
         async with aclosing(self.stream_lines("/api/pull", {"model": model, "stream": True})) as lines:
             async for line in lines:
