@@ -6,9 +6,10 @@ calls a provider. Each problem is one :class:`~ai_core.plugin_models.PluginProbl
 
 - the plugin failed to load (import, a hook that raised, a catalogue that does
   not validate, a config-file provider with a bad key);
-- a provider's driver does not import, or does not declare a capability the
-  provider advertises (the conformance suite and the pipeline read the
-  driver's); its default model is not among its models; its base URL is not an
+- a provider's driver does not import, or its class says it cannot carry a
+  capability the provider advertises (the ``ProviderSpec`` is the declaration
+  core enforces; a driver class that sets ``capabilities`` itself, as a dialect
+  driver does, bounds it); its default model is not among its models; its base URL is not an
   http(s) URL, or is an OpenAI Chat Completions URL without a path (``/v1``);
 - a model of a provider nobody registers, one that lists a capability its
   provider does not advertise, one served by a model nobody lists, or one
@@ -88,13 +89,13 @@ def _provider(spec: ProviderSpec, everything: _Everything) -> Iterable[str]:
     except PluginLoadError as exc:
         yield f"{what}: {exc.error}"
         factory = None
-    if isinstance(factory, type) and issubclass(factory, Driver):
-        declared = factory.capabilities
+    if isinstance(factory, type) and issubclass(factory, Driver) and factory.capabilities is not Driver.capabilities:
+        declared = factory.capabilities  # set on the class: what the driver's wire format can carry at most
         missing = [name for name in spec.capabilities.names() if not getattr(declared, name, False)]
         if missing:
             yield (
-                f"{what} advertises {', '.join(missing)}, which {factory.__qualname__}.capabilities does not declare "
-                f"(declare it on the driver class, or stop advertising it)"
+                f"{what} advertises {', '.join(missing)}, which {factory.__qualname__}.capabilities says the driver "
+                f"cannot carry (stop advertising it, or correct the driver's)"
             )
     if spec.default_model is not None:
         listed = everything.models_of(spec.name)

@@ -121,17 +121,24 @@ def test_provider_problems() -> None:
 def test_a_capability_the_driver_does_not_declare() -> None:
     from ai_core import Driver
 
-    class Plain(Driver):  # declares the defaults: streaming and batch
+    class Plain(Driver):  # says its wire format carries streaming only
+        capabilities = Capabilities(streaming=True)
+
         async def send(self, request: Any) -> Any: ...
 
         def stream(self, request: Any) -> Any: ...
+
+    class Undeclared(Plain):  # a driver that leaves capabilities to its ProviderSpec (the declaration)
+        capabilities = Driver.capabilities
 
     spec = ProviderSpec(name="plain", driver=Plain, capabilities=Capabilities(streaming=True, tools=True))
     [found] = problems(("plain", Provider(spec)))
     assert found == (
         "plain: provider 'plain' advertises tools, which test_a_capability_the_driver_does_not_declare.<locals>.Plain"
-        ".capabilities does not declare (declare it on the driver class, or stop advertising it)"
+        ".capabilities says the driver cannot carry (stop advertising it, or correct the driver's)"
     )
+    spec = ProviderSpec(name="plain", driver=Undeclared, capabilities=Capabilities(streaming=True, tools=True))
+    assert problems(("plain", Provider(spec))) == []
 
 
 def test_model_and_price_problems() -> None:
