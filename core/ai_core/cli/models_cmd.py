@@ -109,3 +109,60 @@ def sync(provider: str | None, remote: bool) -> None:
             click.echo(line)
     finally:
         ai.close()
+
+
+@models.command()
+@click.argument("model")
+def pull(model: str) -> None:
+    """Download MODEL (provider/name) to a provider that serves local models,
+    with a progress bar: `ai models pull ollama/llama3.2`.
+
+    The provider's driver does the work (an async ``pull(name)`` yielding
+    progress dicts with ``status`` and, while bytes move, ``digest``, ``total``
+    and ``completed``); a provider whose driver has none is refused.
+    """
+    import anyio
+
+    from ai_core.app import AI
+    from ai_core.pipeline.providers import split_model
+
+    provider, name = split_model(model)
+    ai = AI(persistence=False)
+    try:
+        if not callable(getattr(ai.providers.spec(provider).load_factory(), "pull", None)):
+            raise click.UsageError(f"provider {provider!r} cannot pull models (only local servers such as ollama)")
+
+        async def run() -> None:
+            driver = await ai.providers.driver(provider)
+            await _show_pull(driver.pull(name))  # type: ignore[attr-defined]
+
+        anyio.run(run)
+        click.echo(f"pulled {provider}/{name}")
+    finally:
+        ai.close()
+
+
+async def _show_pull(statuses: Any) -> None:
+    """A bar per layer (bytes, percentage, rate); other statuses as lines."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TaskID,
+        TaskProgressColumn,
+        TextColumn,
+        TransferSpeedColumn,
+    )
+
+    bars: dict[str, TaskID] = {}
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), DownloadColumn(),
+               TransferSpeedColumn())  # fmt: skip
+    with Progress(*columns) as progress:
+        async for status in statuses:
+            digest, total = status.get("digest"), status.get("total")
+            if digest and isinstance(total, int) and total > 0:
+                if digest not in bars:
+                    bars[digest] = progress.add_task(str(status.get("status", digest)), total=total)
+                progress.update(bars[digest], completed=int(status.get("completed") or 0))
+            elif status.get("status"):
+                progress.console.print(str(status["status"]))

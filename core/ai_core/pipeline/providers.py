@@ -404,7 +404,12 @@ class _Plan:
 
 
 def _retarget(request: ChatRequest, model: str) -> ChatRequest:
+    """The request for fallback ``model``. ``provider_options`` are one provider's own fields
+    (Ollama's ``keep_alive``, Gemini's ``safetySettings``): they go to a fallback of the same
+    provider only, never to another one, which would refuse them or take them for its own."""
     provider, name = split_model(model)
+    if provider != request.provider and request.provider_options:
+        return request.model_copy(update={"provider": provider, "model": name, "provider_options": {}})
     return request.model_copy(update={"provider": provider, "model": name})
 
 
