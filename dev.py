@@ -42,6 +42,7 @@ DEV_TOOLS = [
     "openai>=1.40",
     "mcp>=1.10",
     "mkdocs>=1.6",
+    "genai-prices>=0.2.3",
 ]
 
 

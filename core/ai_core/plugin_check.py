@@ -134,7 +134,7 @@ def _model(model: Any, everything: _Everything) -> Iterable[str]:
 
 
 def _price(price: Any, everything: _Everything) -> Iterable[str]:
-    if (price.provider, price.model) not in everything.models:
+    if (price.provider, price.model) not in everything.models and price.billed_as is None:  # aliases bill as a model
         yield f"price for {price.provider}/{price.model} from {price.effective_from}: no plugin lists that model"
 
 

@@ -57,8 +57,9 @@ def test_models_and_prices_register() -> None:
     prices = [p for p in reg.prices() if p.provider == "openai"]
     assert all(isinstance(p, ModelPrice) for p in prices)
     priced = {p.model for p in prices}
-    assert priced == set(models), "every model has a price and every price a model"
-    for model_id in priced - {"gpt-4o", "gpt-4o-mini"}:  # the two that predate prompt caching
+    aliases = {alias for m in models.values() for alias in m.aliases}
+    assert priced == set(models) | aliases, "every model has a price and every price a model or alias"
+    for model_id in {"gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3", "o4-mini", "gpt-5", "gpt-5-mini"}:
         book = PriceBook(prices)
         assert book.price_at("openai", model_id).cached_input_per_mtok is not None, model_id
 

@@ -7,6 +7,7 @@ rounding is for display only.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
@@ -16,6 +17,9 @@ from ai_core.types import Cost, ModelPrice, TokenUsage
 __all__ = ["PriceBook", "compute_cost"]
 
 _MILLION = Decimal(1_000_000)
+# A dated snapshot id (gpt-4o-2024-08-06, gpt-5-2-20251211) is billed at its base model's rows
+# unless the catalogue lists it.
+_SNAPSHOT = re.compile(r"^(?P<base>.+?)-(?:\d{4}-\d{2}-\d{2}|\d{8})$")
 
 
 def compute_cost(usage: TokenUsage, price: ModelPrice) -> Cost:
@@ -27,12 +31,14 @@ def compute_cost(usage: TokenUsage, price: ModelPrice) -> Cost:
     the prompt exceeds its threshold, as Gemini charges.
     """
     input_rate, output_rate, cached_rate = price.input_per_mtok, price.output_per_mtok, price.cached_input_per_mtok
+    write_rate = price.cache_write_per_mtok
     for tier in price.tiers:
         if usage.input_tokens > tier.above_input_tokens:
             input_rate, output_rate = tier.input_per_mtok, tier.output_per_mtok
             cached_rate = tier.cached_input_per_mtok if tier.cached_input_per_mtok is not None else cached_rate
+            write_rate = tier.cache_write_per_mtok if tier.cache_write_per_mtok is not None else write_rate
     cached_rate = input_rate if cached_rate is None else cached_rate
-    write_rate = input_rate if price.cache_write_per_mtok is None else price.cache_write_per_mtok
+    write_rate = input_rate if write_rate is None else write_rate
     reasoning_rate = output_rate if price.reasoning_per_mtok is None else price.reasoning_per_mtok
 
     cached = min(usage.cached_input_tokens, usage.input_tokens)
@@ -55,6 +61,7 @@ def compute_cost(usage: TokenUsage, price: ModelPrice) -> Cost:
         provider=price.provider,
         model=price.model,
         price_effective_from=price.effective_from,
+        priced_by=price.priced_by,
     )
 
 
@@ -75,7 +82,20 @@ class PriceBook:
         """The row in force on ``when`` (today if None), or None if unpriced."""
         rows = self._rows.get((provider, model))
         if not rows:
-            return None
+            snapshot = _SNAPSHOT.match(model)
+            base_rows = self._rows.get((provider, snapshot["base"])) if snapshot else None
+            if not base_rows:
+                return None
+            found = self._in_force(base_rows, when)
+            return (
+                found.model_copy(update={"model": model, "billed_as": found.billed_as or found.model})
+                if found
+                else None
+            )
+        return self._in_force(rows, when)
+
+    @staticmethod
+    def _in_force(rows: list[ModelPrice], when: date | datetime | None) -> ModelPrice | None:
         day = (when.date() if isinstance(when, datetime) else when) or date.today()
         index = bisect.bisect_right([r.effective_from for r in rows], day)
         return rows[index - 1] if index else None

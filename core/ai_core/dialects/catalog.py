@@ -62,6 +62,10 @@ MODEL_KEYS: Mapping[str, str] = {
     "deprecated": "true for a model the provider is retiring",
     "served_by": "the model that now answers for this one",
     "retired_on": "the day served_by took over (a TOML date); implies deprecated",
+    "aliases": "other ids billed at this model's rows: dated snapshots, -latest names",
+    "deprecated_on": "the day the provider announced its retirement (a TOML date); implies deprecated",
+    "shutdown_on": "the first day the provider refuses calls (a TOML date); calls from then on are refused",
+    "replacement": "the model the provider recommends instead",
 }
 PRICE_KEYS: Mapping[str, str] = {
     "model": "the id of a model in [[models]] (required)",
@@ -73,12 +77,17 @@ PRICE_KEYS: Mapping[str, str] = {
     "cache_write": "price of a million input tokens written to the prompt cache (default: input)",
     "reasoning": "price of a million reasoning tokens (default: output)",
     "tiers": "long-context prices: [{ above_input_tokens = 200000, input = ..., output = ... }]",
+    "source": "where the row comes from, e.g. genai-prices (omit for a row typed here)",
+    "source_version": "the version of the source the row was imported from",
+    "source_date": "the day the row was imported (a TOML date)",
+    "override": "why this row differs from the source, or why the source lacks it",
 }
 TIER_KEYS: Mapping[str, str] = {
     "above_input_tokens": "the tier applies when the prompt has more input tokens than this (required)",
     "input": "price of a million input tokens (required)",
     "output": "price of a million output tokens (required)",
     "cached_input": "price of a million cached input tokens (default: the row's cached_input)",
+    "cache_write": "price of a million input tokens written to the cache (default: the row's cache_write)",
 }
 _TOP_KEYS = ("models", "prices")
 # The Python field names people try first, and the TOML key that means the same.
@@ -155,6 +164,7 @@ def catalog_from_data(
     price_entries = _tables(data, "prices", source, table_prefix)
     models: list[ModelInfo] = []
     listed: dict[str, int] = {}
+    aliases_of: dict[str, str] = {}
     for number, fields in enumerate(model_entries, 1):
         entry = _Entry(source, f"[[{table_prefix}models]]", number, fields, MODEL_KEYS, "id")
         model = _model(provider, entry)
@@ -162,6 +172,17 @@ def catalog_from_data(
             raise entry.error(f"id {model.id!r} is already listed (entry #{listed[model.id]})", "id")
         listed[model.id] = number
         models.append(model)
+    for model in models:
+        for alias in model.aliases:
+            if alias in listed or alias in aliases_of:
+                other = aliases_of.get(alias, alias)
+                raise CatalogError(
+                    source,
+                    f"alias {alias!r} of {model.id!r} is already an id or alias of {other!r}",
+                    entry=f"[[{table_prefix}models]] ({model.id!r})",
+                    key="aliases",
+                )
+            aliases_of[alias] = model.id
     prices: list[ModelPrice] = []
     seen: dict[tuple[str, date, str], int] = {}
     for number, fields in enumerate(price_entries, 1):
@@ -179,7 +200,18 @@ def catalog_from_data(
         seen[row] = number
         prices.append(price)
     prices.extend(_retired_prices(models, prices, model_entries, source))
+    prices.extend(_alias_prices(models, prices))
     return Catalog(tuple(models), tuple(prices))
+
+
+def _alias_prices(models: list[ModelInfo], prices: list[ModelPrice]) -> list[ModelPrice]:
+    """Each alias priced at its model's rows, naming the row it is billed at."""
+    extra: list[ModelPrice] = []
+    for model in models:
+        rows = [p for p in prices if p.model == model.id and p.override is None]  # an override is the id's own
+        for alias in model.aliases:
+            extra.extend(p.model_copy(update={"model": alias, "billed_as": p.billed_as or p.model}) for p in rows)
+    return extra
 
 
 # ---------------------------------------------------------------------------
@@ -289,6 +321,10 @@ def _model(provider: str, entry: _Entry) -> ModelInfo:
             raise entry.error(f"key 'capabilities': unknown capabilities {unknown}; known: {', '.join(known)}")
         capabilities = Capabilities(**{name: name in names for name in known})
     retired_on = entry.day("retired_on")
+    deprecated_on = entry.day("deprecated_on")
+    aliases = entry.fields.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
+        raise entry.error(f"key 'aliases' must be a list of model ids, got {aliases!r}", "aliases")
     fields: dict[str, Any] = dict(
         provider=provider,
         id=model_id,
@@ -297,8 +333,12 @@ def _model(provider: str, entry: _Entry) -> ModelInfo:
         max_output_tokens=entry.whole("max_output_tokens", minimum=1),
         capabilities=capabilities,
         reasoning=entry.flag("reasoning"),
-        deprecated=entry.flag("deprecated") or retired_on is not None,
+        deprecated=entry.flag("deprecated") or retired_on is not None or deprecated_on is not None,
         served_by=entry.text("served_by"),
+        aliases=tuple(aliases),
+        deprecated_on=deprecated_on,
+        shutdown_on=entry.day("shutdown_on"),
+        replacement=entry.text("replacement"),
     )
     try:
         return ModelInfo(**fields)
@@ -324,6 +364,7 @@ def _price(provider: str, entry: _Entry) -> ModelPrice:
                 input_per_mtok=tier.money("input", required=True),
                 output_per_mtok=tier.money("output", required=True),
                 cached_input_per_mtok=tier.money("cached_input"),
+                cache_write_per_mtok=tier.money("cache_write"),
             )
         )
     thresholds = [tier.above_input_tokens for tier in tiers]
@@ -340,7 +381,13 @@ def _price(provider: str, entry: _Entry) -> ModelPrice:
         cache_write_per_mtok=entry.money("cache_write"),
         reasoning_per_mtok=entry.money("reasoning"),
         tiers=tuple(tiers),
+        source=entry.text("source"),
+        source_version=entry.text("source_version"),
+        source_date=entry.day("source_date"),
+        override=entry.text("override"),
     )
+    if fields["source"] is None and (fields["source_version"] or fields["source_date"]):
+        raise entry.error("source_version and source_date need a 'source'", "source")
     try:
         return ModelPrice(**fields)
     except ValueError as exc:  # pydantic's, for anything the checks above let through
@@ -375,6 +422,7 @@ def _retired_prices(
                 f"{model.id} is served by {model.served_by}, which has no price on {retired_on}",
                 key="served_by",
             )
-        extra.append(in_force[-1].model_copy(update={"model": model.id, "effective_from": retired_on}))
-        extra.extend(p.model_copy(update={"model": model.id}) for p in later)
+        served = {"model": model.id, "billed_as": model.served_by}
+        extra.append(in_force[-1].model_copy(update={**served, "effective_from": retired_on}))
+        extra.extend(p.model_copy(update=served) for p in later)
     return extra

@@ -42,6 +42,25 @@ class ModelInfo(BaseModel):
     reasoning: bool = False
     deprecated: bool = False
     served_by: str | None = Field(None, description="the model that actually answers, for retired aliases")
+    aliases: tuple[str, ...] = Field((), description="other ids billed at this model's rows (snapshots, -latest)")
+    deprecated_on: date | None = Field(None, description="the day the provider announced the model's retirement")
+    shutdown_on: date | None = Field(None, description="the first day the provider refuses calls to it")
+    replacement: str | None = Field(None, description="the model the provider recommends instead")
+
+    def status(self, today: date | None = None) -> str:
+        """``active``, ``deprecated``, ``retired`` (another model answers) or ``shut down``."""
+        day = today or date.today()
+        if self.shutdown_on is not None and day >= self.shutdown_on:
+            return "shut down"
+        if self.served_by is not None:
+            return "retired"
+        if (
+            self.deprecated
+            or self.shutdown_on is not None
+            or (self.deprecated_on is not None and day >= self.deprecated_on)
+        ):
+            return "deprecated"
+        return "active"
 
     @property
     def qualified_id(self) -> str:
@@ -57,6 +76,7 @@ class PriceTier(BaseModel):
     input_per_mtok: Decimal = Field(ge=0)
     output_per_mtok: Decimal = Field(ge=0)
     cached_input_per_mtok: Decimal | None = Field(None, ge=0)
+    cache_write_per_mtok: Decimal | None = Field(None, ge=0)
 
 
 class ModelPrice(BaseModel):
@@ -78,6 +98,30 @@ class ModelPrice(BaseModel):
     cache_write_per_mtok: Decimal | None = Field(None, ge=0)
     reasoning_per_mtok: Decimal | None = Field(None, ge=0)
     tiers: tuple[PriceTier, ...] = ()
+    billed_as: str | None = Field(None, description="the model whose row this is, for an alias or snapshot id")
+    source: str | None = Field(None, description="where the row comes from: genai-prices, or the catalogue itself")
+    source_version: str | None = None
+    source_date: date | None = Field(None, description="the day the row was imported from its source")
+    override: str | None = Field(None, description="why the row differs from (or is absent in) the source")
+
+    @property
+    def row_label(self) -> str:
+        """The price row: ``gpt-4o@2024-10-02`` (the billed model, for an alias)."""
+        return f"{self.billed_as or self.model}@{self.effective_from.isoformat()}"
+
+    @property
+    def provenance(self) -> str:
+        """``genai-prices 0.2.3``, ``override`` or ``catalogue``."""
+        if self.override is not None:
+            return "override"
+        if self.source is None:
+            return "catalogue"
+        return f"{self.source} {self.source_version}" if self.source_version else self.source
+
+    @property
+    def priced_by(self) -> str:
+        """What a ledger row records: the row and its source, at most 64 characters."""
+        return f"{self.row_label} {self.provenance}"[:64]
 
     @model_validator(mode="after")
     def _tiers_sorted(self) -> ModelPrice:
