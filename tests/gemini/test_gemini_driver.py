@@ -106,7 +106,7 @@ async def test_the_request_in_gemini_terms(driver: Any, gemini_server: GeminiSer
                     "parametersJsonSchema": WEATHER.parameters,
                 }
             ]
-        }  # fmt: skip
+        }
     ]
     assert body["toolConfig"] == {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}}
     assert body["safetySettings"] == [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}]

@@ -307,19 +307,33 @@ def count_tokens_body(request: ChatRequest, model: str) -> dict[str, Any]:
 # -- response --------------------------------------------------------------------------
 
 
+def _count(metadata: dict[str, Any], key: str) -> int:
+    """A token count: an integer, or a string of digits (proto JSON writes int64 so)."""
+    value = metadata.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ValueError(f"usageMetadata.{key} is not a token count: {value!r:.50}")
+
+
 def usage_from(metadata: Any) -> TokenUsage | None:
     """``usageMetadata`` as core's usage.
 
     Gemini's ``promptTokenCount`` includes ``cachedContentTokenCount``; tool-use
     prompt tokens are billed as input too. ``thoughtsTokenCount`` is apart from
     ``candidatesTokenCount`` and billed as output, so it is added to the output.
+    A count that is not one raises :class:`ValueError` (the callers make it a
+    :class:`~ai_core.errors.MalformedResponseError`).
     """
     if not isinstance(metadata, dict):
         return None
-    prompt = int(metadata.get("promptTokenCount") or 0) + int(metadata.get("toolUsePromptTokenCount") or 0)
-    thoughts = int(metadata.get("thoughtsTokenCount") or 0)
-    output = int(metadata.get("candidatesTokenCount") or 0) + thoughts
-    cached = min(int(metadata.get("cachedContentTokenCount") or 0), prompt)
+    prompt = _count(metadata, "promptTokenCount") + _count(metadata, "toolUsePromptTokenCount")
+    thoughts = _count(metadata, "thoughtsTokenCount")
+    output = _count(metadata, "candidatesTokenCount") + thoughts
+    cached = min(_count(metadata, "cachedContentTokenCount"), prompt)
     return TokenUsage(input_tokens=prompt, output_tokens=output, cached_input_tokens=cached, reasoning_tokens=thoughts)
 
 
@@ -333,6 +347,17 @@ def _blocked(feedback: Any, provider: str, payload: Any) -> errors.ContentFilter
 
 
 def parse_response(payload: Any, *, provider: str, model: str) -> ChatResponse:
+    """See :func:`_parse_response`; a payload of the wrong shape is a
+    :class:`~ai_core.errors.MalformedResponseError`."""
+    try:
+        return _parse_response(payload, provider=provider, model=model)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # pydantic's ValidationError is a ValueError
+        raise errors.MalformedResponseError(
+            f"answer of an unexpected shape ({exc}): {str(payload)[:200]}", provider=provider
+        ) from exc
+
+
+def _parse_response(payload: Any, *, provider: str, model: str) -> ChatResponse:
     """One ``GenerateContentResponse`` (or a stream's chunks merged into one) as a response.
 
     A prompt blocked by safety (``promptFeedback.blockReason``), or an answer
@@ -390,7 +415,7 @@ def parse_response(payload: Any, *, provider: str, model: str) -> ChatResponse:
         parts.append(TextPart(text=text))
     parts.extend(calls)
     return ChatResponse(
-        id=payload.get("responseId"),
+        id=payload["responseId"] if isinstance(payload.get("responseId"), str) else None,
         provider=provider,
         model=model,
         message=Message(role="assistant", parts=parts),
@@ -432,7 +457,15 @@ class StreamReader:
         self.usage: TokenUsage | None = None
 
     def feed(self, data: str) -> list[StreamEvent]:
-        """The events of one SSE ``data`` payload."""
+        """The events of one SSE ``data`` payload; a chunk of the wrong shape is a typed error."""
+        try:
+            return self._feed(data)
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            raise errors.MalformedResponseError(
+                f"stream chunk of an unexpected shape ({exc}): {data[:200]!r}", provider=self.provider
+            ) from exc
+
+    def _feed(self, data: str) -> list[StreamEvent]:
         try:
             chunk = json.loads(data)
         except ValueError as exc:
