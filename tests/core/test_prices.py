@@ -1,0 +1,173 @@
+"""The shipped catalogues against the installed genai-prices, tier edges, aliases and snapshot ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from ai_core.costs import PriceBook, compute_cost
+from ai_core.costs.genai_source import installed_version, render_catalog, source_cost, source_models
+from ai_core.dialects.catalog import Catalog, load_catalog, read_package_catalog
+from ai_core.types import ModelPrice, TokenUsage
+
+# genai-prices is a dev tool (dev.py DEV_TOOLS) and ai-core[prices]: these tests need it, never skip.
+
+SHIPPED = (("openai", "ai_openai"), ("xai", "ai_xai"))
+TOLERANCE = Decimal("1e-9")
+
+
+def _catalog(provider: str, package: str) -> Catalog:
+    return read_package_catalog(provider, package)
+
+
+def _usages(price: ModelPrice) -> Iterator[tuple[str, TokenUsage]]:
+    yield "plain", TokenUsage(input_tokens=1_234, output_tokens=567)
+    yield "cached", TokenUsage(input_tokens=10_000, cached_input_tokens=7_500, output_tokens=321)
+    yield "reasoning", TokenUsage(input_tokens=2_000, output_tokens=3_000, reasoning_tokens=2_500)
+    if price.cache_write_per_mtok is not None:
+        yield "cache write", TokenUsage(input_tokens=9_000, cache_write_tokens=4_000, cached_input_tokens=1_000,
+                                        output_tokens=10)  # fmt: skip
+    for tier in price.tiers:
+        for tokens in (tier.above_input_tokens, tier.above_input_tokens + 1):
+            yield f"{tokens} input", TokenUsage(input_tokens=tokens, cached_input_tokens=tokens // 4, output_tokens=999)
+
+
+def _days(rows: list[ModelPrice], index: int) -> list[date]:
+    """The first day a row is in force and, when a later row replaces it, its last day."""
+    days = [rows[index].effective_from]
+    if index + 1 < len(rows):
+        days.append(rows[index + 1].effective_from - timedelta(days=1))
+    return days
+
+
+@pytest.mark.parametrize(("provider", "package"), SHIPPED)
+def test_every_shipped_price_matches_the_installed_genai_prices(provider: str, package: str) -> None:
+    catalog = _catalog(provider, package)
+    models = {m.id: m for m in catalog.models}
+    owners = {alias: m for m in catalog.models for alias in m.aliases}
+    book = PriceBook(catalog.prices)
+    known = source_models(provider)
+    known_names = set(known) | {alias for m in known.values() for alias in m.aliases}
+    compared = 0
+    problems = []
+    for model_id in sorted({p.model for p in catalog.prices}):
+        rows = book.history(provider, model_id)
+        info = models.get(model_id)
+        for index, row in enumerate(rows):
+            if row.override is not None:
+                assert len(row.override.split()) >= 5, f"{model_id}@{row.effective_from}: say why in the override"
+                continue
+            assert (row.source, row.source_version, row.source_date) != (None, None, None), (
+                f"{model_id}@{row.effective_from} has no provenance (source, source_version, source_date)"
+            )
+            # A retired model is billed as the model that serves it: compare with that one.
+            owner = info or owners.get(model_id)  # the model an alias belongs to
+            retired = owner is not None and owner.served_by is not None and row.billed_as == owner.served_by
+            reference = owner.served_by if retired and owner is not None else model_id
+            if reference not in known_names:
+                problems.append(f"{model_id}: genai-prices does not price {reference} (add an override saying why)")
+                continue
+            for day in _days(rows, index):
+                for label, usage in _usages(row):
+                    ours = compute_cost(usage, row).total
+                    theirs = source_cost(provider, reference, usage, day)
+                    assert ours is not None
+                    compared += 1
+                    if abs(ours - theirs) > TOLERANCE:
+                        problems.append(f"{model_id} on {day}, {label}: ours {ours} genai-prices {theirs}")
+    assert not problems, "\n".join(problems[:40])
+    assert compared > 100
+
+
+@pytest.mark.parametrize(("provider", "package"), SHIPPED)
+def test_every_row_of_the_shipped_catalogues_says_where_it_comes_from(provider: str, package: str) -> None:
+    version = installed_version()
+    for row in _catalog(provider, package).prices:
+        assert row.override is not None or (row.source == "genai-prices" and row.source_version), row
+        if row.source is not None:
+            assert row.source_version == version, f"{row.model}: re-import the catalogue from genai-prices {version}"
+
+
+@pytest.mark.parametrize(("provider", "package"), SHIPPED)
+def test_each_tier_edge_is_priced_at_the_right_rate(provider: str, package: str) -> None:
+    """At the threshold the row's base rates apply; one token more, the whole call is at the tier's."""
+    million = Decimal(1_000_000)
+    tiered = [row for row in _catalog(provider, package).prices if row.tiers]
+    assert tiered, "expected long-context tiers in the catalogue"
+    for row in tiered:
+        previous = (row.input_per_mtok, row.output_per_mtok, row.cached_input_per_mtok or row.input_per_mtok)
+        for tier in row.tiers:
+            edge = tier.above_input_tokens
+            rates = (tier.input_per_mtok, tier.output_per_mtok, tier.cached_input_per_mtok or tier.input_per_mtok)
+            for tokens, (rate_in, rate_out, rate_cached) in ((edge, previous), (edge + 1, rates)):
+                cached = 1_000
+                cost = compute_cost(TokenUsage(input_tokens=tokens, cached_input_tokens=cached, output_tokens=10), row)
+                expected = ((tokens - cached) * rate_in + cached * rate_cached + 10 * rate_out) / million
+                assert cost.total == expected, (row.model, tokens)
+            previous = rates
+
+
+def test_grok_4_3_long_context_starts_at_200000_tokens_with_cached_input_at_0_40() -> None:
+    book = PriceBook(_catalog("xai", "ai_xai").prices)
+    million = Decimal(1_000_000)
+    for model in ("grok-4.3", "grok-3", "grok-4-0709"):  # the retired names bill as grok-4.3
+        row = book.price_at("xai", model, date(2026, 6, 1))
+        assert row is not None
+        below = compute_cost(TokenUsage(input_tokens=199_999, cached_input_tokens=100_000, output_tokens=0), row)
+        assert below.total == (99_999 * Decimal("1.25") + 100_000 * Decimal("0.20")) / million
+        at = compute_cost(TokenUsage(input_tokens=200_000, cached_input_tokens=100_000, output_tokens=1), row)
+        assert at.total == (100_000 * Decimal("2.50") + 100_000 * Decimal("0.40") + Decimal("5.00")) / million
+
+
+def test_dated_snapshot_ids_and_aliases_are_billed_at_their_models_row() -> None:
+    prices = _catalog("openai", "ai_openai").prices
+    book = PriceBook(prices)
+    day = date(2025, 3, 1)
+    base = book.price_at("openai", "gpt-4o", day)
+    listed = book.price_at("openai", "gpt-4o-2024-08-06", day)  # an alias the catalogue lists
+    assert base is not None and listed is not None
+    assert (listed.input_per_mtok, listed.billed_as, listed.effective_from) == (
+        Decimal("2.5"),
+        "gpt-4o",
+        date(2024, 10, 2),
+    )
+    usage = TokenUsage(input_tokens=1_000, output_tokens=100)
+    cost = compute_cost(usage, listed)
+    assert cost.total == compute_cost(usage, base).total and cost.model == "gpt-4o-2024-08-06"
+    assert cost.priced_by == f"gpt-4o@2024-10-02 genai-prices {installed_version()}"
+    # A snapshot id no catalogue lists (genai-prices matches these with a pattern).
+    snapshot = book.price_at("openai", "gpt-6-sol-2026-09-30")
+    assert snapshot is not None and snapshot.billed_as == "gpt-6-sol" and snapshot.model == "gpt-6-sol-2026-09-30"
+    assert book.price_at("openai", "gpt-6-sol-2026-09-30") == snapshot
+    assert book.price_at("openai", "no-such-model-2026-09-30") is None
+    # The gpt-4o alias's own history (5.00 before 2024-10-02) is not its snapshots'.
+    assert book.price_at("openai", "gpt-4o", date(2024, 6, 1)).input_per_mtok == Decimal("5.00")  # type: ignore[union-attr]
+    assert book.price_at("openai", "gpt-4o", date(2024, 6, 1)).priced_by.endswith(" override")  # type: ignore[union-attr]
+
+
+def test_an_alias_cannot_name_another_model() -> None:
+    from ai_core.dialects.catalog import CatalogError
+
+    text = """
+[[models]]
+id = "a"
+aliases = ["b"]
+[[models]]
+id = "b"
+"""
+    with pytest.raises(CatalogError, match="alias 'b' of 'a' is already an id"):
+        load_catalog("p", text)
+
+
+def test_reimporting_the_shipped_catalogues_changes_nothing() -> None:
+    """The catalogues are exactly what the importer makes of the installed genai-prices."""
+    from importlib import resources
+
+    for provider, package in SHIPPED:
+        text = resources.files(package).joinpath("data/catalog.toml").read_text(encoding="utf-8")
+        header = text.split("\n[[", 1)[0].split("\n# ----", 1)[0]
+        imported_on = next(row.source_date for row in _catalog(provider, package).prices if row.source_date)
+        assert render_catalog(provider, text, header=header, imported_on=imported_on) == text, provider
