@@ -131,3 +131,24 @@ def test_a_read_only_capabilities_property_is_a_plugin_error() -> None:
     spec = ProviderSpec(name="fixed", driver=Fixed, capabilities=TEXT_ONLY)
     with pytest.raises(PluginLoadError, match="declare capabilities in the ProviderSpec only"):
         build_driver(spec, ProviderConfig(provider="fixed"))
+
+
+def test_a_driver_given_for_a_registered_provider_is_checked_against_its_spec() -> None:
+    """The spec stays the declaration when a test swaps the driver: a fake claiming tools for
+    ``plain`` is still refused them, and one claiming none for ``rich`` still gets them."""
+
+    class NoTools(FakeDriver):
+        capabilities = TEXT_ONLY
+
+    claims_all = FakeDriver(ProviderConfig(provider="plain"))
+    claims_none = NoTools(ProviderConfig(provider="rich"))
+    registry = PluginRegistry(plugins=[("core", builtin), ("mine", TextOnlyPlugin())])
+    ai = AI(persistence=False, registry=registry, drivers={"plain": claims_all, "rich": claims_none})
+    try:
+        with pytest.raises(RequestValidationError, match="plain/echo does not support tools"):
+            ai.conversation("plain/echo").tools([WEATHER]).user("hi").send()
+        assert claims_all.calls == []
+        ai.conversation("rich/echo").tools([WEATHER]).user("hi").send()
+        assert claims_none.calls[0].tools == [WEATHER]
+    finally:
+        ai.close()

@@ -6,10 +6,11 @@ one core enforces and ``ai plugins`` lists, because it is the one core can
 read without importing the driver, and because one driver class (a dialect)
 serves many providers that differ in what they support. Core gives every
 driver it builds from a spec the spec's capabilities (:func:`build_driver`), so
-``driver.capabilities`` says the same thing everywhere. A driver class's own
-``capabilities`` attribute is only the default for a driver used without a
-spec: one passed to ``AI(drivers=...)`` or ``override_provider``, which is
-taken at its word.
+``driver.capabilities`` says the same thing everywhere. A driver given
+directly (``AI(drivers=...)``, ``override_provider``) is checked against its
+provider's spec too, when a plugin registers one; only a driver for a
+provider no plugin registers is taken at its word (its class's
+``capabilities`` attribute).
 
 :func:`refuse_unsupported` turns a request the driver cannot carry (tools,
 images, structured output to a driver that declares none) into a
@@ -26,6 +27,7 @@ from ai_core.types import Capabilities, ChatRequest, ImagePart
 
 if TYPE_CHECKING:
     from ai_core.drivers.base import Driver, ProviderConfig, ProviderSpec
+    from ai_core.plugins import PluginRegistry
 
 __all__ = ["build_driver", "refuse_unsupported", "unsupported_features"]
 
@@ -58,10 +60,18 @@ def unsupported_features(capabilities: Capabilities, request: ChatRequest) -> li
     return missing
 
 
-def refuse_unsupported(driver: Driver, request: ChatRequest) -> None:
+def refuse_unsupported(driver: Driver, request: ChatRequest, registry: PluginRegistry | None = None) -> None:
     """Raise :class:`~ai_core.errors.RequestValidationError` when ``request``
-    needs a feature ``driver`` does not declare; return quietly otherwise."""
+    needs a feature its provider does not declare; return quietly otherwise.
+
+    The declaration is ``driver.capabilities`` (the spec's, for a driver core
+    built); for a driver given directly, pass ``registry``: the provider's
+    ``ProviderSpec`` there, if it has one, is the declaration."""
     capabilities = driver.capabilities
+    if registry is not None:
+        spec = registry.providers().get(request.provider)
+        if spec is not None:
+            capabilities = spec.capabilities
     if capabilities.tools and capabilities.json_schema and capabilities.vision:
         return  # the common case costs three attribute reads
     missing = unsupported_features(capabilities, request)

@@ -25,6 +25,7 @@ from ai_core.pipeline.resilience import CircuitBreaker, RetryPolicy
 from ai_core.types import ChatRequest, ChatResponse, StreamEvent
 
 if TYPE_CHECKING:
+    from ai_core.plugins import PluginRegistry
     from ai_core.services import Services
 
 __all__ = ["ProviderManager", "split_model"]
@@ -232,6 +233,11 @@ class ProviderManager:
 
     # -- calling -----------------------------------------------------------
 
+    def _given_specs(self, provider: str) -> PluginRegistry | None:
+        """For a driver given directly (``AI(drivers=...)``, ``override_provider``), the
+        registry whose ``ProviderSpec`` still declares the provider's capabilities."""
+        return self.services.registry if provider in self._fixed else None
+
     def _total_timeout(self, provider: str, overrides: Mapping[str, Any] | None) -> float:
         if provider in self._fixed:
             return self.services.settings.total_timeout
@@ -265,7 +271,7 @@ class ProviderManager:
                 try:
                     self.breaker.check(candidate.provider)
                     driver = await self.driver(candidate.provider, provider_overrides, tenant=tenant)
-                    refuse_unsupported(driver, candidate)  # before any call: a RequestValidationError
+                    refuse_unsupported(driver, candidate, self._given_specs(candidate.provider))
                     response = await plan.deadline.run(driver.send, candidate, provider=candidate.provider)
                 except errors.ProviderError as exc:
                     if await plan.retry(candidate, provider_overrides, exc, attempt):
@@ -297,7 +303,7 @@ class ProviderManager:
                 try:
                     self.breaker.check(candidate.provider)
                     driver = await self.driver(candidate.provider, provider_overrides, tenant=tenant)
-                    refuse_unsupported(driver, candidate)  # before any call: a RequestValidationError
+                    refuse_unsupported(driver, candidate, self._given_specs(candidate.provider))
                     async for event in plan.deadline.stream(driver, candidate):
                         started = True
                         yield event

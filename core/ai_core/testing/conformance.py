@@ -436,9 +436,11 @@ class DriverConformance:
         streamed: bool,
     ) -> None:
         """Cache reads are priced apart but counted in ``input_tokens``, whatever
-        shape the provider reports them in; otherwise a call is under-billed."""
+        shape the provider reports them in; otherwise a call is under-billed. A
+        provider without a prompt cache (``cached_tokens=False``) must report none."""
         if not conformance_profile.cached_tokens:
-            pytest.skip(f"the double for {conformance_driver.provider!r} does not report cache reads")
+            await self._no_cache_reads(conformance_driver, conformance_double, conformance_profile, streamed)
+            return
         reply = CachedReply("Steady figures, lower costs.")
         request = conformance_double.arrange(
             self.make_request(conformance_driver, conformance_profile, LONG_PROMPT), reply
@@ -458,6 +460,19 @@ class DriverConformance:
         assert usage.cached_input_tokens + usage.cache_write_tokens <= usage.input_tokens
         assert usage.total_tokens == usage.input_tokens + usage.output_tokens
         assert not usage.estimated
+
+    async def _no_cache_reads(
+        self, driver: Driver, double: ConformanceDouble, profile: ConformanceProfile, streamed: bool
+    ) -> None:
+        reply = TextReply("Steady figures, lower costs.")
+        request = double.arrange(self.make_request(driver, profile, LONG_PROMPT), reply)
+        async with _closing(driver):
+            response = _completed(await _collect(driver, request)) if streamed else await driver.send(request)
+        usage = response.usage
+        assert (usage.cached_input_tokens, usage.cache_write_tokens) == (0, 0), (
+            f"a provider without a prompt cache reported cache tokens: {usage!r}"
+        )
+        assert usage.input_tokens > 0 and usage.total_tokens == usage.input_tokens + usage.output_tokens
 
     # -- errors ----------------------------------------------------------------
 

@@ -145,7 +145,8 @@ class ConformanceProfile:
     :param stream_errors: the double can fail part-way through a stream
         (:class:`StreamErrorReply`).
     :param cached_tokens: the double can report prompt-cache reads
-        (:class:`CachedReply`).
+        (:class:`CachedReply`); ``False`` for a provider without a prompt
+        cache, which must then report none.
     :param usage_before_end: the wire format reports usage before a stream
         ends (xAI repeats it on every chunk; Anthropic sends the input count
         first), so a stream cut part-way must pass on what was reported.
