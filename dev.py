@@ -27,7 +27,13 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 STAMP = VENV / ".ai-core-installed"
 # The packages kept mypy-clean (CI runs `dev.py typecheck`).
-TYPECHECKED = ["core/ai_core", "plugins/openai/ai_openai", "plugins/xai/ai_xai", "plugins/ollama/ai_ollama"]
+TYPECHECKED = [
+    "core/ai_core",
+    "plugins/openai/ai_openai",
+    "plugins/xai/ai_xai",
+    "plugins/ollama/ai_ollama",
+    "plugins/gemini/ai_gemini",
+]
 PACKAGES = ["core", *sorted(str(p.parent.relative_to(ROOT)) for p in (ROOT / "plugins").glob("*/pyproject.toml"))]
 DEV_TOOLS = [
     "pytest>=8.2",

@@ -130,10 +130,8 @@ def _image_to_wire(image: ImagePart) -> dict[str, Any]:
         header, _, data = url.partition(",")
         mime = header[5:].split(";")[0] or "image/png"
         return {"inlineData": {"mimeType": mime, "data": data}}
-    mime = image.media_type
-    if not mime:
-        suffix = url.split("?")[0].rsplit(".", 1)[-1].lower()
-        mime = _IMAGE_TYPES.get(suffix, "image/jpeg")
+    suffix = url.split("?")[0].rsplit(".", 1)[-1].lower()
+    mime = image.media_type or _IMAGE_TYPES.get(suffix, "image/jpeg")
     return {"fileData": {"mimeType": mime, "fileUri": url}}
 
 
@@ -376,8 +374,8 @@ def _parse_response(payload: Any, *, provider: str, model: str) -> ChatResponse:
     if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):
         raise errors.MalformedResponseError(f"answer without candidates: {str(payload)[:200]}", provider=provider)
     candidate = candidates[0]
-    content = candidate.get("content") if isinstance(candidate.get("content"), dict) else {}
-    wire_parts = content.get("parts") if isinstance(content.get("parts"), list) else []
+    content: dict[str, Any] = candidate["content"] if isinstance(candidate.get("content"), dict) else {}
+    wire_parts: list[Any] = content["parts"] if isinstance(content.get("parts"), list) else []
     texts: list[str] = []
     thoughts: list[str] = []
     signature: str | None = None
