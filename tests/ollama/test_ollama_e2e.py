@@ -142,3 +142,28 @@ def test_ai_models_pull_shows_progress_and_refuses_unknown_names(cli_env: None, 
     assert "there is no model 'no-such-model' to pull" in bad.output
     refused = CliRunner().invoke(cli, ["models", "pull", "openai/gpt-4o"])
     assert refused.exit_code != 0 and "cannot pull models" in refused.output
+
+
+def test_ai_models_for_ollama_lists_what_is_pulled(
+    cli_env: None, server: OllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.pulled = ["qwen3", "llava", "nomic-embed-text"]
+    result = CliRunner().invoke(cli, ["models", "--provider", "ollama"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert [line.split()[0] for line in lines] == ["ollama/qwen3", "ollama/llava"]  # no embedding model
+    assert lines[0].split()[-2:] == ["reasoning", "tools"] and lines[1].split()[-1] == "vision"
+    assert "USD 0" not in result.output  # pulled models other than the catalogue's: priced by the cost hook
+    monkeypatch.setenv("AI_OLLAMA_BASE_URL", "http://127.0.0.1:9")  # nobody listens there
+    down = CliRunner().invoke(cli, ["models", "--provider", "ollama"])
+    assert down.exit_code == 0 and "is Ollama running at http://127.0.0.1:9?" in down.output
+    assert "ollama/llama3.2" in down.output  # the declared default model, offline
+
+
+def test_ai_plugins_shows_each_local_models_own_capabilities(cli_env: None, server: OllamaServer) -> None:
+    server.pulled = ["llama3.2", "llava", "qwen3"]
+    result = CliRunner().invoke(cli, ["plugins", "ollama"])
+    assert result.exit_code == 0, result.output
+    assert "local model llama3.2 (tools, json_schema)" in result.output
+    assert "local model llava (vision, json_schema)" in result.output
+    assert "local model qwen3 (tools, json_schema, reasoning)" in result.output

@@ -19,12 +19,15 @@ if TYPE_CHECKING:
 def models(ctx: click.Context, provider: str | None, as_json: bool) -> None:
     """List models the installed plugins declare, with their current prices.
 
-    Offline: nothing is asked of any provider. `ai models sync` asks providers'
-    APIs and stores what they serve.
+    Offline: nothing is asked of any provider, except that `--provider` naming
+    a local model server (ollama) lists what that server has pulled, with each
+    model's own capabilities. `ai models sync` asks providers' APIs and stores
+    what they serve.
     """
     if ctx.invoked_subcommand is not None:
         return
     from ai_core.costs import PriceBook
+    from ai_core.errors import AIError
     from ai_core.plugins import default_registry
 
     registry = default_registry()
@@ -32,9 +35,15 @@ def models(ctx: click.Context, provider: str | None, as_json: bool) -> None:
         known = ", ".join(sorted(registry.providers())) or "none"
         raise click.UsageError(f"no provider named {provider!r} is installed (installed: {known})")
     book = PriceBook(registry.prices())
+    declared, asked = sorted(registry.models(), key=lambda m: (m.provider, m.id)), False
+    if provider is not None and serves_local_models(registry.providers()[provider]):
+        try:  # a local model server (Ollama): what it has pulled, asked of it
+            declared, asked = local_models(provider), True
+        except AIError as exc:
+            click.echo(f"warning: {exc}; showing the models the plugin declares", err=True)
     rows = [
         (model, book.price_at(model.provider, model.id))
-        for model in sorted(registry.models(), key=lambda m: (m.provider, m.id))
+        for model in declared
         if provider is None or model.provider == provider
     ]
     if as_json:
@@ -44,10 +53,10 @@ def models(ctx: click.Context, provider: str | None, as_json: bool) -> None:
         click.echo("No models.")
         return
     if sys.stdout.isatty():
-        _print_table(rows)
+        _print_table(rows, asked)
     else:
         for model, price in rows:
-            click.echo("  ".join(_cells(model, price)))
+            click.echo("  ".join(_cells(model, price, asked)))
 
 
 def _as_json(model: ModelInfo, price: ModelPrice | None) -> dict[str, Any]:
@@ -57,17 +66,20 @@ def _as_json(model: ModelInfo, price: ModelPrice | None) -> dict[str, Any]:
     return data
 
 
-def _cells(model: ModelInfo, price: ModelPrice | None) -> list[str]:
+def _cells(model: ModelInfo, price: ModelPrice | None, asked: bool = False) -> list[str]:
+    """``asked``: the model comes from a local server's own list, with its own capabilities."""
     context = f"{model.context_window:,} ctx" if model.context_window else "- ctx"
     if price is None:
         cost = "unpriced"
     else:
         cost = f"{price.currency} {price.input_per_mtok} in / {price.output_per_mtok} out per Mtok"
     flags = [flag for flag, on in (("reasoning", model.reasoning), ("deprecated", model.deprecated)) if on]
+    if asked and model.capabilities is not None:
+        flags += [name for name in ("tools", "vision") if getattr(model.capabilities, name)]
     return [model.qualified_id, model.name or "", context, cost, *flags]
 
 
-def _print_table(rows: list[tuple[ModelInfo, ModelPrice | None]]) -> None:
+def _print_table(rows: list[tuple[ModelInfo, ModelPrice | None]], asked: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -75,7 +87,7 @@ def _print_table(rows: list[tuple[ModelInfo, ModelPrice | None]]) -> None:
     for column in ("Model", "Name", "Context", "Price", "Notes"):
         table.add_column(column)
     for model, price in rows:
-        cells = _cells(model, price)
+        cells = _cells(model, price, asked)
         table.add_row(*cells[:4], " ".join(cells[4:]))
     Console().print(table)
 
@@ -134,7 +146,10 @@ def pull(model: str) -> None:
 
         async def run() -> None:
             driver = await ai.providers.driver(provider)
-            await _show_pull(driver.pull(name))  # type: ignore[attr-defined]
+            try:
+                await _show_pull(driver.pull(name))  # type: ignore[attr-defined]
+            finally:
+                await driver.aclose()
 
         anyio.run(run)
         click.echo(f"pulled {provider}/{name}")
@@ -166,3 +181,35 @@ async def _show_pull(statuses: Any) -> None:
                 progress.update(bars[digest], completed=int(status.get("completed") or 0))
             elif status.get("status"):
                 progress.console.print(str(status["status"]))
+
+
+def serves_local_models(spec: Any) -> bool:
+    """A provider whose driver can ``pull`` serves models from the user's own machine (Ollama)."""
+    from ai_core.errors import AIError
+
+    try:
+        return callable(getattr(spec.load_factory(), "pull", None))
+    except AIError:
+        return False
+
+
+def local_models(provider: str, timeout: float = 5.0) -> list[ModelInfo]:
+    """What a local model server has now, with each model's own capabilities (its
+    driver's ``list_models``), waiting at most ``timeout`` seconds for each answer."""
+    import anyio
+
+    from ai_core.app import AI
+
+    ai = AI(persistence=False, providers={provider: {"timeout": timeout, "retry_attempts": 0}})
+    try:
+
+        async def run() -> list[ModelInfo]:
+            driver = await ai.providers.driver(provider)
+            try:
+                return await driver.list_models()
+            finally:
+                await driver.aclose()  # on this loop, which ends here
+
+        return anyio.run(run)
+    finally:
+        ai.close()

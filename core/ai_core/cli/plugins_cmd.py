@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -51,10 +51,12 @@ def plugins(names: tuple[str, ...], as_json: bool, strict: bool, check: bool) ->
             "load_errors": [error.model_dump(mode="json") for error in errors],
         }
         click.echo(json.dumps(payload, indent=2))
-    elif sys.stdout.isatty():
-        _print_table(infos, errors)
     else:
-        click.echo(render_plain(infos, errors), nl=False)
+        local = _local_model_lines(registry, infos)
+        if sys.stdout.isatty():
+            _print_table(infos, errors, local)
+        else:
+            click.echo(render_plain(infos, errors, local), nl=False)
     if strict and errors:
         sys.exit(1)
 
@@ -72,8 +74,37 @@ def _check(problems: list[PluginProblem], checked: int, as_json: bool) -> None:
         sys.exit(1)
 
 
-def _provides(info: PluginInfo) -> list[str]:
+def _local_model_lines(registry: Any, infos: list[PluginInfo]) -> dict[str, list[str]]:
+    """For a provider serving local models (Ollama): each pulled model with its own
+    capabilities, asked of the server (briefly; an unreachable one says so)."""
+    from ai_core.cli.models_cmd import local_models, serves_local_models
+    from ai_core.errors import AIError
+
+    specs = registry.providers()
+    lines: dict[str, list[str]] = {}
+    for provider in (p.name for info in infos for p in info.providers):
+        if provider not in specs or not serves_local_models(specs[provider]):
+            continue
+        try:
+            found = local_models(provider, timeout=3.0)
+        except AIError as exc:
+            lines[provider] = [f"local models: none listed ({exc})"]
+            continue
+        lines[provider] = [f"local model {m.id} ({', '.join(_capabilities(m)) or 'text only'})" for m in found]
+    return lines
+
+
+def _capabilities(model: Any) -> list[str]:
+    caps = model.capabilities
+    return [
+        name for name in ("tools", "vision", "json_schema", "reasoning") if caps is not None and getattr(caps, name)
+    ]
+
+
+def _provides(info: PluginInfo, local: dict[str, list[str]] | None = None) -> list[str]:
     lines = [f"provider {p.name} ({', '.join(p.capabilities) or 'no capabilities'})" for p in info.providers]
+    for p in info.providers:
+        lines += (local or {}).get(p.name, [])
     if info.models:
         lines.append(f"models: {', '.join(info.models)}")
     if info.priced_models:
@@ -91,13 +122,13 @@ def _dist(name: str | None, version: str | None) -> str:
     return f"{name} {version}" if name else "(no distribution)"
 
 
-def render_plain(infos: list[PluginInfo], errors: list[LoadError]) -> str:
+def render_plain(infos: list[PluginInfo], errors: list[LoadError], local: dict[str, list[str]] | None = None) -> str:
     """The plain-text listing, for pipes and logs."""
     out: list[str] = []
     for info in infos:
         out.append(f"{info.name}  {_dist(info.distribution, info.version)}  {info.module or ''}".rstrip())
         out.append(f"  hooks: {', '.join(info.hooks) or '-'}")
-        out += [f"  {line}" for line in _provides(info)]
+        out += [f"  {line}" for line in _provides(info, local)]
     if errors:
         out.append("")
         out.append(f"Load errors ({len(errors)}):")
@@ -105,7 +136,7 @@ def render_plain(infos: list[PluginInfo], errors: list[LoadError]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _print_table(infos: list[PluginInfo], errors: list[LoadError]) -> None:
+def _print_table(infos: list[PluginInfo], errors: list[LoadError], local: dict[str, list[str]] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -120,7 +151,7 @@ def _print_table(infos: list[PluginInfo], errors: list[LoadError]) -> None:
             info.name,
             f"{_dist(info.distribution, info.version)}\n[dim]{info.module or ''}[/dim]",
             "\n".join(info.hooks),
-            "\n".join(_provides(info)) or "-",
+            "\n".join(_provides(info, local)) or "-",
         )
     console.print(table)
     if errors:
