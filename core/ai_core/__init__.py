@@ -126,6 +126,7 @@ _ERRORS = (
     "LedgerWriteError",
     "MalformedResponseError",
     "MissingCredentialsError",
+    "ModelShutDownError",
     "NotFoundError",
     "PermissionDeniedError",
     "PluginLoadError",

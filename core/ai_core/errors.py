@@ -42,6 +42,7 @@ echoes back (in a 401 body or an SSE error event) never survives on the error.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -59,6 +60,7 @@ __all__ = [
     "LedgerWriteError",
     "MalformedResponseError",
     "MissingCredentialsError",
+    "ModelShutDownError",
     "NotFoundError",
     "PermissionDeniedError",
     "PluginLoadError",
@@ -156,6 +158,20 @@ class RequestValidationError(AIError):
         super().__init__(message)
         # A Sequence of Mappings, so pydantic's ``ValidationError.errors()`` (ErrorDetails) fits as is.
         self.errors: Sequence[Mapping[str, Any]] = errors or []
+
+
+class ModelShutDownError(RequestValidationError):
+    """The model was shut down by its provider: refused before sending, naming the replacement if any."""
+
+    def __init__(self, model: str, shutdown_on: date, replacement: str | None = None) -> None:
+        instead = f"; use {replacement} instead" if replacement else ""
+        super().__init__(
+            f"{model} was shut down by its provider on {shutdown_on.isoformat()}{instead}",
+            errors=[{"type": "model_shut_down", "loc": ("model",), "msg": f"shut down on {shutdown_on.isoformat()}"}],
+        )
+        self.model = model
+        self.shutdown_on = shutdown_on
+        self.replacement = replacement
 
 
 class PluginLoadError(AIError):

@@ -28,6 +28,7 @@ from ai_core.drivers.streaming import StreamAccumulator
 from ai_core.events.types import ConversationUpdated, MessageSent, ProviderSwitched, ResponseGenerated, ToolCalled
 from ai_core.logging import get_logger
 from ai_core.pipeline.callbacks import BeforeSend, run_callbacks, run_error_callbacks
+from ai_core.pipeline.lifecycle import check_lifecycle
 from ai_core.pipeline.middleware import Call, Middleware, Next, StreamNext, compose, compose_stream, order_layers
 from ai_core.pipeline.processing import ResponseProcessor, utcnow
 from ai_core.pipeline.providers import ProviderManager
@@ -228,6 +229,7 @@ class TurnRunner:
         record = await conv._load(self.services.store)
         provider, model = conv._resolve_model()
         _check_lengths(conv, provider, model)
+        check_lifecycle(self.services.registry, provider, model)  # a shut-down model: refused before sending
         new = conv._take_pending()
         if not new and not (conv._history and conv._history[-1].role in ("user", "tool")):
             raise errors.RequestValidationError("nothing to send: add a message with .user(...) first")
