@@ -237,6 +237,7 @@ class GeminiServer:
         self.sent: list[tuple[str, Any]] = []  # (schema name, payload) of every JSON payload sent
         self.record = True
         self.off_spec = False  # a test sends what the document does not list (new fields, new values)
+        self.default_text: str | None = None  # the unscripted answer (benchmarks), instead of the echo
         self._arranged: dict[str, list[Answer | Refusal]] = {}
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"double": self})
@@ -292,6 +293,8 @@ class GeminiServer:
             queue = self._arranged.get(_last_user(body))
             if queue:
                 return queue.pop(0)
+        if self.default_text is not None:
+            return Answer(text=self.default_text)
         contents = body.get("contents") if isinstance(body, dict) else None
         last = contents[-1] if contents else {}
         for part in last.get("parts") or []:
@@ -563,9 +566,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Run a local Generative Language API v1beta server on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=8767)
     parser.add_argument("--no-record", action="store_true", help="keep no traffic (long benchmark runs)")
+    parser.add_argument("--words", type=int, help="answer every call with this many words (a stream chunk each)")
     args = parser.parse_args()
     server = GeminiServer(port=args.port)
     server.record = not args.no_record
+    if args.words:
+        server.default_text = " ".join(f"w{i}" for i in range(args.words))
     print(f"Gemini server on {server.base_url}", flush=True)
     server._httpd.serve_forever()
 

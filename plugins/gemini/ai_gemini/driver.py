@@ -87,8 +87,9 @@ class GeminiDriver(HTTPDriver):
                 await lines.aclose()
             response = reader.finish_response()
         except errors.ProviderError:
-            if reader.usage is not None:
-                yield UsageReported(reader.usage)  # what was delivered is charged what it cost
+            usage = reader.reported_usage()
+            if usage is not None:
+                yield UsageReported(usage)  # what was delivered is charged what it cost
             raise
         yield UsageReported(response.usage)
         yield StreamCompleted(response)

@@ -441,7 +441,7 @@ class StreamReader:
     the finish reason. An ``{"error": ...}`` chunk is the typed error.
     """
 
-    __slots__ = ("_calls", "_feedback", "_parts", "_thoughts", "finish", "model", "provider", "rest", "usage")
+    __slots__ = ("_calls", "_feedback", "_parts", "_thoughts", "finish", "model", "provider", "rest")
 
     def __init__(self, provider: str, model: str) -> None:
         self.provider = provider
@@ -452,7 +452,14 @@ class StreamReader:
         self._feedback: Any = None
         self.finish: dict[str, Any] | None = None
         self.rest: dict[str, Any] = {}
-        self.usage: TokenUsage | None = None
+
+    def reported_usage(self) -> TokenUsage | None:
+        """The usage of the latest chunk that carried one (Gemini repeats the running totals);
+        ``None`` when none did, or when it is not readable."""
+        try:
+            return usage_from(self.rest.get("usageMetadata"))
+        except ValueError:
+            return None
 
     def feed(self, data: str) -> list[StreamEvent]:
         """The events of one SSE ``data`` payload; a chunk of the wrong shape is a typed error."""
@@ -468,14 +475,34 @@ class StreamReader:
             chunk = json.loads(data)
         except ValueError as exc:
             raise errors.MalformedResponseError(f"bad stream chunk {data[:200]!r}", provider=self.provider) from exc
+        if type(chunk) is dict and "error" not in chunk and "promptFeedback" not in chunk:
+            # The common chunk, one piece of text, read without the general checks below.
+            try:
+                candidates = chunk["candidates"]
+                candidate = candidates[0]
+                (part,) = candidate["content"]["parts"]
+                text = part["text"]
+                plain = (
+                    len(part) == 1 and type(text) is str and len(candidates) == 1 and "finishReason" not in candidate
+                )
+            except (KeyError, IndexError, TypeError, ValueError):
+                plain = False
+            if plain:
+                rest = self.rest
+                for key in ("usageMetadata", "responseId", "modelVersion"):
+                    if key in chunk:
+                        rest[key] = chunk[key]
+                if not text:
+                    return []
+                self._parts.append(text)
+                return [TextDelta(text)]
         if not isinstance(chunk, dict):
             raise errors.MalformedResponseError(f"bad stream chunk {data[:200]!r}", provider=self.provider)
         if "error" in chunk:
             raise error_from_google(chunk, self.provider)
         events: list[StreamEvent] = []
         metadata = chunk.get("usageMetadata")
-        if metadata is not None:
-            self.usage = usage_from(metadata)
+        if metadata is not None:  # read once, at the end (a TokenUsage per chunk would cost more than the rest)
             self.rest["usageMetadata"] = metadata
         if chunk.get("promptFeedback"):
             self._feedback = chunk["promptFeedback"]
