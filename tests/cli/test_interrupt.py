@@ -16,7 +16,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,11 +32,11 @@ GENEROUS = 30.0  # seconds: only a hang (or today's 10 s wait) gets near this af
 
 
 @pytest.fixture
-def streaming(openai_server: OpenAICompatServer) -> Iterator[OpenAICompatServer]:
-    """The server streams text forever, a chunk every 0.1 s."""
-    openai_server.default = Completion(text="Once upon a time", chunk_size=4, fault=Fault.endless(after=3, seconds=0.1))
-    yield openai_server
-    openai_server.default = Completion()
+def streaming(openai_server: OpenAICompatServer, monkeypatch: pytest.MonkeyPatch) -> OpenAICompatServer:
+    """The server streams text forever, a chunk every 0.1 s (its usual default is restored afterwards)."""
+    endless = Completion(text="Once upon a time", chunk_size=4, fault=Fault.endless(after=3, seconds=0.1))
+    monkeypatch.setattr(openai_server, "default", endless)
+    return openai_server
 
 
 def _env(server: OpenAICompatServer, tmp_path: Path) -> dict[str, str]:
@@ -129,9 +128,18 @@ def test_sigterm_during_ai_chat_records_the_stream_and_closes_its_hold(
     env = _env(streaming, tmp_path)
     env["AI_BUDGETS"] = json.dumps([{"limit": "100", "scope": "global"}])
     child = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from ai_core.cli import main; sys.argv[0] = 'ai'; main()",
-         "chat", "-m", "openai/gpt-4o-mini", "tell me a story"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from ai_core.cli import main; sys.argv[0] = 'ai'; main()",
+            "chat",
+            "-m",
+            "openai/gpt-4o-mini",
+            "tell me a story",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         _read_until(child, b"more more")

@@ -102,7 +102,7 @@ async def test_provider_timeout_variable_bounds_the_start_of_a_stream_through_ai
     openai_server: OpenAICompatServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AI_OPENAI_TIMEOUT", "1")
-    openai_server.default = Completion(fault=Fault.silent())
+    monkeypatch.setattr(openai_server, "default", Completion(fault=Fault.silent()))  # restored afterwards
     async with ai_on(openai_server, retry_attempts=1) as ai:
         with anyio.fail_after(HANG), pytest.raises(errors.ProviderTimeoutError, match="no response within 1 s"):
             async for _ in ai.conversation("openai/gpt-4o-mini").user("hi").astream():
@@ -115,7 +115,7 @@ async def test_the_total_deadline_bounds_retries_against_a_silent_server(
 ) -> None:
     # ten retries of a 1 s timeout would take over 10 s; the call has 2.5 s in all
     monkeypatch.setenv("AI_OPENAI_TOTAL_TIMEOUT", "2.5")
-    openai_server.default = Completion(fault=Fault.silent())
+    monkeypatch.setattr(openai_server, "default", Completion(fault=Fault.silent()))  # restored afterwards
     async with ai_on(openai_server, timeout=1, retry_attempts=10) as ai:
         for stream in (False, True):
             openai_server.requests.clear()

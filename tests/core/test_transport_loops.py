@@ -46,8 +46,10 @@ async def both_ways(ai: AI) -> tuple[str, str]:
     return sync.text, async_.text
 
 
-async def test_a_factory_gives_each_loop_its_own_transport(openai_server: OpenAICompatServer) -> None:
-    openai_server.default = Completion(text="fine")
+async def test_a_factory_gives_each_loop_its_own_transport(
+    openai_server: OpenAICompatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(openai_server, "default", Completion(text="fine"))
     made: list[Any] = []
 
     def factory() -> Any:
@@ -113,8 +115,10 @@ async def test_a_mock_transport_works_on_every_loop(openai_server: OpenAICompatS
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # aiohttp runs on asyncio only
-async def test_one_aiohttp_transport_serves_both_loops(openai_server: OpenAICompatServer) -> None:
-    openai_server.default = Completion(text="fine")
+async def test_one_aiohttp_transport_serves_both_loops(
+    openai_server: OpenAICompatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(openai_server, "default", Completion(text="fine"))
     transport = http.AiohttpTransport()
     ai = ai_with(openai_server, transport)
     try:

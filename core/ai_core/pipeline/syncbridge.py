@@ -99,7 +99,8 @@ class SyncBridge:
         ``KeyboardInterrupt``), cancel the task and wait until it has finished
         its cleanup on the loop, then re-raise the interrupt. An interrupt that
         comes while the task is being handed to the loop is held until it has
-        been (otherwise the task would run on, unowned).
+        been (otherwise the task would run on, unowned). SIGTERM, where a
+        handler turns it into an exception (``ai`` does), is treated the same.
         """
         cleaned = threading.Event()
 
@@ -111,10 +112,8 @@ class SyncBridge:
 
         future: Future[Any] | None = None
         try:
-            with _held_interrupts() as held:
+            with _held_interrupts():  # a signal held here is raised on leaving, with the task owned
                 future = portal.start_task_soon(task)
-            if held:
-                raise KeyboardInterrupt
             return future.result()
         except BaseException:
             if future is None or future.done():  # never started, or its own outcome (or it just ended)
@@ -131,28 +130,32 @@ class SyncBridge:
             self._loop.stop()
 
 
+_HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
+
+
 @contextmanager
 def _held_interrupts() -> Iterator[list[int]]:
-    """Hold Ctrl-C for the duration of the block; the list says whether one came.
+    """Hold Ctrl-C (and SIGTERM) while a task is handed to the loop.
 
-    Only in the main thread (the only one Python delivers signals to) and only
-    while SIGINT has Python's default handler: a handler of the caller's own is
-    left alone.
+    A signal whose Python handler raises (``KeyboardInterrupt``, or the CLI's
+    SIGTERM handler) must not interrupt the hand-over: the task would start
+    with nobody owning it. So for the duration of the block each such handler
+    is replaced by one that notes the signal; afterwards the original handler
+    is called for each signal noted, raising where the caller can cancel the
+    task. Only in the main thread, the one Python runs signal handlers in.
     """
     held: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield held
         return
-    try:
-        previous = signal.getsignal(signal.SIGINT)
-    except (AttributeError, ValueError):  # pragma: no cover - no SIGINT on this platform
-        yield held
-        return
-    if previous is not signal.default_int_handler:
-        yield held
-        return
-    signal.signal(signal.SIGINT, lambda number, frame: held.append(number))
+    previous = {number: signal.getsignal(number) for number in _HELD_SIGNALS}
+    replaced = {number: handler for number, handler in previous.items() if callable(handler)}
+    for number in replaced:
+        signal.signal(number, lambda number, frame: held.append(number))
     try:
         yield held
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in replaced.items():
+            signal.signal(number, handler)
+    for number in held:
+        replaced[number](number, None)
