@@ -39,10 +39,13 @@ _EXPORTS: dict[str, str] = {
     "Driver": "ai_core.drivers.base",
     "HTTPDriver": "ai_core.drivers.base",
     "error_for_status": "ai_core.drivers.base",
+    "retry_after_seconds": "ai_core.drivers.base",
     "parse_error_body": "ai_core.drivers.base",
     "CredentialStore": "ai_core.credentials.store",
     "lookup_api_key": "ai_core.credentials.store",
     "StreamAccumulator": "ai_core.drivers.streaming",
+    "ServerSentEvent": "ai_core.drivers.streaming",
+    "iter_sse": "ai_core.drivers.streaming",
     "ChatProfile": "ai_core.dialects.openai_chat.profile",
     "OpenAIChatDriver": "ai_core.dialects.openai_chat.driver",
     "read_package_catalog": "ai_core.dialects.catalog",
@@ -173,9 +176,10 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
         ProviderSpec,
         error_for_status,
         parse_error_body,
+        retry_after_seconds,
     )
     from ai_core.drivers.fake import FakeDriver
-    from ai_core.drivers.streaming import StreamAccumulator
+    from ai_core.drivers.streaming import ServerSentEvent, StreamAccumulator, iter_sse
     from ai_core.errors import *
     from ai_core.events.dispatcher import EventDispatcher
     from ai_core.events.listener import Listener

@@ -18,10 +18,20 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
 from urllib.parse import quote
 
-from ai_core import errors
-from ai_core.drivers.base import HTTPDriver
-from ai_core.drivers.streaming import iter_sse
-from ai_core.types import ChatRequest, ChatResponse, ModelInfo, StreamCompleted, StreamEvent, UsageReported
+from ai_core import (
+    AuthenticationError,
+    ChatRequest,
+    ChatResponse,
+    HTTPDriver,
+    MalformedResponseError,
+    ModelInfo,
+    PermissionDeniedError,
+    ProviderError,
+    StreamCompleted,
+    StreamEvent,
+    UsageReported,
+    iter_sse,
+)
 from ai_gemini import wire
 
 __all__ = ["DEFAULT_BASE_URL", "KEY_VARIABLES", "GeminiDriver"]
@@ -51,7 +61,7 @@ class GeminiDriver(HTTPDriver):
     def _path(model: str, method: str) -> str:
         return f"{API_VERSION}/{quote(wire.model_path(model), safe='/')}:{method}"
 
-    def error_from_response(self, status: int, body: bytes, headers: Any) -> errors.ProviderError:
+    def error_from_response(self, status: int, body: bytes, headers: Any) -> ProviderError:
         import json
 
         try:
@@ -69,7 +79,7 @@ class GeminiDriver(HTTPDriver):
 
         The response is the chunks merged and parsed as :meth:`send` parses its
         one body, so both end alike. A stream cut before the finish reason raises
-        :class:`~ai_core.errors.StreamInterruptedError`, after passing on the
+        :class:`~ai_core.StreamInterruptedError`, after passing on the
         usage Gemini reported so far (it repeats it on every chunk).
         """
         reader = wire.StreamReader(self.provider, request.model)
@@ -86,7 +96,7 @@ class GeminiDriver(HTTPDriver):
                 await events.aclose()
                 await lines.aclose()
             response = reader.finish_response()
-        except errors.ProviderError:
+        except ProviderError:
             usage = reader.reported_usage()
             if usage is not None:
                 yield UsageReported(usage)  # what was delivered is charged what it cost
@@ -100,9 +110,7 @@ class GeminiDriver(HTTPDriver):
             self._path(request.model, "countTokens"), wire.count_tokens_body(request, request.model)
         )
         if not isinstance(payload, dict) or not isinstance(payload.get("totalTokens", 0), int):
-            raise errors.MalformedResponseError(
-                f"unexpected countTokens answer: {payload!r:.200}", provider=self.provider
-            )
+            raise MalformedResponseError(f"unexpected countTokens answer: {payload!r:.200}", provider=self.provider)
         return int(payload.get("totalTokens", 0))
 
     async def list_models(self) -> list[ModelInfo]:
@@ -126,6 +134,6 @@ class GeminiDriver(HTTPDriver):
         self.config.require_key(KEY_VARIABLES)
         try:
             await self.get_json(f"{API_VERSION}/models", params={"pageSize": 1})
-        except (errors.AuthenticationError, errors.PermissionDeniedError):
+        except (AuthenticationError, PermissionDeniedError):
             return False
         return True

@@ -8,7 +8,7 @@ Language API v1beta), translated in :mod:`ai_gemini.wire`.
 
 from __future__ import annotations
 
-from ai_core.dialects.provider_hooks import catalog_provider_hooks
+from ai_core import catalog_provider_hooks
 
 __all__ = ["DEFAULT_BASE_URL", "register_models", "register_prices", "register_providers"]
 

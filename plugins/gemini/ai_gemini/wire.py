@@ -1,12 +1,12 @@
 """Pure translation between core's types and the Generative Language API v1beta (no I/O).
 
-Request: a :class:`~ai_core.types.ChatRequest` as a ``GenerateContentRequest`` body
+Request: a :class:`~ai_core.ChatRequest` as a ``GenerateContentRequest`` body
 (:func:`build_body`): roles ``user``/``model``, the system prompt as
 ``systemInstruction``, ``generationConfig`` (with ``thinkingConfig`` from the
 reasoning effort and ``responseJsonSchema`` for structured output), function
 declarations, calls and responses, images as ``inlineData`` or ``fileData``.
 
-Response: one ``GenerateContentResponse`` as a :class:`~ai_core.types.ChatResponse`
+Response: one ``GenerateContentResponse`` as a :class:`~ai_core.ChatResponse`
 (:func:`parse_response`). A stream (:class:`StreamReader`) merges its chunks into
 one such response and parses it with the same function, so a streamed call ends
 in exactly what the unstreamed one returns, usage included.
@@ -21,24 +21,32 @@ import json
 import re
 from typing import Any
 
-from ai_core import errors
-from ai_core.drivers.base import error_for_status
-from ai_core.types import (
+from ai_core import (
+    AuthenticationError,
     ChatRequest,
     ChatResponse,
+    ContentFilteredError,
+    ContextLengthExceededError,
     FinishReason,
     ImagePart,
+    MalformedResponseError,
     Message,
     ModelInfo,
+    ProviderError,
+    RateLimitError,
     ReasoningDelta,
     ReasoningPart,
+    RequestValidationError,
     StreamEvent,
+    StreamInterruptedError,
     TextDelta,
     TextPart,
     TokenUsage,
     ToolCallDelta,
     ToolCallPart,
     ToolResultPart,
+    error_for_status,
+    retry_after_seconds,
 )
 
 __all__ = [
@@ -170,7 +178,7 @@ def contents_from(request: ChatRequest) -> tuple[list[dict[str, Any]], list[str]
             elif isinstance(part, ToolResultPart):
                 name = part.name or names.get(part.tool_call_id)
                 if not name:
-                    raise errors.RequestValidationError(
+                    raise RequestValidationError(
                         f"tool result {part.tool_call_id!r} answers no tool call of this conversation, and Gemini "
                         "needs the function's name: give the result a name",
                         [{"loc": ["messages"], "msg": "tool result without a function name"}],
@@ -324,7 +332,7 @@ def usage_from(metadata: Any) -> TokenUsage | None:
     prompt tokens are billed as input too. ``thoughtsTokenCount`` is apart from
     ``candidatesTokenCount`` and billed as output, so it is added to the output.
     A count that is not one raises :class:`ValueError` (the callers make it a
-    :class:`~ai_core.errors.MalformedResponseError`).
+    :class:`~ai_core.MalformedResponseError`).
     """
     if not isinstance(metadata, dict):
         return None
@@ -335,22 +343,22 @@ def usage_from(metadata: Any) -> TokenUsage | None:
     return TokenUsage(input_tokens=prompt, output_tokens=output, cached_input_tokens=cached, reasoning_tokens=thoughts)
 
 
-def _blocked(feedback: Any, provider: str, payload: Any) -> errors.ContentFilteredError | None:
+def _blocked(feedback: Any, provider: str, payload: Any) -> ContentFilteredError | None:
     if not isinstance(feedback, dict) or not feedback.get("blockReason"):
         return None
     reason = str(feedback["blockReason"])
     detail = feedback.get("blockReasonMessage")
     text = f"the prompt was blocked by Gemini's safety filters ({reason})" + (f": {detail}" if detail else "")
-    return errors.ContentFilteredError(text, provider=provider, code=reason, body=payload)
+    return ContentFilteredError(text, provider=provider, code=reason, body=payload)
 
 
 def parse_response(payload: Any, *, provider: str, model: str) -> ChatResponse:
     """See :func:`_parse_response`; a payload of the wrong shape is a
-    :class:`~ai_core.errors.MalformedResponseError`."""
+    :class:`~ai_core.MalformedResponseError`."""
     try:
         return _parse_response(payload, provider=provider, model=model)
     except (TypeError, ValueError, AttributeError, KeyError) as exc:  # pydantic's ValidationError is a ValueError
-        raise errors.MalformedResponseError(
+        raise MalformedResponseError(
             f"answer of an unexpected shape ({exc}): {str(payload)[:200]}", provider=provider
         ) from exc
 
@@ -360,19 +368,19 @@ def _parse_response(payload: Any, *, provider: str, model: str) -> ChatResponse:
 
     A prompt blocked by safety (``promptFeedback.blockReason``), or an answer
     stopped for safety with nothing in it, is a
-    :class:`~ai_core.errors.ContentFilteredError`; an answer cut by safety after
+    :class:`~ai_core.ContentFilteredError`; an answer cut by safety after
     some text ends with ``finish_reason="content_filter"`` and the reason in
     ``provider_fields``. Only the first candidate is read.
     """
     if not isinstance(payload, dict):
-        raise errors.MalformedResponseError(f"unexpected answer: {str(payload)[:200]}", provider=provider)
+        raise MalformedResponseError(f"unexpected answer: {str(payload)[:200]}", provider=provider)
     blocked = _blocked(payload.get("promptFeedback"), provider, payload)
     if blocked is not None:
         raise blocked
     candidates = payload.get("candidates")
     usage = usage_from(payload.get("usageMetadata"))
     if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):
-        raise errors.MalformedResponseError(f"answer without candidates: {str(payload)[:200]}", provider=provider)
+        raise MalformedResponseError(f"answer without candidates: {str(payload)[:200]}", provider=provider)
     candidate = candidates[0]
     content: dict[str, Any] = candidate["content"] if isinstance(candidate.get("content"), dict) else {}
     wire_parts: list[Any] = content["parts"] if isinstance(content.get("parts"), list) else []
@@ -403,7 +411,7 @@ def _parse_response(payload: Any, *, provider: str, model: str) -> ChatResponse:
         fields["safety_ratings"] = candidate.get("safetyRatings") or []
         if not text and not calls:
             message = f"the answer was blocked by Gemini's filters ({raw_reason})"
-            raise errors.ContentFilteredError(message, provider=provider, code=str(raw_reason), body=payload)
+            raise ContentFilteredError(message, provider=provider, code=str(raw_reason), body=payload)
     if payload.get("modelVersion"):
         fields["model_version"] = payload["modelVersion"]
     parts: list[Any] = []
@@ -425,10 +433,10 @@ def _parse_response(payload: Any, *, provider: str, model: str) -> ChatResponse:
 
 def _call_part(call: Any, index: int, provider: str) -> ToolCallPart:
     if not isinstance(call, dict) or not call.get("name"):
-        raise errors.MalformedResponseError(f"function call without a name: {str(call)[:200]}", provider=provider)
+        raise MalformedResponseError(f"function call without a name: {str(call)[:200]}", provider=provider)
     args = call.get("args") or {}
     if not isinstance(args, dict):
-        raise errors.MalformedResponseError(f"function call {call['name']!r} args are not an object", provider=provider)
+        raise MalformedResponseError(f"function call {call['name']!r} args are not an object", provider=provider)
     return ToolCallPart(id=str(call.get("id") or f"{SYNTHETIC_CALL_PREFIX}{index}"), name=call["name"], arguments=args)
 
 
@@ -466,7 +474,7 @@ class StreamReader:
         try:
             return self._feed(data)
         except (TypeError, ValueError, AttributeError, KeyError) as exc:
-            raise errors.MalformedResponseError(
+            raise MalformedResponseError(
                 f"stream chunk of an unexpected shape ({exc}): {data[:200]!r}", provider=self.provider
             ) from exc
 
@@ -474,7 +482,7 @@ class StreamReader:
         try:
             chunk = json.loads(data)
         except ValueError as exc:
-            raise errors.MalformedResponseError(f"bad stream chunk {data[:200]!r}", provider=self.provider) from exc
+            raise MalformedResponseError(f"bad stream chunk {data[:200]!r}", provider=self.provider) from exc
         if type(chunk) is dict and "error" not in chunk and "promptFeedback" not in chunk:
             # The common chunk, one piece of text, read without the general checks below.
             try:
@@ -497,7 +505,7 @@ class StreamReader:
                 self._parts.append(text)
                 return [TextDelta(text)]
         if not isinstance(chunk, dict):
-            raise errors.MalformedResponseError(f"bad stream chunk {data[:200]!r}", provider=self.provider)
+            raise MalformedResponseError(f"bad stream chunk {data[:200]!r}", provider=self.provider)
         if "error" in chunk:
             raise error_from_google(chunk, self.provider)
         events: list[StreamEvent] = []
@@ -516,7 +524,7 @@ class StreamReader:
         if not candidates:
             return events
         if not isinstance(candidates, list) or not isinstance(candidates[0], dict):
-            raise errors.MalformedResponseError(f"bad stream chunk {data[:200]!r}", provider=self.provider)
+            raise MalformedResponseError(f"bad stream chunk {data[:200]!r}", provider=self.provider)
         candidate = candidates[0]
         content = candidate.get("content")
         parts = content.get("parts") if isinstance(content, dict) else None
@@ -563,9 +571,7 @@ class StreamReader:
     def finish_response(self) -> ChatResponse:
         """The whole response, once the stream has ended; a stream without its finish reason was cut."""
         if self.finish is None:
-            raise errors.StreamInterruptedError(
-                "the stream ended before Gemini sent a finish reason", provider=self.provider
-            )
+            raise StreamInterruptedError("the stream ended before Gemini sent a finish reason", provider=self.provider)
         return parse_response(self.merged(), provider=self.provider, model=self.model)
 
 
@@ -609,13 +615,13 @@ def _reasons(details: Any) -> list[str]:
 
 def error_from_google(
     payload: Any, provider: str, status: int | None = None, headers: Any = None, raw: bytes = b""
-) -> errors.ProviderError:
+) -> ProviderError:
     """The typed error for Google's error body (an HTTP error, or an error chunk inside a stream).
 
-    ``API_KEY_INVALID`` (sent with 400) is an :class:`~ai_core.errors.AuthenticationError`;
+    ``API_KEY_INVALID`` (sent with 400) is an :class:`~ai_core.AuthenticationError`;
     ``RESOURCE_EXHAUSTED`` takes its ``retry_after`` from the ``RetryInfo`` detail
     (else the ``Retry-After`` header); a prompt over the model's limit is a
-    :class:`~ai_core.errors.ContextLengthExceededError`.
+    :class:`~ai_core.ContextLengthExceededError`.
     """
     error = payload.get("error") if isinstance(payload, dict) else None
     if not isinstance(error, dict):
@@ -634,16 +640,14 @@ def error_from_google(
     common: dict[str, Any] = {"provider": provider, "status_code": http_status, "code": label, "body": payload,
                               "request_id": request_id}  # fmt: skip
     if any(reason in _AUTH_REASONS for reason in reasons) or google_status == "UNAUTHENTICATED":
-        return errors.AuthenticationError(message, **common)
+        return AuthenticationError(message, **common)
     if http_status == 429 or google_status == "RESOURCE_EXHAUSTED":
         delay = _retry_delay(details)
         if delay is None:
-            from ai_core.drivers.base import retry_after_seconds
-
             delay = retry_after_seconds(headers)
-        return errors.RateLimitError(message, retry_after=delay, **common)
+        return RateLimitError(message, retry_after=delay, **common)
     if http_status == 400 and any(marker in message.lower() for marker in _CONTEXT_MARKERS):
-        return errors.ContextLengthExceededError(message, **common)
+        return ContextLengthExceededError(message, **common)
     return error_for_status(http_status, message, headers=headers, **common)
 
 
@@ -653,7 +657,7 @@ def error_from_google(
 def parse_model_list(payload: Any, provider: str) -> tuple[list[ModelInfo], str | None]:
     """One page of ``GET /v1beta/models``: the models that generate content, and the next page's token."""
     if not isinstance(payload, dict):
-        raise errors.MalformedResponseError(f"unexpected model list: {str(payload)[:200]}", provider=provider)
+        raise MalformedResponseError(f"unexpected model list: {str(payload)[:200]}", provider=provider)
     found: list[ModelInfo] = []
     for model in payload.get("models") or []:
         if not isinstance(model, dict) or not isinstance(model.get("name"), str):
