@@ -113,8 +113,10 @@ def _now() -> str:
 class OllamaServer:
     """``with OllamaServer() as server:`` runs it in a thread; ``server.base_url``."""
 
-    def __init__(self, port: int = 0, pulled: list[str] | None = None) -> None:
+    def __init__(self, port: int = 0, pulled: list[str] | None = None, words: int | None = None) -> None:
         self.pulled: list[str] = list(pulled if pulled is not None else ["llama3.2", "qwen3", "llava"])
+        self.words = words  # answer every chat with this many words instead of echoing (the benchmark)
+        self.record = True
         self.api_keys: set[str] | None = None  # None: no key needed (as Ollama)
         self.requests: list[tuple[str, str, Any]] = []  # (method, path, body)
         self.pull_chunk = 1 << 20
@@ -150,6 +152,8 @@ class OllamaServer:
         return next((b for b in reversed(self.bodies()) if _last_user(b) == prompt), None)
 
     def answer(self, body: dict[str, Any]) -> Answer | Refusal:
+        if self.words is not None:
+            return Answer(text=" ".join(["word"] * self.words))
         with self._lock:
             queue = self._arranged.get(_last_user(body))
             if queue:
@@ -253,7 +257,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- routes ----------------------------------------------------------------
 
     def do_GET(self) -> None:
-        self.double.requests.append(("GET", self.path, None))
+        if self.double.record:
+            with self.double._lock:
+                self.double.requests.append(("GET", self.path, None))
         if not self._key_ok():
             return
         if self.path == "/api/tags":
@@ -282,8 +288,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self._body()
-        with self.double._lock:
-            self.double.requests.append(("POST", self.path, body))
+        if self.double.record:
+            with self.double._lock:
+                self.double.requests.append(("POST", self.path, body))
         if not isinstance(body, dict):
             return self._send(400, {"error": "invalid character looking for beginning of value"})
         if not self._key_ok():
@@ -386,7 +393,11 @@ class _Handler(BaseHTTPRequestHandler):
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run a local Ollama API double on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=11500)
-    server = OllamaServer(port=parser.parse_args().port)
+    parser.add_argument("--words", type=int, help="answer every chat with this many words (streamed one per line)")
+    parser.add_argument("--no-record", action="store_true", help="keep no request bodies (long benchmark runs)")
+    args = parser.parse_args()
+    server = OllamaServer(port=args.port, words=args.words)
+    server.record = not args.no_record
     print(f"Ollama double on {server.base_url}", flush=True)
     server._httpd.serve_forever()
 
