@@ -72,6 +72,7 @@ _EXPORTS: dict[str, str] = {
     "ResponseGenerated": "ai_core.events.types",
     "ConversationUpdated": "ai_core.events.types",
     "CostCalculated": "ai_core.events.types",
+    "CostDisagreement": "ai_core.events.types",
     "BudgetThresholdReached": "ai_core.events.types",
     "BudgetOvershoot": "ai_core.events.types",
     "ModelSynced": "ai_core.events.types",

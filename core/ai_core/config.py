@@ -14,6 +14,7 @@ import functools
 import os
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -97,6 +98,9 @@ class Settings(BaseSettings):
         900.0, gt=0, description="seconds after which a budget hold left by a dead process is expired"
     )
     retry_attempts: int = Field(2, ge=0, le=20)
+    cost_tolerance: Decimal = Field(
+        Decimal("0.01"), ge=0, description="a reported cost may differ from the computed one by this fraction"
+    )
     tool_rounds: int = Field(8, ge=1, le=100, description="most model->tool->model rounds per send")
     log_level: str = Field("warning", description="debug, info, warning, error or critical")
     db_busy_timeout: float = Field(

@@ -62,7 +62,9 @@ def models(ctx: click.Context, provider: str | None, as_json: bool) -> None:
 def _as_json(model: ModelInfo, price: ModelPrice | None) -> dict[str, Any]:
     data = model.model_dump(mode="json")
     data["qualified_id"] = model.qualified_id
+    data["status"] = model.status()
     data["price"] = price.model_dump(mode="json") if price else None
+    data["priced_by"] = price.priced_by if price else None
     return data
 
 
@@ -73,10 +75,23 @@ def _cells(model: ModelInfo, price: ModelPrice | None, asked: bool = False) -> l
         cost = "unpriced"
     else:
         cost = f"{price.currency} {price.input_per_mtok} in / {price.output_per_mtok} out per Mtok"
-    flags = [flag for flag, on in (("reasoning", model.reasoning), ("deprecated", model.deprecated)) if on]
+    flags = [flag for flag, on in (("reasoning", model.reasoning), (_status(model), model.status() != "active")) if on]
     if asked and model.capabilities is not None:
         flags += [name for name in ("tools", "vision") if getattr(model.capabilities, name)]
     return [model.qualified_id, model.name or "", context, cost, *flags]
+
+
+def _status(model: ModelInfo) -> str:
+    """``deprecated (shuts down 2026-10-23; use o3)``, ``shut down 2026-10-23 ...``, ``retired (served by x)``."""
+    status = model.status()
+    notes = []
+    if status == "retired":
+        notes.append(f"served by {model.served_by}")
+    elif model.shutdown_on is not None:
+        notes.append(f"{'since' if status == 'shut down' else 'shuts down'} {model.shutdown_on.isoformat()}")
+    if model.replacement and status != "retired":
+        notes.append(f"use {model.replacement}")
+    return status + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _print_table(rows: list[tuple[ModelInfo, ModelPrice | None]], asked: bool = False) -> None:
@@ -95,13 +110,21 @@ def _print_table(rows: list[tuple[ModelInfo, ModelPrice | None]], asked: bool = 
 @models.command()
 @click.option("-p", "--provider", help="Sync only this provider.")
 @click.option("--remote", is_flag=True, help="Also ask each provider's API which models it serves (needs its key).")
-def sync(provider: str | None, remote: bool) -> None:
+@click.option("--prices", is_flag=True, help="Refresh prices from the installed genai-prices and show what changed.")
+def sync(provider: str | None, remote: bool, prices: bool) -> None:
     """Store the installed plugins' models and price history in the database.
 
     The same job as `ai jobs run sync-models`; with --remote, providers' own model
     lists are added (a provider that cannot be reached is reported, not fatal).
+    With --prices, the installed genai-prices (`pip install 'ai-core[prices]'`)
+    is compared with the known prices: new models, new dated rows and changed
+    prices are stored and listed; run again, it changes nothing.
     """
     import anyio
+
+    if prices:
+        _sync_prices(provider)
+        return
 
     from ai_core.app import AI
     from ai_core.jobs.sync_models import ProviderSync, sync_models
@@ -119,6 +142,27 @@ def sync(provider: str | None, remote: bool) -> None:
             if result.error:
                 line += f" (model list failed: {result.error})"
             click.echo(line)
+    finally:
+        ai.close()
+
+
+def _sync_prices(provider: str | None) -> None:
+    import anyio
+
+    from ai_core.app import AI
+    from ai_core.costs.genai_source import installed_version
+    from ai_core.jobs.sync_prices import PriceChange, sync_prices
+
+    ai = AI(persistence=True)
+    try:
+
+        async def run() -> list[PriceChange]:
+            return await sync_prices(ai.services, provider=provider)
+
+        changes = anyio.run(run)
+        for change in changes:
+            click.echo(change.describe())
+        click.echo(f"genai-prices {installed_version()}: {len(changes) or 'no'} price rows new or changed")
     finally:
         ai.close()
 

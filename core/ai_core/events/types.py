@@ -23,6 +23,7 @@ __all__ = [
     "BudgetThresholdReached",
     "ConversationUpdated",
     "CostCalculated",
+    "CostDisagreement",
     "Event",
     "MessageSent",
     "ModelSynced",
@@ -89,6 +90,19 @@ class CostCalculated(Event):
     user: str | None = None
     tenant: str | None = None
     tags: tuple[str, ...] = ()
+
+
+class CostDisagreement(Event):
+    """The cost the provider reported differs from the computed one by more than the tolerance
+    (``AI_COST_TOLERANCE``): the price data is probably wrong for this model."""
+
+    name: ClassVar[str] = "cost.disagreement"
+    provider: str
+    model: str
+    computed: Decimal
+    reported: Decimal
+    priced_by: str
+    tolerance: Decimal
 
 
 class BudgetThresholdReached(Event):

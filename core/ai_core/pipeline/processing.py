@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from ai_core.events.types import CostCalculated
+from ai_core.events.types import CostCalculated, CostDisagreement
 from ai_core.logging import get_logger
 from ai_core.types import ChatResponse, Cost
 
@@ -47,6 +47,9 @@ class ResponseProcessor:
 
             response = response.model_copy(update={"usage": estimate_usage(call.request, response.message)})
         cost = self.price(response.provider, response.model, response, started_at)
+        if response.usage.reported_cost is not None:
+            cost = cost.model_copy(update={"reported": response.usage.reported_cost})
+            self._compare(response, cost)
         finished = response.model_copy(update={"cost": cost, "latency_ms": (now - started) * 1000.0})
         events = self.services.events
         if events.wants(CostCalculated):
@@ -64,6 +67,25 @@ class ResponseProcessor:
                 )
             )
         return finished
+
+    def _compare(self, response: ChatResponse, cost: Cost) -> None:
+        """A reported cost beyond the tolerance of the computed one: an event and a log line."""
+        reported, computed = cost.reported, cost.total
+        if reported is None or computed is None:
+            return
+        tolerance = self.services.settings.cost_tolerance
+        if abs(computed - reported) <= tolerance * max(reported, computed):
+            return
+        log.warning(
+            "cost_disagreement", provider=response.provider, model=response.model, computed=format(computed, "f"),
+            reported=format(reported, "f"), priced_by=cost.priced_by, tolerance=format(tolerance, "f"),
+        )  # fmt: skip
+        events = self.services.events
+        if events.wants(CostDisagreement):
+            events.emit(CostDisagreement(
+                provider=response.provider, model=response.model, computed=computed, reported=reported,
+                priced_by=cost.priced_by, tolerance=tolerance,
+            ))  # fmt: skip
 
 
 def utcnow() -> datetime:

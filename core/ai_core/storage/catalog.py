@@ -78,6 +78,10 @@ def upsert_price(conn: Connection, model_pk: int, price: ModelPrice, *, now: dat
         "cache_write_per_mtok": price.cache_write_per_mtok,
         "reasoning_per_mtok": price.reasoning_per_mtok,
         "tiers": [tier.model_dump(mode="json") for tier in price.tiers],
+        "source": price.source,
+        "source_version": price.source_version,
+        "source_date": price.source_date,
+        "billed_as": price.billed_as,
         "synced_at": now,
     }
     update = {k: v for k, v in values.items() if k not in ("model_id", "effective_from", "currency")}
@@ -108,6 +112,10 @@ def read_prices(database: Database) -> list[ModelPrice]:
             cache_write_per_mtok=_plain(row["cache_write_per_mtok"]),
             reasoning_per_mtok=_plain(row["reasoning_per_mtok"]),
             tiers=tuple(PriceTier.model_validate(t) for t in row["tiers"] or ()),
+            source=row["source"],
+            source_version=row["source_version"],
+            source_date=row["source_date"],
+            billed_as=row["billed_as"],
         )
         for row in rows
     ]
@@ -122,11 +130,25 @@ def _plain(value: Decimal | None) -> Decimal | None:
 
 
 def load_prices(database: Database, book: PriceBook) -> int:
-    """Add stored price rows the book lacks; return how many were added."""
+    """Add stored price rows the book lacks; return how many were added.
+
+    A stored row imported from a source also replaces the book's row of the
+    same day when that row was imported earlier or says nowhere where it comes
+    from (``ai models sync --prices`` ran after the catalogue was made); a
+    catalogue's ``override`` row always wins.
+    """
     added = 0
     for price in read_prices(database):
-        known = {row.effective_from for row in book.history(price.provider, price.model)}
-        if price.effective_from not in known:
+        known = {row.effective_from: row for row in book.history(price.provider, price.model)}
+        current = known.get(price.effective_from)
+        if current is None or _fresher(price, current):
             book.add(price)
             added += 1
     return added
+
+
+def _fresher(stored: ModelPrice, current: ModelPrice) -> bool:
+    """A row imported (by ``sync --prices``) after ``current`` was, or ``current`` has no provenance."""
+    if current.override is not None or stored.source_date is None or stored == current:
+        return False
+    return current.source_date is None or stored.source_date > current.source_date

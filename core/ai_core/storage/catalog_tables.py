@@ -73,4 +73,10 @@ class ProviderModelCost(Base):
     reasoning_per_mtok: Mapped[Decimal | None] = mapped_column(Money())
     tiers: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     """Long-context tiers, Decimal amounts as strings."""
+    source: Mapped[str | None] = mapped_column(String(64))
+    """Where the row comes from (``genai-prices``); None for a row a catalogue typed in."""
+    source_version: Mapped[str | None] = mapped_column(String(32))
+    source_date: Mapped[date | None] = mapped_column(Date)
+    billed_as: Mapped[str | None] = mapped_column(String(255))
+    """For an alias or a retired model: the model whose row this is."""
     synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -127,6 +127,8 @@ class StoredMessage(Base):
     currency: Mapped[str | None] = mapped_column(String(8))
     price_effective_from: Mapped[date | None] = mapped_column(Date)
     priced_by: Mapped[str | None] = mapped_column(String(64))
+    reported_cost: Mapped[Decimal | None] = mapped_column(Money())
+    """The cost the provider itself reported (xAI, OpenRouter), beside the computed ``cost``."""
     latency_ms: Mapped[float | None] = mapped_column(Float)
     streamed: Mapped[bool] = mapped_column(Boolean, default=False)
     outcome: Mapped[str | None] = mapped_column(String(24))

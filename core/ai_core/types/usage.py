@@ -29,6 +29,9 @@ class TokenUsage(BaseModel):
     reasoning_tokens: int = Field(0, ge=0, description="part of output_tokens spent on hidden reasoning")
     total_tokens: int = Field(0, ge=0)
     estimated: bool = Field(False, description="the provider reported no usage: the counts are an estimate")
+    reported_cost: Decimal | None = Field(
+        None, ge=0, description="what the provider itself says the call cost, USD (xAI, OpenRouter)"
+    )
 
     @model_validator(mode="after")
     def _fill_total(self) -> TokenUsage:
@@ -45,6 +48,9 @@ class TokenUsage(BaseModel):
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
             total_tokens=self.total_tokens + other.total_tokens,
             estimated=self.estimated or other.estimated,
+            reported_cost=None
+            if self.reported_cost is None and other.reported_cost is None
+            else (self.reported_cost or Decimal(0)) + (other.reported_cost or Decimal(0)),
         )
 
 
@@ -66,6 +72,9 @@ class Cost(BaseModel):
     model: str | None = None
     price_effective_from: date | None = None
     priced_by: str = "price-table"
+    """The price row and its source: ``gpt-4o@2024-10-02 genai-prices 0.2.3``."""
+    reported: Decimal | None = None
+    """What the provider itself reported the call cost (xAI, OpenRouter), beside ``total``."""
 
     @property
     def known(self) -> bool:

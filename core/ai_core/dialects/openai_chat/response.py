@@ -8,6 +8,8 @@ shared with the stream reader too.
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal
 from typing import Any
 
 from ai_core import errors
@@ -137,6 +139,7 @@ def parse_usage(usage: Any, profile: ChatProfile, provider: str = "") -> tuple[T
         cache_write_tokens=min(written, prompt),
         reasoning_tokens=min(reasoning, output),
         total_tokens=prompt + output,
+        reported_cost=reported_cost(usage),
     )
 
     extras: dict[str, Any] = {k: v for k, v in usage.items() if k not in _USAGE_KEYS and k not in _DETAIL_KEYS and v}
@@ -147,6 +150,20 @@ def parse_usage(usage: Any, profile: ChatProfile, provider: str = "") -> tuple[T
             if rest:
                 extras[key] = rest
     return token_usage, extras
+
+
+_TICKS_PER_USD = Decimal(10_000_000_000)
+
+
+def reported_cost(usage: dict[str, Any]) -> Decimal | None:
+    """The cost the provider reports: xAI's ``cost_in_usd_ticks`` (1e-10 USD), OpenRouter's ``cost`` (USD)."""
+    ticks = usage.get("cost_in_usd_ticks")
+    if isinstance(ticks, int) and not isinstance(ticks, bool) and ticks >= 0:
+        return Decimal(ticks) / _TICKS_PER_USD
+    cost = usage.get("cost")
+    if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0 and math.isfinite(cost):
+        return Decimal(str(cost))
+    return None
 
 
 def parse_model_list(body: Any, *, provider: str, profile: ChatProfile) -> list[ModelInfo]:
