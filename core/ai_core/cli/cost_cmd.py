@@ -104,7 +104,7 @@ def cost(
     for label, value in parts.items():
         click.echo(f"  {label:<13}{value}")
     if price is not None:
-        click.echo(f"  price row in force from {price.effective_from.isoformat()}: "
+        click.echo(f"  price row {price.row_label} ({price.provenance}): "
                    f"input {price.input_per_mtok}/M, output {price.output_per_mtok}/M"
                    + (f", cached {price.cached_input_per_mtok}/M" if price.cached_input_per_mtok is not None else ""))
 
