@@ -188,18 +188,21 @@ def _enter_markers(item: pytest.Item) -> None:
         reset_default_registry()
         state["registry"] = True
     if replay is not None:
-        from ai_core.testing.record import Recording, activate
+        from ai_core.testing.record import Recording, RecordingError, activate
 
         if not replay.args:
-            raise pytest.UsageError(f"{item.nodeid}: ai_replay needs the recording's path")
+            pytest.fail(f"{item.nodeid}: @pytest.mark.ai_replay needs the recording's path", pytrace=False)
         path = Path(str(replay.args[0]))
         if not path.is_absolute():
             path = Path(str(item.path)).parent / path
-        recording = Recording(
-            path,
-            mode="record" if item.config.getoption("--ai-record") else "replay",
-            **({"match": replay.kwargs["match"]} if "match" in replay.kwargs else {}),
-        )
+        try:
+            recording = Recording(
+                path,
+                mode="record" if item.config.getoption("--ai-record") else "replay",
+                **({"match": replay.kwargs["match"]} if "match" in replay.kwargs else {}),
+            )
+        except RecordingError as exc:
+            pytest.fail(str(exc), pytrace=False)
         state["recording"] = recording
         state["previous_recording"] = activate(recording)
         _set_env(state, TRANSPORT_VARIABLE, REPLAY_TRANSPORT)
@@ -262,6 +265,6 @@ def ai_recording(request: pytest.FixtureRequest) -> Recording:
     ``ai_recording.unplayed``)."""
     state = request.node.stash.get(_test_state, None)
     if state is None or "recording" not in state:
-        raise pytest.UsageError("the ai_recording fixture needs @pytest.mark.ai_replay(path) on the test")
+        pytest.fail("the ai_recording fixture needs @pytest.mark.ai_replay(path) on the test", pytrace=False)
     recording: Recording = state["recording"]
     return recording
