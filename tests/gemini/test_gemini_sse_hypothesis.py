@@ -180,3 +180,23 @@ def test_a_stream_without_its_finish_reason_is_interrupted() -> None:
     cut = data.rfind(b"data: ")
     with pytest.raises(errors.StreamInterruptedError, match="finish reason"):
         anyio.run(run, [data[:cut]])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    status=st.integers(min_value=400, max_value=599),
+    body=st.one_of(
+        st.binary(max_size=100),
+        JSON.map(lambda value: json.dumps(value).encode()),
+        st.dictionaries(st.sampled_from(["code", "status", "message", "details"]), JSON).map(
+            lambda error: json.dumps({"error": error}).encode()
+        ),
+    ),
+)
+def test_any_error_body_is_a_typed_error(status: int, body: bytes) -> None:
+    from ai_gemini.driver import GeminiDriver
+
+    driver = GeminiDriver(ProviderConfig(provider="gemini", api_key=SecretStr("k")))
+    error = driver.error_from_response(status, body, http.Response(status).headers)
+    assert isinstance(error, errors.ProviderError) and error.provider == "gemini"
+    assert error.status_code is not None
