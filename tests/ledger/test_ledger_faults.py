@@ -299,3 +299,23 @@ async def test_streamed_completion_is_recorded_before_the_caller_sees_it(openai_
                 assert [r.outcome for r in ledger(ai, chat.id) if r.billable] == ["answered"]
                 break
         assert_books_agree(ai)
+
+
+async def test_a_stream_cut_after_only_the_prompt_was_reported_still_charges_the_output(
+    xai_server, database_url
+) -> None:
+    # Usage so far covers the prompt but (almost) none of the delivered text: the
+    # delivered output is charged at least its estimate, marked estimated.
+    xai_server.reply(Completion(text="w" * 300, chunk_size=30, usage=Usage(prompt_tokens=40, completion_tokens=1),
+                                fault=Fault.cut_off(after=6)))
+    async with make_ai(xai_server, database_url, provider="xai") as ai:
+        chat = ai.conversation("xai/grok-4.3").user("Go")
+        delivered = ""
+        with pytest.raises(StreamInterruptedError):
+            async for event in chat.astream():
+                if isinstance(event, TextDelta):
+                    delivered += event.text
+        (answer,) = [r for r in ledger(ai, chat.id) if r.billable]
+        assert answer.input_tokens == 40 and answer.usage_estimated
+        assert answer.output_tokens >= len(delivered) // 3 > 1
+        assert_books_agree(ai)

@@ -196,12 +196,13 @@ class TurnRunner:
         if delivered.reasoning:
             parts.append(ReasoningPart(text=delivered.reasoning))
         parts.append(TextPart(text=delivered.text))
+        message = Message(role="assistant", parts=parts)
         response = ChatResponse(
             provider=call.request.provider,
             model=call.request.model,
-            message=Message(role="assistant", parts=parts),
+            message=message,
             finish_reason="error",
-            usage=delivered.usage or _UNREPORTED,
+            usage=_interrupted_usage(call, delivered, message),
         )
         priced = self.processor.finish(call, response, started_at, started, time.perf_counter())
         try:
@@ -488,6 +489,23 @@ class TurnRunner:
 
 
 _UNREPORTED = TokenUsage(estimated=True)
+
+
+def _interrupted_usage(call: Call, delivered: StreamAccumulator, message: Message) -> TokenUsage:
+    """What a cut stream consumed: the usage reported so far, but never less output
+    than the delivered text (a provider may report the prompt first and the output
+    only at the end); an estimate when nothing was reported."""
+    reported = delivered.usage
+    if reported is None:
+        return _UNREPORTED
+    from ai_core.costs.estimate import estimate_usage
+
+    floor = estimate_usage(call.request, message).output_tokens
+    if reported.output_tokens >= floor:
+        return reported
+    return reported.model_copy(
+        update={"output_tokens": floor, "total_tokens": reported.input_tokens + floor, "estimated": True}
+    )
 
 
 def _collect(delivered: StreamAccumulator, event: StreamEvent) -> None:
