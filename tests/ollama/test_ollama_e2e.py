@@ -100,6 +100,15 @@ async def test_failover_from_ollama_keeps_its_options_at_home(
     assert "keep_alive" not in sent and "num_ctx" not in sent
 
 
+async def test_failover_between_ollama_models_keeps_the_options(server: OllamaServer) -> None:
+    server.arrange("hi", Refusal(500, "out of memory"))
+    async with make_ai(server) as ai:
+        chat = ai.conversation("ollama/qwen3").fallback("ollama/llama3.2").user("hi")
+        reply = await chat.options(keep_alive="30m").asend()
+    assert reply.model == "llama3.2" and reply.text == "Echo: hi"
+    assert [(b["model"], b["keep_alive"]) for b in server.bodies()] == [("qwen3", "30m"), ("llama3.2", "30m")]
+
+
 async def test_failover_to_ollama_streams_without_the_other_providers_options(
     server: OllamaServer,
     openai_server: OpenAICompatServer,  # noqa: F811
