@@ -96,7 +96,7 @@ async def test_failover_from_ollama_keeps_its_options_at_home(
         reply = await chat.options(keep_alive="30m", num_ctx=8192).asend()
     assert reply.text == "from OpenAI" and reply.provider == "openai"
     assert server.bodies()[-1]["keep_alive"] == "30m"
-    sent = openai_server.last_chat_body if hasattr(openai_server, "last_chat_body") else openai_server.chat_bodies[-1]
+    sent = openai_server.chat_bodies[-1]
     assert "keep_alive" not in sent and "num_ctx" not in sent
 
 
