@@ -395,3 +395,12 @@ async def test_models_are_listed_page_by_page(driver: Any, gemini_server: Gemini
     assert tokens == [None, ["2"], ["4"]]
     pro = next(m for m in models if m.id == "gemini-2.5-pro")
     assert pro.context_window == 1048576 and pro.max_output_tokens == 65536 and pro.reasoning
+
+
+def test_the_default_server_root() -> None:
+    from ai_core import ProviderConfig
+    from ai_gemini.driver import GeminiDriver
+
+    assert GeminiDriver(ProviderConfig(provider="gemini")).base_url == "https://generativelanguage.googleapis.com"
+    configured = ProviderConfig(provider="gemini", base_url="https://proxy.example/gemini/v1beta/")
+    assert GeminiDriver(configured).base_url == "https://proxy.example/gemini"
