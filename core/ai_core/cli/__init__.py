@@ -91,6 +91,8 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt as exc:
             click.echo(err=True)
             raise click.exceptions.Exit(exit_status(exc)) from None
+        except BrokenPipeError:
+            raise  # `ai ... | head`: click ends quietly, as a pipe's reader expects
         except Exception as exc:
             raise report(exc) from exc
 

@@ -123,5 +123,7 @@ def _add_stored_prices(book: Any) -> None:
 
         with Database.open(settings=settings) as database:
             database.load_prices(book)
-    except Exception:  # the plugins' tables still answer
-        return
+    except Exception as exc:  # the plugins' tables still answer; -v says why the stored ones did not
+        from ai_core.logging import get_logger
+
+        get_logger("ai_core.cli").info("stored_prices_skipped", error=f"{type(exc).__name__}: {exc}")
