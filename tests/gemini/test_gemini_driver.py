@@ -266,9 +266,15 @@ async def test_a_blocked_prompt_is_a_content_filtered_error(
     driver: Any, gemini_server: GeminiServer, streamed: bool
 ) -> None:
     gemini_server.arrange("bad", Answer(block_reason="SAFETY"))
+    events: list[Any] = []
     with pytest.raises(errors.ContentFilteredError, match=r"prompt was blocked.*SAFETY") as caught:
-        await (collect(driver, request("bad")) if streamed else driver.send(request("bad")))
+        if streamed:
+            async for event in driver.stream(request("bad")):
+                events.append(event)
+        else:
+            await driver.send(request("bad"))
     assert caught.value.code == "SAFETY"
+    assert events == []  # nothing delivered, and no usage passed on: the same as send
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["send", "stream"])

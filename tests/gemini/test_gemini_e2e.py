@@ -183,3 +183,11 @@ def test_ai_models_sync_remote_pages_through_gemini(cli_env: None, gemini_server
     assert pages and all(r.headers["x-goog-api-key"] == KEY for r in pages)
     # the seven of the catalogue and the remote-only one (the embedding model is left out)
     assert "gemini: 8 models, 7 prices, 1 from the provider's list" in result.output, result.output
+
+
+def test_ai_chat_says_when_gemini_blocks_the_prompt(cli_env: None, gemini_server: GeminiServer) -> None:
+    gemini_server.arrange("something risky", Answer(block_reason="PROHIBITED_CONTENT"))
+    result = CliRunner().invoke(cli, ["chat", "--no-persist", "-m", "gemini/gemini-2.5-flash", "something risky"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == ["Error: gemini: the prompt was blocked by Gemini's safety filters (PROHIBITED_CONTENT)"], lines

@@ -22,6 +22,7 @@ from ai_core import (
     AuthenticationError,
     ChatRequest,
     ChatResponse,
+    ContentFilteredError,
     HTTPDriver,
     MalformedResponseError,
     ModelInfo,
@@ -96,6 +97,8 @@ class GeminiDriver(HTTPDriver):
                 await events.aclose()
                 await lines.aclose()
             response = reader.finish_response()
+        except ContentFilteredError:
+            raise  # a refusal with nothing delivered, as send() raises it: no usage to pass on
         except ProviderError:
             usage = reader.reported_usage()
             if usage is not None:
