@@ -123,8 +123,7 @@ class OllamaServer:
         self._arranged: dict[str, list[Answer | Refusal]] = {}
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"double": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", port), handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
@@ -176,6 +175,11 @@ class OllamaServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # 50 clients connecting at once must not overflow the listen backlog (5)
+    daemon_threads = True
 
 
 def _last_user(body: Any) -> str:
