@@ -82,3 +82,22 @@ def test_status_of_each_stage() -> None:
     assert find_model(registry, "fake", "gone-latest").id == "gone"  # type: ignore[union-attr]
     assert find_model(registry, "fake", "gone-2026-01-01").id == "gone"  # type: ignore[union-attr]
     assert find_model(registry, "fake", "missing") is None
+
+
+def test_ai_models_shows_each_models_status(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from ai_core.cli import cli
+
+    monkeypatch.setenv("AI_DATA_DIR", str(tmp_path))
+    text = CliRunner().invoke(cli, ["models", "-p", "openai"])
+    assert text.exit_code == 0, text.output
+    line = next(line for line in text.output.splitlines() if line.startswith("openai/o1 "))
+    assert line.endswith("shut down (since 2026-10-23; use o3)")
+    listed = json.loads(CliRunner().invoke(cli, ["models", "-p", "xai", "--json"]).output)
+    status = {entry["id"]: entry["status"] for entry in listed}
+    assert status["grok-4.3"] == "active" and status["grok-3"] == "retired"
+    priced_by = {entry["id"]: entry["priced_by"] for entry in listed}
+    assert priced_by["grok-3"].startswith("grok-4.3@")  # retired: billed at the serving model's row

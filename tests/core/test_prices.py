@@ -171,3 +171,38 @@ def test_reimporting_the_shipped_catalogues_changes_nothing() -> None:
         header = text.split("\n[[", 1)[0].split("\n# ----", 1)[0]
         imported_on = next(row.source_date for row in _catalog(provider, package).prices if row.source_date)
         assert render_catalog(provider, text, header=header, imported_on=imported_on) == text, provider
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('source_version = "1.0"', "source_version and source_date need a 'source'"),
+        ("source_date = 2026-01-01", "source_version and source_date need a 'source'"),
+        ('source = ""', "key 'source' must be a non-empty string"),
+        ("override = 3", "key 'override' must be a non-empty string"),
+        ('source_date = "2026-01-01"', "key 'source_date' must be a TOML date"),
+    ],
+)
+def test_provenance_keys_are_checked(extra: str, message: str) -> None:
+    from ai_core.dialects.catalog import CatalogError
+
+    row = '[[prices]]\nmodel = "m"\neffective_from = 2026-01-01\ninput = "1"\noutput = "2"'
+    text = f'[[models]]\nid = "m"\n{row}\n{extra}\n'
+    with pytest.raises(CatalogError, match=message):
+        load_catalog("p", text)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('aliases = "m-latest"', "key 'aliases' must be a list of model ids"),
+        ('aliases = ["m"]', "alias 'm' of 'm' is already an id"),
+        ("shutdown_on = 2026", "key 'shutdown_on' must be a TOML date"),
+        ('replacement = ""', "key 'replacement' must be a non-empty string"),
+    ],
+)
+def test_lifecycle_and_alias_keys_are_checked(extra: str, message: str) -> None:
+    from ai_core.dialects.catalog import CatalogError
+
+    with pytest.raises(CatalogError, match=message):
+        load_catalog("p", f'[[models]]\nid = "m"\n{extra}\n')
