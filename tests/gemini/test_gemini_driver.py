@@ -150,6 +150,11 @@ async def test_reasoning_effort_as_thinking_config(
     assert gemini_server.received("think")["generationConfig"]["thinkingConfig"] == expected  # type: ignore[index]
 
 
+async def test_models_that_do_not_think_get_no_thinking_config(driver: Any, gemini_server: GeminiServer) -> None:
+    await driver.send(request("think", model="gemini-2.0-flash", reasoning_effort="high"))
+    assert "generationConfig" not in gemini_server.received("think")  # type: ignore[operator]
+
+
 async def test_base_url_may_end_in_v1beta(gemini_server: GeminiServer) -> None:
     from ai_gemini.driver import GeminiDriver
 

@@ -99,6 +99,8 @@ _CONFIG_FIELDS = frozenset(
      "responseMimeType", "responseModalities", "responseSchema", "seed", "speechConfig", "stopSequences",
      "temperature", "thinkingConfig", "topK", "topP")
 )  # fmt: skip
+_NO_THINKING = ("gemini-1.", "gemini-2.0-")
+"""Models that do not think: a ``thinkingConfig`` would be refused."""
 _THINKING_BUDGETS = {
     "none": 0,
     "minimal": 512,
@@ -211,6 +213,8 @@ def _thinking_config(request: ChatRequest) -> dict[str, Any] | None:
     if effort is None:
         return None
     model = request.model.removeprefix("models/")
+    if model.startswith(_NO_THINKING):
+        return None  # these models refuse a thinkingConfig; the effort is moot for them
     include = effort != "none"
     if model.startswith("gemini-3"):
         pro = "pro" in model
