@@ -109,3 +109,18 @@ def test_the_command_lists_changes_then_nothing(tmp_path: Any, monkeypatch: pyte
         assert result.output == f"genai-prices {installed_version()}: no price rows new or changed\n"
     refused = runner.invoke(main, ["models", "sync", "--prices", "-p", "nope"])
     assert refused.exit_code != 0 and "nope" in refused.output
+
+
+def test_without_genai_prices_the_command_says_how_to_install_it(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from ai_core.cli import cli
+
+    monkeypatch.setenv("AI_DATA_DIR", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "genai_prices", None)  # import genai_prices now fails
+    result = CliRunner().invoke(cli, ["models", "sync", "--prices"])
+    assert result.exit_code == 1
+    assert "genai-prices is not installed; install it with: pip install 'ai-core[prices]'" in result.output
+    assert "Traceback" not in result.output
