@@ -100,4 +100,4 @@ def test_ai_models_shows_each_models_status(monkeypatch: pytest.MonkeyPatch, tmp
     status = {entry["id"]: entry["status"] for entry in listed}
     assert status["grok-4.3"] == "active" and status["grok-3"] == "retired"
     priced_by = {entry["id"]: entry["priced_by"] for entry in listed}
-    assert priced_by["grok-3"].startswith("grok-4.3@")  # retired: billed at the serving model's row
+    assert priced_by["grok-3"].startswith("grok-4.3@2026-04-30 ")  # retired: billed at the serving model's row

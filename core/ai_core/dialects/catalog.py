@@ -423,6 +423,9 @@ def _retired_prices(
                 key="served_by",
             )
         served = {"model": model.id, "billed_as": model.served_by}
-        extra.append(in_force[-1].model_copy(update={**served, "effective_from": retired_on}))
+        first = in_force[-1]
+        extra.append(
+            first.model_copy(update={**served, "effective_from": retired_on, "billed_from": first.effective_from})
+        )
         extra.extend(p.model_copy(update=served) for p in later)
     return extra

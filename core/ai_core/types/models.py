@@ -99,6 +99,7 @@ class ModelPrice(BaseModel):
     reasoning_per_mtok: Decimal | None = Field(None, ge=0)
     tiers: tuple[PriceTier, ...] = ()
     billed_as: str | None = Field(None, description="the model whose row this is, for an alias or snapshot id")
+    billed_from: date | None = Field(None, description="that row's first day, when this copy starts later")
     source: str | None = Field(None, description="where the row comes from: genai-prices, or the catalogue itself")
     source_version: str | None = None
     source_date: date | None = Field(None, description="the day the row was imported from its source")
@@ -107,7 +108,7 @@ class ModelPrice(BaseModel):
     @property
     def row_label(self) -> str:
         """The price row: ``gpt-4o@2024-10-02`` (the billed model, for an alias)."""
-        return f"{self.billed_as or self.model}@{self.effective_from.isoformat()}"
+        return f"{self.billed_as or self.model}@{(self.billed_from or self.effective_from).isoformat()}"
 
     @property
     def provenance(self) -> str:
