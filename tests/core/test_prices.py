@@ -206,3 +206,11 @@ def test_lifecycle_and_alias_keys_are_checked(extra: str, message: str) -> None:
 
     with pytest.raises(CatalogError, match=message):
         load_catalog("p", f'[[models]]\nid = "m"\n{extra}\n')
+
+
+def test_priced_by_fits_the_ledger_column() -> None:
+    price = ModelPrice(provider="p", model="m" * 200, effective_from=date(2026, 1, 1), input_per_mtok=Decimal(1),
+                       output_per_mtok=Decimal(1), source="genai-prices", source_version="10.20.30")  # fmt: skip
+    assert len(price.priced_by) == 64
+    longest = max((p.priced_by for provider, package in SHIPPED for p in _catalog(provider, package).prices), key=len)
+    assert longest.endswith(installed_version()), longest  # no shipped row is cut short

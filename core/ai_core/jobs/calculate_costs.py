@@ -52,7 +52,7 @@ def calculate_costs(services: Services, *, database: Database | None = None, sin
             amount = quantize_money(cost.total)
             conn.execute(update(_m).where(_m.c.id == row["id"], _m.c.cost_known.is_(False)).values(
                 cost=amount, cost_known=True, currency=cost.currency,
-                price_effective_from=cost.price_effective_from, priced_by=f"{cost.priced_by} (later)",
+                price_effective_from=cost.price_effective_from, priced_by=f"{cost.priced_by[:56]} (later)",
             ))
             conn.execute(update(_c).where(_c.c.id == row["conversation_id"]).values(
                 total_cost=money_add(_c.c.total_cost, amount),

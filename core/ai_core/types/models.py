@@ -121,7 +121,7 @@ class ModelPrice(BaseModel):
 
     @property
     def priced_by(self) -> str:
-        """What a ledger row records: the row and its source, at most 64 characters."""
+        """What a ledger row records: the row and its source, at most 64 characters (the column's size)."""
         return f"{self.row_label} {self.provenance}"[:64]
 
     @model_validator(mode="after")
