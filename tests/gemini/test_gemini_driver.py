@@ -141,11 +141,15 @@ async def test_structured_output_sends_the_json_schema(driver: Any, gemini_serve
         ("gemini-2.5-flash-lite", "minimal", {"thinkingBudget": 512, "includeThoughts": True}),
         ("gemini-3-pro-preview", "low", {"thinkingLevel": "LOW", "includeThoughts": True}),
         ("gemini-3-pro-preview", "medium", {"thinkingLevel": "HIGH", "includeThoughts": True}),
+        ("gemini-3.8-flash", "medium", {"thinkingLevel": "MEDIUM", "includeThoughts": True}),
+        ("gemini-flash-latest", "none", {"thinkingLevel": "MINIMAL", "includeThoughts": False}),
     ],
 )
 async def test_reasoning_effort_as_thinking_config(
     driver: Any, gemini_server: GeminiServer, model: str, effort: str, expected: dict[str, Any]
 ) -> None:
+    if not any(m["name"] == f"models/{model}" for m in gemini_server.models):
+        gemini_server.models.append({"name": f"models/{model}", "supportedGenerationMethods": ["generateContent"]})
     await driver.send(request("think", model=model, reasoning_effort=effort))
     assert gemini_server.received("think")["generationConfig"]["thinkingConfig"] == expected  # type: ignore[index]
 

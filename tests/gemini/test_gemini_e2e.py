@@ -181,8 +181,8 @@ def test_ai_models_sync_remote_pages_through_gemini(cli_env: None, gemini_server
     assert result.exit_code == 0, result.output
     pages = [r for r in gemini_server.requests if r.path == "/v1beta/models"]
     assert pages and all(r.headers["x-goog-api-key"] == KEY for r in pages)
-    # the seven of the catalogue and the remote-only one (the embedding model is left out)
-    assert "gemini: 8 models, 7 prices, 1 from the provider's list" in result.output, result.output
+    # the catalogue's thirteen and three aliases, and the remote-only one (not the embedding model)
+    assert "gemini: 17 models, 19 prices, 1 from the provider's list" in result.output, result.output
 
 
 def test_ai_chat_says_when_gemini_blocks_the_prompt(cli_env: None, gemini_server: GeminiServer) -> None:

@@ -99,6 +99,8 @@ _CONFIG_FIELDS = frozenset(
      "responseMimeType", "responseModalities", "responseSchema", "seed", "speechConfig", "stopSequences",
      "temperature", "thinkingConfig", "topK", "topP")
 )  # fmt: skip
+_BEFORE_3 = ("gemini-1.", "gemini-2.")
+"""Models before Gemini 3: a thinking budget, not a level, and no thought signatures required."""
 _NO_THINKING = ("gemini-1.", "gemini-2.0-")
 """Models that do not think: a ``thinkingConfig`` would be refused."""
 _THINKING_BUDGETS = {
@@ -153,7 +155,7 @@ def _call_names(request: ChatRequest) -> dict[str, str]:
 def contents_from(request: ChatRequest) -> tuple[list[dict[str, Any]], list[str]]:
     """The ``contents`` turns, and system/developer texts found among the messages."""
     names = _call_names(request)
-    gemini_3 = request.model.removeprefix("models/").startswith("gemini-3")
+    gemini_3 = not request.model.removeprefix("models/").startswith(_BEFORE_3)
     contents: list[dict[str, Any]] = []
     system: list[str] = []
     for message in request.messages:
@@ -216,7 +218,7 @@ def _thinking_config(request: ChatRequest) -> dict[str, Any] | None:
     if model.startswith(_NO_THINKING):
         return None  # these models refuse a thinkingConfig; the effort is moot for them
     include = effort != "none"
-    if model.startswith("gemini-3"):
+    if not model.startswith(_BEFORE_3):  # Gemini 3 and later (and the -latest aliases) take a level
         pro = "pro" in model
         if effort in ("none", "minimal"):
             level = "LOW" if pro else "MINIMAL"
