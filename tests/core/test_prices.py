@@ -2,84 +2,56 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
 from ai_core.costs import PriceBook, compute_cost
-from ai_core.costs.genai_source import installed_version, render_catalog, source_cost, source_models
+from ai_core.costs.genai_source import compare_catalog, installed_version, render_catalog
 from ai_core.dialects.catalog import Catalog, load_catalog, read_package_catalog
 from ai_core.types import ModelPrice, TokenUsage
 
 # genai-prices is a dev tool (dev.py DEV_TOOLS) and ai-core[prices]: these tests need it, never skip.
 
 SHIPPED = (("openai", "ai_openai"), ("xai", "ai_xai"))
-TOLERANCE = Decimal("1e-9")
 
 
 def _catalog(provider: str, package: str) -> Catalog:
     return read_package_catalog(provider, package)
 
 
-def _usages(price: ModelPrice) -> Iterator[tuple[str, TokenUsage]]:
-    yield "plain", TokenUsage(input_tokens=1_234, output_tokens=567)
-    yield "cached", TokenUsage(input_tokens=10_000, cached_input_tokens=7_500, output_tokens=321)
-    yield "reasoning", TokenUsage(input_tokens=2_000, output_tokens=3_000, reasoning_tokens=2_500)
-    if price.cache_write_per_mtok is not None:
-        yield "cache write", TokenUsage(input_tokens=9_000, cache_write_tokens=4_000, cached_input_tokens=1_000,
-                                        output_tokens=10)  # fmt: skip
-    for tier in price.tiers:
-        for tokens in (tier.above_input_tokens, tier.above_input_tokens + 1):
-            yield f"{tokens} input", TokenUsage(input_tokens=tokens, cached_input_tokens=tokens // 4, output_tokens=999)
-
-
-def _days(rows: list[ModelPrice], index: int) -> list[date]:
-    """The first day a row is in force and, when a later row replaces it, its last day."""
-    days = [rows[index].effective_from]
-    if index + 1 < len(rows):
-        days.append(rows[index + 1].effective_from - timedelta(days=1))
-    return days
-
-
 @pytest.mark.parametrize(("provider", "package"), SHIPPED)
 def test_every_shipped_price_matches_the_installed_genai_prices(provider: str, package: str) -> None:
     catalog = _catalog(provider, package)
-    models = {m.id: m for m in catalog.models}
-    owners = {alias: m for m in catalog.models for alias in m.aliases}
-    book = PriceBook(catalog.prices)
-    known = source_models(provider)
-    known_names = set(known) | {alias for m in known.values() for alias in m.aliases}
-    compared = 0
-    problems = []
-    for model_id in sorted({p.model for p in catalog.prices}):
-        rows = book.history(provider, model_id)
-        info = models.get(model_id)
-        for index, row in enumerate(rows):
-            if row.override is not None:
-                assert len(row.override.split()) >= 5, f"{model_id}@{row.effective_from}: say why in the override"
-                continue
-            assert (row.source, row.source_version, row.source_date) != (None, None, None), (
-                f"{model_id}@{row.effective_from} has no provenance (source, source_version, source_date)"
-            )
-            # A retired model is billed as the model that serves it: compare with that one.
-            owner = info or owners.get(model_id)  # the model an alias belongs to
-            retired = owner is not None and owner.served_by is not None and row.billed_as == owner.served_by
-            reference = owner.served_by if retired and owner is not None else model_id
-            if reference not in known_names:
-                problems.append(f"{model_id}: genai-prices does not price {reference} (add an override saying why)")
-                continue
-            for day in _days(rows, index):
-                for label, usage in _usages(row):
-                    ours = compute_cost(usage, row).total
-                    theirs = source_cost(provider, reference, usage, day)
-                    assert ours is not None
-                    compared += 1
-                    if abs(ours - theirs) > TOLERANCE:
-                        problems.append(f"{model_id} on {day}, {label}: ours {ours} genai-prices {theirs}")
+    compared, problems = compare_catalog(provider, catalog.models, catalog.prices)
     assert not problems, "\n".join(problems[:40])
-    assert compared > 100
+    assert compared > 300
+
+
+def test_the_check_catches_a_wrong_price_a_missing_source_and_an_unexplained_model() -> None:
+    catalog = _catalog("xai", "ai_xai")
+    wrong = [
+        p.model_copy(update={"tiers": (p.tiers[0].model_copy(update={"cached_input_per_mtok": Decimal("0.20")}),)})
+        if p.model == "grok-4.3"
+        else p
+        for p in catalog.prices
+    ]
+    problems = compare_catalog("xai", catalog.models, wrong)[1]
+    assert problems and all("xai/grok-4.3@2026-04-30" in p or "grok-4.3" in p for p in problems)
+    assert any("199999 input" not in p and "200000 input" in p for p in problems)  # only above the edge
+    made_up = load_catalog("xai", '[[models]]\nid = "grok-99"\n[[prices]]\nmodel = "grok-99"\n'
+                           'effective_from = 2026-01-01\ninput = "1"\noutput = "2"\nsource = "genai-prices"\n'
+                           'source_version = "0.2.3"\nsource_date = 2026-12-01\n')  # fmt: skip
+    assert compare_catalog("xai", made_up.models, made_up.prices)[1] == [
+        "xai/grok-99@2026-01-01: genai-prices does not price grok-99 (add an override saying why)"
+    ]
+    typed = load_catalog("xai", '[[models]]\nid = "grok-4.3"\n[[prices]]\nmodel = "grok-4.3"\n'
+                         'effective_from = 2026-04-30\ninput = "1.25"\noutput = "2.5"\n')  # fmt: skip
+    assert "no provenance" in compare_catalog("xai", typed.models, typed.prices)[1][0]
+    terse = load_catalog("xai", '[[models]]\nid = "grok-99"\n[[prices]]\nmodel = "grok-99"\n'
+                         'effective_from = 2026-01-01\ninput = "1"\noutput = "2"\noverride = "trust me"\n')  # fmt: skip
+    assert "an override must say why" in compare_catalog("xai", terse.models, terse.prices)[1][0]
 
 
 @pytest.mark.parametrize(("provider", "package"), SHIPPED)

@@ -29,6 +29,7 @@ __all__ = [
     "SOURCE_PROVIDERS",
     "UNDATED_FROM",
     "SourceModel",
+    "compare_catalog",
     "installed_version",
     "render_catalog",
     "source_cost",
@@ -206,6 +207,82 @@ def source_cost(provider: str, model: str, usage: TokenUsage, day: date) -> Deci
     result = genai_prices.calc_price(used, model, provider_id=SOURCE_PROVIDERS.get(provider, provider),
                                      genai_request_timestamp=when)  # fmt: skip
     return Decimal(result.total_price)
+
+
+# ---------------------------------------------------------------------------
+# Checking a catalogue against the source
+# ---------------------------------------------------------------------------
+
+TOLERANCE = Decimal("1e-9")
+
+
+def _check_usages(price: ModelPrice) -> list[tuple[str, TokenUsage]]:
+    usages = [
+        ("plain", TokenUsage(input_tokens=1_234, output_tokens=567)),
+        ("cached", TokenUsage(input_tokens=10_000, cached_input_tokens=7_500, output_tokens=321)),
+        ("reasoning", TokenUsage(input_tokens=2_000, output_tokens=3_000, reasoning_tokens=2_500)),
+    ]
+    if price.cache_write_per_mtok is not None:
+        usages.append(("cache write", TokenUsage(input_tokens=9_000, cache_write_tokens=4_000,
+                                                 cached_input_tokens=1_000, output_tokens=10)))  # fmt: skip
+    for tier in price.tiers:
+        for tokens in (tier.above_input_tokens, tier.above_input_tokens + 1):
+            usage = TokenUsage(input_tokens=tokens, cached_input_tokens=tokens // 4, output_tokens=999)
+            usages.append((f"{tokens} input", usage))
+    return usages
+
+
+def compare_catalog(provider: str, models: Any, prices: Any) -> tuple[int, list[str]]:
+    """Price every row of a catalogue both ways; return (costs compared, problems).
+
+    For each row not marked ``override`` (on its first day and on its last
+    one, before the next row), a plain call, a cached one, one with reasoning,
+    one with cache writes and one on each side of every tier are priced with
+    ai-core's arithmetic and with the installed genai-prices' own; a
+    difference above :data:`TOLERANCE`, a row without provenance, or a model
+    the source does not price is a problem. Aliases are compared under their
+    own names; a retired model's rows after its retirement with the model
+    that serves it. Works for any plugin's catalogue (``Catalog.models``,
+    ``Catalog.prices``).
+    """
+    from datetime import timedelta
+
+    from ai_core.costs.pricing import PriceBook, compute_cost
+
+    by_id = {m.id: m for m in models}
+    owners = {alias: m for m in models for alias in m.aliases}
+    book = PriceBook(prices)
+    known = source_models(provider)
+    names = set(known) | {alias for m in known.values() for alias in m.aliases}
+    compared, problems = 0, []
+    for model_id in sorted({p.model for p in prices}):
+        rows = book.history(provider, model_id)
+        owner = by_id.get(model_id) or owners.get(model_id)
+        for index, row in enumerate(rows):
+            where = f"{provider}/{model_id}@{row.effective_from}"
+            if row.override is not None:
+                if len(row.override.split()) < 5:
+                    problems.append(f"{where}: an override must say why ({row.override!r})")
+                continue
+            if row.source is None or row.source_version is None or row.source_date is None:
+                problems.append(f"{where}: no provenance (source, source_version, source_date) and no override")
+                continue
+            retired = owner is not None and owner.served_by is not None and row.billed_as == owner.served_by
+            reference = owner.served_by if retired and owner is not None and owner.served_by else model_id
+            if reference not in names:
+                problems.append(f"{where}: genai-prices does not price {reference} (add an override saying why)")
+                continue
+            days = [row.effective_from]
+            if index + 1 < len(rows):
+                days.append(rows[index + 1].effective_from - timedelta(days=1))
+            for day in days:
+                for label, usage in _check_usages(row):
+                    ours = compute_cost(usage, row).total
+                    theirs = source_cost(provider, reference, usage, day)
+                    compared += 1
+                    if ours is None or abs(ours - theirs) > TOLERANCE:
+                        problems.append(f"{where} on {day}, {label}: ai-core {ours}, genai-prices {theirs}")
+    return compared, problems
 
 
 # ---------------------------------------------------------------------------
