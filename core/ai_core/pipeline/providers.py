@@ -11,6 +11,7 @@ from __future__ import annotations
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -304,9 +305,13 @@ class ProviderManager:
                     self.breaker.check(candidate.provider)
                     driver = await self.driver(candidate.provider, provider_overrides, tenant=tenant)
                     refuse_unsupported(driver, candidate, self._given_specs(candidate.provider))
-                    async for event in plan.deadline.stream(driver, candidate):
-                        started = True
-                        yield event
+                    # Closed here when the caller stops early, not when collected,
+                    # so the connection goes back to the pool at once.
+                    events = plan.deadline.stream(driver, candidate)
+                    async with aclosing(events):
+                        async for event in events:
+                            started = True
+                            yield event
                 except errors.ProviderError as exc:
                     if started:
                         plan.record(candidate, exc, attempt)
