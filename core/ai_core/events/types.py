@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from ai_core.errors import _money
-from ai_core.types import TokenUsage
+from ai_core.types import Cost, TokenUsage
 
 __all__ = [
     "AgentStepCompleted",
@@ -58,13 +58,16 @@ class MessageSent(Event):
 
 
 class ResponseGenerated(Event):
+    """A send finished: its final response (all model calls of a tool loop added up)."""
+
     name: ClassVar[str] = "response.generated"
     conversation_id: str | None
     message_id: str | None
     provider: str
     model: str
     usage: TokenUsage
-    cost: Decimal | None
+    cost: Cost | None
+    """The same :class:`~ai_core.types.Cost` as ``reply.cost`` (``cost.total`` is None when unknown)."""
     latency_ms: float | None
     finish_reason: str
     streamed: bool = False
@@ -190,6 +193,7 @@ def event_types() -> list[type[Event]]:
         CostCalculated,
         BudgetThresholdReached,
         BudgetOvershoot,
+        CostDisagreement,
         ModelSynced,
         ProviderSwitched,
         RequestFailed,

@@ -475,7 +475,7 @@ class TurnRunner:
                     provider=final.provider,
                     model=final.model,
                     usage=usage,
-                    cost=final.cost.total if final.cost else None,
+                    cost=final.cost,
                     latency_ms=final.latency_ms,
                     finish_reason=final.finish_reason,
                     streamed=streamed,

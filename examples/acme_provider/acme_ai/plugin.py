@@ -99,7 +99,7 @@ def record_acme_response(event: ResponseGenerated) -> None:
     line = {
         "model": event.model,
         "tokens": event.usage.total_tokens,
-        "cost": str(event.cost),
+        "cost": str(event.cost.total) if event.cost and event.cost.known else None,
         "streamed": event.streamed,
     }
     path = os.environ.get("ACME_AUDIT_LOG")
