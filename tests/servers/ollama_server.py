@@ -210,8 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        self._headers_buffer.append(b"\r\n" + data)  # headers and body in one write, as Ollama sends them
+        self.flush_headers()
 
     def _start_stream(self) -> None:
         self.send_response(200)
