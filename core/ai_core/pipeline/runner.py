@@ -121,9 +121,10 @@ class TurnRunner:
         except BaseException:
             await self._save_attempts(call, failures[:-1])
             raise
-        await self._save_attempts(call, failures)
         priced = self.processor.finish(call, response, started_at, started, time.perf_counter())
-        return await self._record(call, priced, "answered")
+        recorded = await self._record(call, priced, "answered")  # the money first
+        await self._save_attempts(call, failures)
+        return recorded
 
     async def stream_endpoint(self, call: Call) -> AsyncIterator[StreamEvent]:
         started_at, started = utcnow(), time.perf_counter()
