@@ -1,7 +1,7 @@
 """One turn of a conversation through the whole pipeline, ledger first.
 
     save user turn -> middleware -> provider (retry, fallback) -> price
-    -> RECORD the call (message, usage, cost, totals: one transaction)
+    -> RECORD the call (message, usage, cost, totals: one transaction; see endpoint.py)
     -> tool loop (each model call goes through middleware again and is recorded)
     -> parse structured output -> events
 
@@ -24,29 +24,14 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 
 from ai_core import errors
-from ai_core.drivers.streaming import StreamAccumulator
 from ai_core.events.types import ConversationUpdated, MessageSent, ProviderSwitched, ResponseGenerated, ToolCalled
-from ai_core.logging import get_logger
 from ai_core.pipeline.callbacks import BeforeSend, run_callbacks, run_error_callbacks
+from ai_core.pipeline.endpoint import RecordingEndpoint
 from ai_core.pipeline.lifecycle import check_lifecycle
 from ai_core.pipeline.middleware import Call, Middleware, Next, StreamNext, compose, compose_stream, order_layers
-from ai_core.pipeline.processing import ResponseProcessor, utcnow
 from ai_core.pipeline.providers import ProviderManager
-from ai_core.pipeline.store import TurnContext, new_id
-from ai_core.types import (
-    ChatResponse,
-    Cost,
-    Message,
-    ReasoningDelta,
-    ReasoningPart,
-    StreamCompleted,
-    StreamEvent,
-    TextDelta,
-    TextPart,
-    TokenUsage,
-    ToolCallDelta,
-    UsageReported,
-)
+from ai_core.pipeline.store import TurnContext
+from ai_core.types import ChatResponse, Cost, Message, StreamCompleted, StreamEvent
 
 if TYPE_CHECKING:
     from ai_core.pipeline.builder import ConversationBuilder
@@ -55,7 +40,6 @@ if TYPE_CHECKING:
 
 __all__ = ["TurnRunner", "sum_costs"]
 
-log = get_logger("ai_core.ledger")
 
 _MAX_NAME = 255
 _MAX_PROVIDER = 64
@@ -86,11 +70,11 @@ class TurnRunner:
     def __init__(self, services: Services, providers: ProviderManager, layers: Sequence[Middleware] = ()) -> None:
         self.services = services
         self.providers = providers
-        self.processor = ResponseProcessor(services)
+        self.endpoint = RecordingEndpoint(services, providers)
         self.layers = list(layers)
         # Composed once per instance; a conversation with its own layers composes its own.
-        self.handler: Next = compose(self.layers, self.endpoint)
-        self.stream_handler: StreamNext = compose_stream(self.layers, self.stream_endpoint)
+        self.handler: Next = compose(self.layers, self.endpoint.send)
+        self.stream_handler: StreamNext = compose_stream(self.layers, self.endpoint.stream)
 
     def handlers(self, conv: ConversationBuilder) -> tuple[Next, StreamNext]:
         """The middleware stack for ``conv``: the instance's, less the layers it
@@ -102,127 +86,7 @@ class TurnRunner:
         if conv._before_send:
             layers.append(BeforeSend(conv._before_send))
         ordered = order_layers(layers)
-        return compose(ordered, self.endpoint), compose_stream(ordered, self.stream_endpoint)
-
-    # -- the innermost layer: the provider call, priced and recorded ---------
-
-    async def endpoint(self, call: Call) -> ChatResponse:
-        started_at, started = utcnow(), time.perf_counter()
-        failures: list[tuple[str, str, BaseException]] = []
-        try:
-            response = await self.providers.send(
-                call.request,
-                overrides=call.state.get("overrides"),
-                fallbacks=call.state.get("fallbacks", ()),
-                tenant=call.tenant,
-                conversation_id=call.conversation_id,
-                failures=failures,
-            )
-        except BaseException:
-            await self._save_attempts(call, failures[:-1])
-            raise
-        priced = self.processor.finish(call, response, started_at, started, time.perf_counter())
-        recorded = await self._record(call, priced, "answered")  # the money first
-        await self._save_attempts(call, failures)
-        return recorded
-
-    async def stream_endpoint(self, call: Call) -> AsyncIterator[StreamEvent]:
-        started_at, started = utcnow(), time.perf_counter()
-        failures: list[tuple[str, str, BaseException]] = []
-        delivered = StreamAccumulator(call.request.provider, call.request.model)
-        completed = False
-        try:
-            events = cast(AsyncGenerator[StreamEvent, None], self.providers.stream(
-                call.request,
-                overrides=call.state.get("overrides"),
-                fallbacks=call.state.get("fallbacks", ()),
-                tenant=call.tenant,
-                conversation_id=call.conversation_id,
-                failures=failures,
-            ))
-            async with aclosing(events):
-                async for event in events:
-                    if isinstance(event, StreamCompleted):
-                        completed = True
-                        priced = self.processor.finish(call, event.response, started_at, started, time.perf_counter())
-                        yield StreamCompleted(await self._record(call, priced, "answered"))
-                    else:
-                        _collect(delivered, event)
-                        yield event
-            if not completed:
-                raise errors.StreamInterruptedError(
-                    "stream ended without a final response", provider=call.request.provider
-                )
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._save_attempts(call, failures[:-1])
-                if not completed and not delivered.empty:
-                    await self._record_interrupted(call, delivered, started_at, started)
-            raise
-        await self._save_attempts(call, failures)
-
-    async def _record(self, call: Call, response: ChatResponse, outcome: str) -> ChatResponse:
-        """Write the call to the ledger, shielded: an answer that arrived is
-        recorded even when the caller is cancelled meanwhile."""
-        call.state["recorded_cost"] = response.cost or Cost.unknown(response.provider, response.model)
-        turn: TurnContext = call.state["turn"]
-        hold = call.state.get("budget_hold")
-        call_id = getattr(hold, "call_id", None) or call.state.setdefault("call_id", new_id())
-        update: dict[str, Any] = {"conversation_id": turn.conversation.id}
-        capped = call.state.get("budget_capped_max_tokens")
-        if capped is not None:
-            update["capped_max_tokens"] = capped
-        try:
-            with anyio.CancelScope(shield=True):
-                update["message_id"] = await self.services.store.record_call(
-                    turn, response, outcome=outcome, call_id=call_id
-                )
-        except Exception as exc:
-            log.error(
-                "ledger_write_failed", provider=response.provider, model=response.model,
-                cost=str(response.cost.total) if response.cost else None, error=f"{type(exc).__name__}: {exc}",
-            )
-            raise errors.LedgerWriteError(
-                f"the provider answered but the call could not be recorded: {type(exc).__name__}: {exc}",
-                response=response.model_copy(update=update),
-            ) from exc
-        return response.model_copy(update=update)
-
-    async def _record_interrupted(
-        self, call: Call, delivered: StreamAccumulator, started_at: Any, started: float
-    ) -> None:
-        """A stream that failed or was abandoned after delivering something was
-        paid for: record what arrived, priced at the reported usage or an estimate."""
-        parts: list[Any] = []
-        if delivered.reasoning:
-            parts.append(ReasoningPart(text=delivered.reasoning))
-        parts.append(TextPart(text=delivered.text))
-        message = Message(role="assistant", parts=parts)
-        response = ChatResponse(
-            provider=call.request.provider,
-            model=call.request.model,
-            message=message,
-            finish_reason="error",
-            usage=_interrupted_usage(call, delivered, message),
-        )
-        priced = self.processor.finish(call, response, started_at, started, time.perf_counter())
-        try:
-            await self._record(call, priced, "interrupted")
-        except errors.LedgerWriteError:
-            pass  # logged; the stream's own error is what the caller must see
-        log.warning(
-            "stream_interrupted_recorded", provider=priced.provider, model=priced.model,
-            estimated=priced.usage.estimated, cost=str(priced.cost.total) if priced.cost else None,
-        )
-
-    async def _save_attempts(self, call: Call, attempts: Sequence[tuple[str, str, BaseException]]) -> None:
-        if not attempts:
-            return
-        try:
-            with anyio.CancelScope(shield=True):
-                await self.services.store.save_failed_attempts(call.state["turn"], attempts)
-        except Exception as exc:  # the call's own outcome matters more than this bookkeeping
-            log.error("failed_attempts_not_recorded", error=f"{type(exc).__name__}: {exc}")
+        return compose(ordered, self.endpoint.send), compose_stream(ordered, self.endpoint.stream)
 
     # -- one turn ----------------------------------------------------------
 
@@ -487,37 +351,6 @@ class TurnRunner:
         if events.wants(ConversationUpdated):
             events.emit(ConversationUpdated(conversation_id=turn.conversation.id, message_count=len(conv._history)))
         return final
-
-
-_UNREPORTED = TokenUsage(estimated=True)
-
-
-def _interrupted_usage(call: Call, delivered: StreamAccumulator, message: Message) -> TokenUsage:
-    """What a cut stream consumed: the usage reported so far, but never less output
-    than the delivered text (a provider may report the prompt first and the output
-    only at the end); an estimate when nothing was reported."""
-    reported = delivered.usage
-    if reported is None:
-        return _UNREPORTED
-    from ai_core.costs.estimate import estimate_usage
-
-    floor = estimate_usage(call.request, message).output_tokens
-    if reported.output_tokens >= floor:
-        return reported
-    return reported.model_copy(
-        update={"output_tokens": floor, "total_tokens": reported.input_tokens + floor, "estimated": True}
-    )
-
-
-def _collect(delivered: StreamAccumulator, event: StreamEvent) -> None:
-    if isinstance(event, TextDelta):
-        delivered.add_text(event.text)
-    elif isinstance(event, ReasoningDelta):
-        delivered.add_reasoning(event.text)
-    elif isinstance(event, ToolCallDelta):
-        delivered.add_tool_delta(event)
-    elif isinstance(event, UsageReported):
-        delivered.usage = event.usage
 
 
 def _check_lengths(conv: ConversationBuilder, provider: str | None = None, model: str | None = None) -> None:
