@@ -45,8 +45,11 @@ async def test_user_turn_then_response_round_trip(database) -> None:
     store = database.conversation_store()
     turn = _turn(user="alice", tenant="acme", tags=("support", "beta"))
     await store.save_user_turn(turn)
-    assert len(turn.message_ids) == 1
-    # The user message is there before any response.
+    assert len(turn.message_ids) == 1 and turn.staged
+    # Staged: written with the turn's first write (one transaction per model call), or by flush().
+    assert await store.load(turn.conversation.id, tenant="acme", user="alice") is None
+    await store.flush(turn)
+    assert not turn.staged
     record = await store.load(turn.conversation.id, tenant="acme", user="alice")
     assert record is not None and [m.text for m in record.messages] == ["hi"]
     assert record.user == "alice" and record.tenant == "acme" and set(record.tags) == {"support", "beta"}
@@ -95,12 +98,14 @@ async def test_a_conversation_is_read_only_in_its_scope(database) -> None:
     store = database.conversation_store()
     owned = _turn(user="alice", tenant="acme")
     await store.save_user_turn(owned)
+    await store.flush(owned)
     cid = owned.conversation.id
     assert await store.load(cid, tenant="acme", user="alice") is not None
     for tenant, user in [(None, None), ("other", "alice"), ("acme", None), ("acme", "bob"), (None, "alice")]:
         assert await store.load(cid, tenant=tenant, user=user) is None
     shared = _turn(tenant="acme")  # no user: anyone of its tenant, nobody else
     await store.save_user_turn(shared)
+    await store.flush(shared)
     assert await store.load(shared.conversation.id, tenant="acme", user="bob") is not None
     assert await store.load(shared.conversation.id, tenant=None) is None
 
@@ -110,6 +115,7 @@ async def test_images_survive_storage(database) -> None:
     turn = _turn()
     turn.new_messages = [Message.user("look", images=[ImagePart(data=b"\x89PNG\x00\xff", media_type="image/png")])]
     await store.save_user_turn(turn)
+    await store.flush(turn)
     record = await store.load(turn.conversation.id)
     assert record is not None and record.messages[0].parts[1].data == b"\x89PNG\x00\xff"
 
@@ -159,6 +165,38 @@ async def test_resume_by_id_continues_history(database) -> None:
 
 async def test_load_missing_is_none(database) -> None:
     assert await database.conversation_store().load("nope") is None
+
+
+async def test_the_staged_user_turn_and_the_call_are_one_transaction(database) -> None:
+    store = database.conversation_store()
+    turn = _turn(text="question")
+    await store.save_user_turn(turn)
+    message_id = await store.record_call(turn, _response("answer"))
+    record = await store.load(turn.conversation.id)
+    assert record is not None and [m.text for m in record.messages] == ["question", "answer"]
+    with database.read() as conn:
+        rows = conn.execute(select(MESSAGES.c.id, MESSAGES.c.turn_id, MESSAGES.c.position)
+                            .where(MESSAGES.c.conversation_id == turn.conversation.id)
+                            .order_by(MESSAGES.c.position)).all()
+    assert [r.id for r in rows] == [turn.message_ids[0], message_id]  # the ids given out before the write
+    assert {r.turn_id for r in rows} == {turn.message_ids[0]}
+
+
+async def test_a_failed_write_keeps_the_user_turn_staged(database, monkeypatch) -> None:
+    store = database.conversation_store()
+    turn = _turn()
+    await store.save_user_turn(turn)
+
+    def broken(*args: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "_record_call", broken)
+    with pytest.raises(OSError):
+        await store.record_call(turn, _response())
+    assert turn.staged  # nothing committed: the user's message is still to write
+    await store.save_failure(turn, RateLimitError("later", provider="fake"))
+    record = await store.load(turn.conversation.id)
+    assert record is not None and [m.role for m in record.messages] == ["user"] and not turn.staged
 
 
 async def test_response_without_user_turn_creates_conversation(database) -> None:

@@ -295,12 +295,15 @@ class TurnRunner:
         yield StreamCompleted(final)
 
     async def _failed(self, turn: TurnContext, exc: BaseException) -> None:
-        if isinstance(exc, Exception) and not isinstance(exc, errors.LedgerWriteError):
-            try:
-                with anyio.CancelScope(shield=True):
-                    await self.services.store.save_failure(turn, exc)
-            except Exception:  # the original error matters more than the bookkeeping
-                pass
+        store = self.services.store
+        try:
+            with anyio.CancelScope(shield=True):
+                if isinstance(exc, Exception) and not isinstance(exc, errors.LedgerWriteError):
+                    await store.save_failure(turn, exc)
+                else:  # cancelled (Ctrl-C, a timeout around the call): the user's messages still count
+                    await store.flush(turn)
+        except Exception:  # the original error matters more than the bookkeeping
+            pass
 
     async def _finish(
         self,

@@ -1,10 +1,11 @@
 """What the pipeline needs from conversation persistence.
 
 The pipeline calls a :class:`ConversationStore` at fixed points of every turn.
-The ledger comes first: the user's messages are saved before the provider is
-called, and each model call's answer, with its usage, cost, latency, provider
-and model, the moment it arrives (:meth:`~ConversationStore.record_call`),
-before anything that can still fail (parsing, tools, later rounds). What then
+The ledger comes first: the user's messages are taken before the provider is
+called (the SQL store writes them in the first model call's transaction), and
+each model call's answer, with its usage, cost, latency, provider and model, the
+moment it arrives (:meth:`~ConversationStore.record_call`), before anything
+that can still fail (parsing, tools, later rounds). What then
 becomes of the call is its ``outcome``: ``answered``, ``parse_failed``,
 ``tool_round_limit`` or ``interrupted``. Tool results are saved as they are
 produced; failed provider attempts are recorded too. :class:`MemoryStore`
@@ -80,6 +81,8 @@ class TurnContext:
     tags: tuple[str, ...] = ()
     message_ids: list[str] = field(default_factory=list)
     streamed: bool = False
+    staged: bool = False
+    """The new messages are not written yet: the store writes them with the turn's first write."""
 
     @property
     def all_tags(self) -> tuple[str, ...]:
@@ -99,8 +102,14 @@ class ConversationStore(Protocol):
         none that (``tenant``, ``user``) may read (see :func:`in_scope`)."""
 
     async def save_user_turn(self, turn: TurnContext) -> None:
-        """Persist ``turn.new_messages`` (creating the conversation if new)
-        before the provider is called; fill ``turn.message_ids``."""
+        """Take ``turn.new_messages`` (creating the conversation if new) and fill
+        ``turn.message_ids``. A store may write them at once, or stage them and
+        write them in the transaction of the turn's first write (the SQL store
+        does: one transaction per model call), as long as no later write of the
+        turn can be stored without them."""
+
+    async def flush(self, turn: TurnContext) -> None:
+        """Write whatever is still staged for ``turn`` (a cancelled turn's messages)."""
 
     async def record_call(
         self, turn: TurnContext, response: ChatResponse, *, outcome: str = "answered", call_id: str | None = None
@@ -162,6 +171,9 @@ class MemoryStore:
                 self._conversations.popitem(last=False)
         record.messages.extend(turn.new_messages)
         turn.message_ids = [new_id() for _ in turn.new_messages]
+
+    async def flush(self, turn: TurnContext) -> None:
+        return None
 
     async def record_call(
         self, turn: TurnContext, response: ChatResponse, *, outcome: str = "answered", call_id: str | None = None

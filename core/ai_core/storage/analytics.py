@@ -163,8 +163,9 @@ def rebuild_analytics(database: Database, *, since: date | None = None) -> dict[
             if entry is None:
                 entry = tracking[group] = {
                     "day": group[0], "user_key": group[1], "tenant_key": group[2], "tags_key": group[3],
-                    "provider": group[4], "model": group[5], "currency": group[6], "requests": 0, "unknown_cost_requests": 0,
-                    "input_tokens": 0, "output_tokens": 0, "cost": Decimal(0), "updated_at": now,
+                    "provider": group[4], "model": group[5], "currency": group[6], "requests": 0,
+                    "unknown_cost_requests": 0, "input_tokens": 0, "output_tokens": 0, "cost": Decimal(0),
+                    "updated_at": now,
                 }
             entry["requests"] += 1
             entry["unknown_cost_requests"] += 0 if row.cost_known else 1

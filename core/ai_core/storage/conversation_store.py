@@ -10,7 +10,7 @@ once (:mod:`ai_core.storage.fastsql`): this is the path every turn takes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -102,20 +102,30 @@ class SQLConversationStore:
         return await self.database.run(self._load, conversation_id, tenant, user)
 
     async def save_user_turn(self, turn: TurnContext) -> None:
-        turn.message_ids = await self.database.write_job(lambda tx: self._save_user_turn(tx, turn))
+        """Stage the turn's new messages: they are written in the same transaction
+        as the turn's first model call (or failure), so a call costs one
+        transaction, not two. Their ids are known now."""
+        turn.message_ids = [new_id() for _ in turn.new_messages]
+        turn.staged = bool(turn.new_messages)
+
+    async def flush(self, turn: TurnContext) -> None:
+        if turn.staged:
+            await self._write(turn, lambda tx: None)
 
     async def record_call(
         self, turn: TurnContext, response: ChatResponse, *, outcome: str = "answered", call_id: str | None = None
     ) -> str:
-        return await self.database.write_job(lambda tx: self._record_call(tx, turn, response, outcome, call_id))
+        result: str = await self._write(turn, lambda tx: self._record_call(tx, turn, response, outcome, call_id))
+        return result
 
     async def save_messages(self, turn: TurnContext, messages: list[Message]) -> list[str]:
         if not messages:
             return []
-        return await self.database.write_job(lambda tx: self._save_messages(tx, turn, messages))
+        result: list[str] = await self._write(turn, lambda tx: self._save_messages(tx, turn, messages))
+        return result
 
     async def set_outcome(self, turn: TurnContext, message_id: str, outcome: str) -> None:
-        await self.database.write_job(lambda tx: tx.execute(_SET_OUTCOME, {"id": message_id, "outcome": outcome}))
+        await self._write(turn, lambda tx: tx.execute(_SET_OUTCOME, {"id": message_id, "outcome": outcome}))
 
     async def save_failure(self, turn: TurnContext, error: BaseException) -> None:
         await self.save_failed_attempts(turn, [(turn.provider, turn.model, error)])
@@ -125,7 +135,24 @@ class SQLConversationStore:
     ) -> None:
         rows = [{"provider": provider, "model": model, **_error_row(error)} for provider, model, error in attempts]
         if rows:
-            await self.database.write_job(lambda tx: self._save_failures(tx, turn, rows))
+            await self._write(turn, lambda tx: self._save_failures(tx, turn, rows))
+
+    async def _write(self, turn: TurnContext, job: Callable[[RawTransaction], Any]) -> Any:
+        """Run ``job`` in a write transaction, after the turn's staged user messages."""
+        if not turn.staged:
+            return await self.database.write_job(job)
+
+        def with_staged(tx: RawTransaction) -> Any:
+            self._save_user_turn(tx, turn)
+            result = job(tx)
+            turn.staged = False  # only once every statement of the job has run
+            return result
+
+        try:
+            return await self.database.write_job(with_staged)
+        except BaseException:
+            turn.staged = True  # the transaction did not commit: the messages are still to write
+            raise
 
     async def aclose(self) -> None:
         if self._owns_database:
@@ -248,6 +275,8 @@ class SQLConversationStore:
             self._message_row(m, conversation_id=cid, position=first + i, turn=turn, now=now, turn_id=None)
             for i, m in enumerate(messages)
         ]
+        for row, message_id in zip(rows, turn.message_ids, strict=False):
+            row["id"] = message_id
         turn_id = next((r["id"] for r in rows if r["role"] == "user"), rows[0]["id"] if rows else None)
         for row in rows:
             row["turn_id"] = turn_id
