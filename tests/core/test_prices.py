@@ -15,18 +15,21 @@ from ai_core.types import ModelPrice, TokenUsage
 # genai-prices is a dev tool (dev.py DEV_TOOLS) and ai-core[prices]: these tests need it, never skip.
 
 SHIPPED = (("openai", "ai_openai"), ("xai", "ai_xai"))
+# Gemini's catalogue is kept by hand (genai-prices' google provider lacks several Gemini models),
+# so it is compared with the source but not re-imported from it.
+COMPARED = (*SHIPPED, ("gemini", "ai_gemini"))
 
 
 def _catalog(provider: str, package: str) -> Catalog:
     return read_package_catalog(provider, package)
 
 
-@pytest.mark.parametrize(("provider", "package"), SHIPPED)
+@pytest.mark.parametrize(("provider", "package"), COMPARED)
 def test_every_shipped_price_matches_the_installed_genai_prices(provider: str, package: str) -> None:
     catalog = _catalog(provider, package)
     compared, problems = compare_catalog(provider, catalog.models, catalog.prices)
     assert not problems, "\n".join(problems[:40])
-    assert compared > 300
+    assert compared > 50
 
 
 def test_the_check_catches_a_wrong_price_a_missing_source_and_an_unexplained_model() -> None:
