@@ -50,8 +50,8 @@ def main() -> None:
         ai.events.drain()
         print(f"\nevents delivered in the background: {', '.join(seen)}")
 
-        # Resume the conversation by id: its history comes back from the database.
-        resumed = ai.conversation(id=chat.id)
+        # Resume the conversation by id, as its user: its history comes back from the database.
+        resumed = ai.conversation(id=chat.id, user="demo-user")
         reply = resumed.user("Remember me?").send()
         print(f"\nresumed conversation {chat.id} from storage; the model saw {len(resumed.messages) - 1} messages")
         print(f"assistant > {reply.text}")
@@ -59,7 +59,7 @@ def main() -> None:
         if database is not None:
             from ai_core import conversation_detail
 
-            stored = conversation_detail(database, chat.id)
+            stored = conversation_detail(database, chat.id, user="demo-user")
             assert stored is not None
             print(f"\nstored in {database.display_url}:")
             for row in stored["messages"]:
