@@ -124,9 +124,10 @@ def test_a_signal_mid_stream_leaves_a_consistent_database_and_no_lasting_hold(
         child.kill()
     # The process died mid-stream: whatever it recorded is consistent (the interrupted
     # part, when it had the time to write it; nothing half-written otherwise).
-    rows = _check_consistent(opened, answered_calls=len(_billable(opened)))
-    assert all(r.outcome == "interrupted" for r in rows)
-    assert len(_holds(opened)) == 1
+    # A library process killed by either signal dies at once (only the CLI turns SIGTERM into Ctrl-C):
+    # the delivered part never reached the ledger, and its hold is left, with a lease.
+    _check_consistent(opened, answered_calls=0)
+    assert [h.status for h in _holds(opened)] == ["held"]
     # The next call of the same user, past the lease, finds the dead process's hold
     # expired: the budget is not locked for the rest of the month.
     time.sleep(1.2)
@@ -137,10 +138,3 @@ def test_a_signal_mid_stream_leaves_a_consistent_database_and_no_lasting_hold(
             providers={"openai": {"api_key": TEST_API_KEY, "base_url": openai_server.base_url}}) as ai:
         assert ai.conversation("openai/gpt-4o-mini", user="ann", tenant="acme").user("again").send().text == "next"
     assert [h.status for h in _holds(opened)].count("held") == 0
-
-
-def _billable(database: Database) -> list[object]:
-    with database.read() as conn:
-        return list(conn.execute(
-            select(StoredMessage.__table__.c.id).where(StoredMessage.__table__.c.billable.is_(True))
-        ))

@@ -23,9 +23,10 @@ from ai_core.types import (
     ToolCallPart,
 )
 
-__all__ = ["ServerSentEvent", "StreamAccumulator", "iter_sse"]
+__all__ = ["UNREPORTED_USAGE", "ServerSentEvent", "StreamAccumulator", "iter_sse"]
 
-_UNREPORTED = TokenUsage(estimated=True)
+UNREPORTED_USAGE = TokenUsage(estimated=True)
+"""The usage of a call whose provider reported none: the pipeline estimates it (never a zero)."""
 
 
 class StreamAccumulator:
@@ -108,7 +109,7 @@ class StreamAccumulator:
             model=self.model,
             message=Message(role="assistant", parts=parts),
             finish_reason=self.finish_reason or ("tool_calls" if self._tools else "stop"),
-            usage=self.usage or _UNREPORTED,
+            usage=self.usage or UNREPORTED_USAGE,
             provider_fields=self.provider_fields,
         )
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 
 from ai_core import errors
-from ai_core.drivers.streaming import StreamAccumulator
+from ai_core.drivers.streaming import UNREPORTED_USAGE, StreamAccumulator
 from ai_core.logging import get_logger
 from ai_core.pipeline.middleware import Call
 from ai_core.pipeline.processing import ResponseProcessor, utcnow
@@ -167,9 +167,6 @@ class RecordingEndpoint:
             log.error("failed_attempts_not_recorded", error=f"{type(exc).__name__}: {exc}")
 
 
-_UNREPORTED = TokenUsage(estimated=True)
-
-
 def _routing(call: Call) -> dict[str, Any]:
     """What the provider manager needs besides the request: overrides, fallbacks, who asks."""
     return {
@@ -186,7 +183,7 @@ def _interrupted_usage(call: Call, delivered: StreamAccumulator, message: Messag
     only at the end); an estimate when nothing was reported."""
     reported = delivered.usage
     if reported is None:
-        return _UNREPORTED
+        return UNREPORTED_USAGE
     from ai_core.costs.estimate import estimate_usage
 
     floor = estimate_usage(call.request, message).output_tokens
