@@ -11,5 +11,5 @@ from pathlib import Path
 
 __all__ = ["HEAD", "SCRIPT_LOCATION"]
 
-HEAD = "0003"
+HEAD = "0008"
 SCRIPT_LOCATION = Path(__file__).parent
