@@ -49,6 +49,7 @@ DEV_TOOLS = [
     "mcp>=1.10",
     "mkdocs>=1.6",
     "genai-prices>=0.2.3",
+    "redis>=5",
 ]
 
 
