@@ -50,6 +50,10 @@ DEV_TOOLS = [
     "mkdocs>=1.6",
     "genai-prices>=0.2.3",
     "redis>=5",
+    "starlette>=0.40",
+    "uvicorn>=0.30",
+    "jinja2>=3.1.4",
+    "selenium>=4.20",
 ]
 
 
