@@ -21,10 +21,15 @@ __all__ = [
     "AgentStepCompleted",
     "BudgetOvershoot",
     "BudgetThresholdReached",
+    "CircuitOpened",
+    "ConversationCreated",
     "ConversationUpdated",
     "CostCalculated",
+    "CostAnomalyDetected",
     "CostDisagreement",
     "Event",
+    "ExternalIntegrationTriggered",
+    "MessageAdded",
     "MessageSent",
     "ModelSynced",
     "ProviderSwitched",
@@ -185,6 +190,78 @@ class AgentStepCompleted(Event):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class ConversationCreated(Event):
+    """A new conversation's first turn began (emitted once, before its first call)."""
+
+    name: ClassVar[str] = "conversation.created"
+    conversation_id: str
+    user: str | None = None
+    tenant: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+class MessageAdded(Event):
+    """One message joined a conversation: the user's, a model call's answer (with its
+    usage and cost: the ledger row), or a tool's result."""
+
+    name: ClassVar[str] = "message.added"
+    conversation_id: str
+    message_id: str
+    role: str
+    provider: str | None = None
+    model: str | None = None
+    usage: TokenUsage | None = None
+    cost: Decimal | None = None
+    outcome: str | None = None
+    user: str | None = None
+    tenant: str | None = None
+
+
+class CostAnomalyDetected(Event):
+    """A model call cost more than ``threshold`` times the recent average of its
+    user's (``basis="user"``) or its model's (``basis="model"``) calls."""
+
+    name: ClassVar[str] = "cost.anomaly_detected"
+    conversation_id: str | None
+    provider: str
+    model: str
+    cost: Decimal
+    average: Decimal
+    ratio: Decimal
+    threshold: Decimal
+    basis: str
+    user: str | None = None
+    tenant: str | None = None
+    currency: str = "USD"
+
+
+class CircuitOpened(Event):
+    """A provider's circuit breaker opened after consecutive failures: calls to it
+    are refused for ``cooldown_seconds`` (a service disruption)."""
+
+    name: ClassVar[str] = "provider.circuit_opened"
+    provider: str
+    failures: int
+    cooldown_seconds: float
+    error_type: str
+
+
+class ExternalIntegrationTriggered(Event):
+    """An integration (a webhook endpoint, a notification channel) was sent
+    something: ``status`` is ``delivered``, ``retrying`` or ``failed``."""
+
+    name: ClassVar[str] = "integration.triggered"
+    integration: str
+    target: str
+    status: str
+    attempts: int = 1
+    event_name: str | None = None
+    event_id: str | None = None
+    delivery_id: str | None = None
+    status_code: int | None = None
+    error: str | None = None
+
+
 def event_types() -> list[type[Event]]:
     return [
         MessageSent,
@@ -199,6 +276,11 @@ def event_types() -> list[type[Event]]:
         RequestFailed,
         ToolCalled,
         AgentStepCompleted,
+        ConversationCreated,
+        MessageAdded,
+        CostAnomalyDetected,
+        CircuitOpened,
+        ExternalIntegrationTriggered,
     ]
 
 
