@@ -23,6 +23,7 @@ exception stays reachable as ``__cause__`` without leaking into user code.
         ├── PermissionDeniedError     403
         ├── NotFoundError             404, e.g. an unknown model
         ├── RateLimitError            429, carries retry_after
+        │   └── RateLimitReachedError a limit of ai-core's own (AI_RATE_LIMITS) refused the call
         ├── InvalidRequestError       400/422
         │   └── ContextLengthExceededError
         ├── ContentFilteredError
@@ -68,6 +69,7 @@ __all__ = [
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "RateLimitError",
+    "RateLimitReachedError",
     "RequestValidationError",
     "ScriptExhaustedError",
     "StorageError",
@@ -307,6 +309,19 @@ class RateLimitError(ProviderError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+
+
+class RateLimitReachedError(RateLimitError):
+    """A rate limit configured in ai-core (``AI_RATE_LIMITS``, the config file, ``AI(rate_limits=...)``)
+    refused the call before it was sent, after waiting as long as allowed (``AI_RATE_LIMIT_WAIT``).
+    ``limit`` says which (``"60 requests per minute for tenant 'acme'"``), ``retry_after`` in how
+    many seconds it frees. Never retried by core: the wait already happened."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, limit: str, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **kwargs)
+        self.limit = limit
 
 
 class InvalidRequestError(ProviderError):
