@@ -111,6 +111,28 @@ class Settings(BaseSettings):
     conversation_retention_days: int | None = Field(None, ge=1, description="age at which cleanup acts")
     cleanup_action: Literal["archive", "delete"] = "archive"
     providers: dict[str, ProviderSettings] = Field(default_factory=dict, description="from the config file")
+    redis_url: SecretStr | None = Field(
+        None, description="redis://host:port/db: rate limits, breakers and caches shared by every process"
+    )
+    rate_limits: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="requests/tokens per minute per provider, model, user or tenant (ai_core.scale.rules.RateLimit)",
+    )
+    rate_limit_wait: float = Field(
+        10.0, ge=0, description="seconds a call held by a rate limit may wait for it; 0: refuse at once"
+    )
+    response_cache_ttl: float | None = Field(None, gt=0, description="cache every answer this many seconds")
+    response_cache_size: int = Field(1000, ge=1, description="answers the in-memory response cache keeps")
+    response_cache_fallback: bool = Field(
+        False, description="answer from the response cache, even stale, when every provider of a call is down"
+    )
+
+    @field_validator("rate_limits", mode="after")
+    @classmethod
+    def _rate_limits(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from ai_core.scale.rules import RateLimit
+
+        return [RateLimit.model_validate(item).model_dump() for item in value]
 
     @field_validator("persistence", mode="before")
     @classmethod
