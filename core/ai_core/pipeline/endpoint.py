@@ -25,6 +25,7 @@ import anyio
 
 from ai_core import errors
 from ai_core.drivers.streaming import UNREPORTED_USAGE, StreamAccumulator
+from ai_core.events.types import MessageAdded
 from ai_core.logging import get_logger
 from ai_core.pipeline.middleware import Call
 from ai_core.pipeline.processing import ResponseProcessor, utcnow
@@ -128,6 +129,22 @@ class RecordingEndpoint:
                 f"the provider answered but the call could not be recorded: {type(exc).__name__}: {exc}",
                 response=response.model_copy(update=update),
             ) from exc
+        events = self.services.events
+        if events.wants(MessageAdded):
+            events.emit(
+                MessageAdded(
+                    conversation_id=turn.conversation.id,
+                    message_id=update["message_id"],
+                    role="assistant",
+                    provider=response.provider,
+                    model=response.model,
+                    usage=response.usage,
+                    cost=response.cost.total if response.cost else None,
+                    outcome=outcome,
+                    user=call.user,
+                    tenant=call.tenant,
+                )
+            )
         return response.model_copy(update=update)
 
     async def _record_interrupted(

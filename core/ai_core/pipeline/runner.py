@@ -24,7 +24,15 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 
 from ai_core import errors
-from ai_core.events.types import ConversationUpdated, MessageSent, ProviderSwitched, ResponseGenerated, ToolCalled
+from ai_core.events.types import (
+    ConversationCreated,
+    ConversationUpdated,
+    MessageAdded,
+    MessageSent,
+    ProviderSwitched,
+    ResponseGenerated,
+    ToolCalled,
+)
 from ai_core.pipeline.callbacks import BeforeSend, run_callbacks, run_error_callbacks
 from ai_core.pipeline.endpoint import RecordingEndpoint
 from ai_core.pipeline.lifecycle import check_lifecycle
@@ -92,6 +100,7 @@ class TurnRunner:
 
     async def _begin(self, conv: ConversationBuilder) -> tuple[TurnContext, ToolBox]:
         _check_lengths(conv)
+        created = not conv._loaded and not conv._resume
         record = await conv._load(self.services.store)
         provider, model = conv._resolve_model()
         _check_lengths(conv, provider, model)
@@ -113,6 +122,12 @@ class TurnRunner:
             turn.new_messages = new = await self._stored_form(conv, provider, model, new, toolbox)
             await self.services.store.save_user_turn(turn)
         events = self.services.events
+        if created and events.wants(ConversationCreated):
+            events.emit(
+                ConversationCreated(conversation_id=record.id, user=conv._user_id, tenant=conv._tenant, tags=conv._tags)
+            )
+        if new:
+            _messages_added(self.services, turn, new, list(turn.message_ids))
         if events.wants(MessageSent):
             events.emit(
                 MessageSent(
@@ -181,6 +196,7 @@ class TurnRunner:
         ledger row) is stored as a plain message, since nothing was paid."""
         if response.message_id is None:
             ids = await self.services.store.save_messages(turn, [response.message])
+            _messages_added(self.services, turn, [response.message], ids)
             response = response.model_copy(update={"message_id": ids[0], "conversation_id": turn.conversation.id})
         conv._history.append(response.message)
         conv._last_model = (response.provider, response.model)
@@ -210,7 +226,8 @@ class TurnRunner:
 
     async def _append(self, conv: ConversationBuilder, turn: TurnContext, messages: list[Message]) -> None:
         with anyio.CancelScope(shield=True):
-            await self.services.store.save_messages(turn, messages)
+            ids = await self.services.store.save_messages(turn, messages)
+        _messages_added(self.services, turn, messages, ids)
         conv._history.extend(messages)
 
     async def _run_tools(self, conv: ConversationBuilder, toolbox: ToolBox, response: ChatResponse) -> list[Message]:
@@ -303,7 +320,10 @@ class TurnRunner:
                 else:  # cancelled (Ctrl-C, a timeout around the call): the user's messages still count
                     await store.flush(turn)
         except Exception:  # the original error matters more than the bookkeeping
-            pass
+            return
+        events = self.services.events
+        if events.wants(ConversationUpdated):  # the failed turn's rows are written: listeners may read them
+            events.emit(ConversationUpdated(conversation_id=turn.conversation.id))
 
     async def _finish(
         self,
@@ -354,6 +374,23 @@ class TurnRunner:
         if events.wants(ConversationUpdated):
             events.emit(ConversationUpdated(conversation_id=turn.conversation.id, message_count=len(conv._history)))
         return final
+
+
+def _messages_added(services: Services, turn: TurnContext, messages: Sequence[Message], ids: Sequence[str]) -> None:
+    """One :class:`MessageAdded` per message that cost nothing (the user's, a tool's result)."""
+    events = services.events
+    if not events.wants(MessageAdded):
+        return
+    for message, message_id in zip(messages, ids, strict=False):
+        events.emit(
+            MessageAdded(
+                conversation_id=turn.conversation.id,
+                message_id=message_id,
+                role=message.role,
+                user=turn.user,
+                tenant=turn.tenant,
+            )
+        )
 
 
 def _check_lengths(conv: ConversationBuilder, provider: str | None = None, model: str | None = None) -> None:
