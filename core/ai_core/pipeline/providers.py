@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from ai_core import errors
 from ai_core.drivers.base import Driver, ProviderConfig, ProviderSpec
 from ai_core.drivers.deadlines import CallDeadline
-from ai_core.events.types import ProviderSwitched, RequestFailed
+from ai_core.events.types import CircuitOpened, ProviderSwitched, RequestFailed
 from ai_core.pipeline.capabilities import build_driver, refuse_unsupported
 from ai_core.pipeline.resilience import CircuitBreaker, RetryPolicy
 from ai_core.types import ChatRequest, ChatResponse, StreamEvent
@@ -390,7 +390,15 @@ class _Plan:
     def record(self, candidate: ChatRequest, exc: errors.ProviderError, attempt: int) -> None:
         self.error = exc
         self.failures.append((candidate.provider, candidate.model, exc))
-        self.manager.breaker.record_failure(candidate.provider, exc)
+        breaker = self.manager.breaker
+        was_open = breaker.is_open(candidate.provider)
+        breaker.record_failure(candidate.provider, exc)
+        events = self.manager.services.events
+        if not was_open and breaker.is_open(candidate.provider) and events.wants(CircuitOpened):
+            events.emit(CircuitOpened(
+                provider=candidate.provider, failures=breaker.threshold, cooldown_seconds=breaker.cooldown,
+                error_type=type(exc).__name__,
+            ))  # fmt: skip
         self.manager._failed(candidate, exc, attempt, self.conversation_id)
 
     async def retry(
