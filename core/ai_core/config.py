@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     conversation_retention_days: int | None = Field(None, ge=1, description="age at which cleanup acts")
     cleanup_action: Literal["archive", "delete"] = "archive"
     providers: dict[str, ProviderSettings] = Field(default_factory=dict, description="from the config file")
+    policies: list[dict[str, Any]] = Field(
+        default_factory=list, description="request validation policies per tenant/user (docs/security.md)"
+    )
+    pii: dict[str, Any] = Field(default_factory=dict, description="the PII filter: enabled, detectors, redact, store")
+    audit: bool = Field(False, description="append a hash-chained audit record for every model call")
     redis_url: SecretStr | None = Field(
         None, description="redis://host:port/db: rate limits, breakers and caches shared by every process"
     )
