@@ -18,6 +18,12 @@ exception stays reachable as ``__cause__`` without leaking into user code.
     ├── StorageError                  (the database cannot be opened, read or written)
     ├── LedgerWriteError              (an answered call could not be written to the ledger)
     ├── ToolLoopError                 (the MCP/tool loop could not finish)
+    │   └── ToolCallsPendingError     (tool calls await approve()/deny() before the next send)
+    ├── MCPError                      (an MCP server could not answer; carries ``server``)
+    │   ├── MCPConnectionError        cannot start, reach or handshake with the server
+    │   ├── MCPServerCrashedError     the connection ended while a request was open
+    │   ├── MCPTimeoutError           no answer within the call timeout (a hung server)
+    │   └── MCPProtocolError          an answer that is not valid MCP (garbage)
     └── ProviderError                 (anything a provider call can end in)
         ├── AuthenticationError       401, bad or missing key
         ├── PermissionDeniedError     403
@@ -59,6 +65,11 @@ __all__ = [
     "DeadlineExceededError",
     "InvalidRequestError",
     "LedgerWriteError",
+    "MCPConnectionError",
+    "MCPError",
+    "MCPProtocolError",
+    "MCPServerCrashedError",
+    "MCPTimeoutError",
     "MalformedResponseError",
     "MissingCredentialsError",
     "ModelShutDownError",
@@ -74,6 +85,7 @@ __all__ = [
     "ScriptExhaustedError",
     "StorageError",
     "StreamInterruptedError",
+    "ToolCallsPendingError",
     "ToolLoopError",
     "UnknownModelError",
     "UnknownProviderError",
@@ -254,6 +266,38 @@ class ToolLoopError(AIError):
     """The tool-calling loop could not finish (unknown tool, too many rounds)."""
 
 
+class ToolCallsPendingError(ToolLoopError):
+    """The conversation has deferred tool calls; ``approve()`` or ``deny()`` them first."""
+
+    def __init__(self, message: str, *, call_ids: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.call_ids = list(call_ids)
+
+
+class MCPError(AIError):
+    """An MCP server could not answer a request. ``server`` names it."""
+
+    def __init__(self, message: str, *, server: str | None = None) -> None:
+        super().__init__(message)
+        self.server = server
+
+
+class MCPConnectionError(MCPError):
+    """The server could not be started, reached or initialised."""
+
+
+class MCPServerCrashedError(MCPError):
+    """The server went away (its process exited, the connection closed) mid-request."""
+
+
+class MCPTimeoutError(MCPError):
+    """The server did not answer within the call timeout."""
+
+
+class MCPProtocolError(MCPError):
+    """The server answered with something that is not valid MCP."""
+
+
 class StorageError(AIError):
     """The database cannot be opened, read or written: a bad path or URL, a
     server that is down, a locked, full, read-only, damaged or foreign database.
@@ -329,7 +373,18 @@ class InvalidRequestError(ProviderError):
 
 
 class ContextLengthExceededError(InvalidRequestError):
-    """The prompt plus the requested output does not fit the model's context."""
+    """The prompt plus the requested output does not fit the model's context.
+
+    Raised by the provider (HTTP 400), or before sending when core's estimate
+    already exceeds the model's context window: then ``estimated_tokens`` and
+    ``context_window`` say by how much, and nothing was paid."""
+
+    def __init__(
+        self, message: str, *, estimated_tokens: int | None = None, context_window: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.estimated_tokens = estimated_tokens
+        self.context_window = context_window
 
 
 class ContentFilteredError(ProviderError):
