@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ai_core import errors
 from ai_core.config import Settings, load_settings
@@ -32,6 +32,9 @@ from ai_core.pipeline.syncbridge import SyncBridge
 from ai_core.plugins import PluginRegistry, default_registry
 from ai_core.services import Services
 from ai_core.types import ModelInfo
+
+if TYPE_CHECKING:
+    from ai_core.batch import BatchResult
 
 __all__ = ["AI"]
 
@@ -79,7 +82,11 @@ class AI:
                 }
             )
         registry = registry or default_registry()
-        layers = order_layers([*registry.middleware(), *middleware])
+        # A layer with ``enabled(settings)`` returning False (security layers left unconfigured) is left out: zero cost.
+        layers = order_layers([
+            layer for layer in [*registry.middleware(), *middleware]
+            if getattr(layer, "enabled", None) is None or layer.enabled(settings)
+        ])
         for layer in layers:  # a broken layer fails here, not on the first call
             check_layer(layer)
         prices = PriceBook(registry.prices())
@@ -131,6 +138,23 @@ class AI:
         if model is not None:
             builder.model(model)
         return builder
+
+    async def abatch(
+        self, items: Iterable[Any], *, concurrency: int = 8, job: str | None = None, on_result: Any = None
+    ) -> list[BatchResult]:
+        """Send many requests through the whole pipeline (budgets, prices, the ledger),
+        at most ``concurrency`` at once; one :class:`~ai_core.batch.BatchResult` per
+        item, in order, each with its answer or its error. With ``job``, a second run
+        takes answers already in the ledger instead of sending again. See docs/batches.md."""
+        from ai_core.batch import run_batch
+
+        return await run_batch(self, items, concurrency=concurrency, job=job, on_result=on_result)
+
+    def batch(
+        self, items: Iterable[Any], *, concurrency: int = 8, job: str | None = None, on_result: Any = None
+    ) -> list[BatchResult]:
+        """The sync twin of :meth:`abatch`."""
+        return self._bridge.call(lambda: self.abatch(items, concurrency=concurrency, job=job, on_result=on_result))
 
     def on(self, *event_types: type, timeout: float = 30.0) -> Any:
         """Decorator: ``@ai.on(ResponseGenerated)`` registers a listener."""
