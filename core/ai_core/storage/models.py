@@ -24,7 +24,10 @@ from ai_core.storage.conversation_tables import (
 
 __all__ = [
     "Account",
+    "AgentAction",
+    "AuditHead",
     "AuditLogEntry",
+    "AuditRecord",
     "Base",
     "BudgetCounter",
     "BudgetReservation",
