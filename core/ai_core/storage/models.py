@@ -34,6 +34,7 @@ __all__ = [
     "BudgetThresholdMark",
     "Conversation",
     "ConversationParticipant",
+    "ConversationMemory",
     "ConversationTag",
     "CostTracking",
     "FailedAttempt",
