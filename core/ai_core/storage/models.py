@@ -39,6 +39,7 @@ __all__ = [
     "CostTracking",
     "FailedAttempt",
     "ModelPerformance",
+    "PIIOriginal",
     "Provider",
     "ProviderModel",
     "ProviderModelCost",
