@@ -21,6 +21,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ai_core.integrations.settings import NotificationSettings, WebhookEndpoint
+
 __all__ = ["ProviderSettings", "Settings", "default_config_file", "default_data_dir", "load_settings"]
 
 
@@ -111,6 +113,14 @@ class Settings(BaseSettings):
     conversation_retention_days: int | None = Field(None, ge=1, description="age at which cleanup acts")
     cleanup_action: Literal["archive", "delete"] = "archive"
     providers: dict[str, ProviderSettings] = Field(default_factory=dict, description="from the config file")
+    listeners_disabled: str | None = Field(None, description="comma-separated listener names not to run")
+    webhooks: list[WebhookEndpoint] = Field(default_factory=list, description="[[webhooks]] endpoints")
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    cost_anomaly_threshold: Decimal = Field(
+        Decimal(10), gt=1, description="a call costing this many times the recent average is an anomaly"
+    )
+    cost_anomaly_window: int = Field(50, ge=2, le=10_000, description="recent calls the average is taken over")
+    otel_capture_content: bool = Field(False, description="put prompts and answers on OpenTelemetry spans")
     policies: list[dict[str, Any]] = Field(
         default_factory=list, description="request validation policies per tenant/user (docs/security.md)"
     )

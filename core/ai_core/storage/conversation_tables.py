@@ -83,6 +83,8 @@ class ConversationParticipant(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     participant: Mapped[str] = mapped_column(String(255), primary_key=True)
     joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    role: Mapped[str | None] = mapped_column(String(32))
+    """What a person added with ``add_participant`` does here (``reviewer``, ``owner``...)."""
 
 
 class StoredMessage(Base):

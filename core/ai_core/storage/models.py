@@ -10,6 +10,7 @@ from __future__ import annotations
 from ai_core.budgets.tables import BudgetCounter, BudgetReservation, BudgetThresholdMark
 from ai_core.credentials.tables import Account, AuditLogEntry
 from ai_core.dashboard import indexes as _dashboard_indexes  # noqa: F401  (indexes on the tables above)
+from ai_core.integrations.tables import NotificationMark, WebhookDelivery
 from ai_core.security.tables import AgentAction, AuditHead, AuditRecord, ConversationMemory, PIIOriginal
 from ai_core.storage.analytics_tables import CostTracking, ModelPerformance, UsageAnalytics
 from ai_core.storage.base import Base, metadata
@@ -39,11 +40,13 @@ __all__ = [
     "CostTracking",
     "FailedAttempt",
     "ModelPerformance",
+    "NotificationMark",
     "PIIOriginal",
     "Provider",
     "ProviderModel",
     "ProviderModelCost",
     "StoredMessage",
     "UsageAnalytics",
+    "WebhookDelivery",
     "metadata",
 ]
