@@ -18,6 +18,8 @@ from ai_core.errors import _money
 from ai_core.types import Cost, TokenUsage
 
 __all__ = [
+    "AgentActionCompleted",
+    "AgentActionRequested",
     "AgentStepCompleted",
     "BudgetOvershoot",
     "BudgetThresholdReached",
@@ -190,6 +192,35 @@ class AgentStepCompleted(Event):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class AgentActionRequested(Event):
+    """The model asked for a tool call; emitted before approval and before it runs."""
+
+    name: ClassVar[str] = "agent.action_requested"
+    conversation_id: str | None
+    call_id: str
+    tool: str
+    """The name the model used (``server__tool`` for an MCP tool)."""
+    server: str | None = None
+    server_tool: str | None = None
+    """The tool's own name on its MCP server."""
+
+
+class AgentActionCompleted(Event):
+    """A tool call ended: ``outcome`` is ``ok``, ``error`` (the tool or its server
+    failed; the model is told), ``denied``, ``deferred`` (awaits ``approve()``/``deny()``)
+    or ``unknown_tool``."""
+
+    name: ClassVar[str] = "agent.action_completed"
+    conversation_id: str | None
+    call_id: str
+    tool: str
+    server: str | None = None
+    server_tool: str | None = None
+    outcome: str
+    is_error: bool = False
+    duration_ms: float | None = None
+
+
 class ConversationCreated(Event):
     """A new conversation's first turn began (emitted once, before its first call)."""
 
@@ -276,6 +307,8 @@ def event_types() -> list[type[Event]]:
         RequestFailed,
         ToolCalled,
         AgentStepCompleted,
+        AgentActionRequested,
+        AgentActionCompleted,
         ConversationCreated,
         MessageAdded,
         CostAnomalyDetected,
