@@ -16,12 +16,15 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
+
 from ai_core import errors
 from ai_core.config import Settings, load_settings
 from ai_core.costs import PriceBook
 from ai_core.drivers.base import Driver
 from ai_core.events.dispatcher import EventDispatcher
 from ai_core.events.listener import Listener
+from ai_core.integrations.base import bind_listeners, close_bound
 from ai_core.mcp.spec import MCPServer
 from ai_core.pipeline.builder import ConversationBuilder
 from ai_core.pipeline.middleware import Middleware, check_layer, order_layers
@@ -102,10 +105,13 @@ class AI:
             settings=settings,
             registry=registry,
             prices=prices,
-            events=EventDispatcher([*core_listeners, *registry.listeners(), *listeners]),
+            events=EventDispatcher(),
             store=store or MemoryStore(),
             database=database,
         )
+        # Listeners that need this instance's settings and database are bound to it (ai_core.integrations.base).
+        for listener in bind_listeners([*core_listeners, *registry.listeners(), *listeners], self.services):
+            self.services.events.add_listener(listener)
         self.providers = ProviderManager(self.services, overrides=providers, drivers=drivers)
         self.middleware = layers
         self._runner = TurnRunner(self.services, self.providers, layers)
@@ -211,6 +217,8 @@ class AI:
                 pass
         self._mcp.clear()
         await self.services.events.adrain()
+        await anyio.to_thread.run_sync(close_bound, self.services.events.listeners)  # webhook deliveries...
+        await self.services.events.adrain()  # ...and the events they emitted
         self.services.events.close()
         await self.services.store.aclose()
 
