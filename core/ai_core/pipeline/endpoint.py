@@ -115,10 +115,13 @@ class RecordingEndpoint:
         capped = call.state.get("budget_capped_max_tokens")
         if capped is not None:
             update["capped_max_tokens"] = capped
+        stored = response
+        for stored_form in call.state.get("store_filters", ()):  # e.g. the PII layer's redaction
+            stored = stored_form(stored)
         try:
             with anyio.CancelScope(shield=True):
                 update["message_id"] = await self.services.store.record_call(
-                    turn, response, outcome=outcome, call_id=call_id
+                    turn, stored, outcome=outcome, call_id=call_id
                 )
         except Exception as exc:
             log.error(
