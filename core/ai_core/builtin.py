@@ -33,5 +33,14 @@ def calculate_cost(
 def register_middleware(register: Callable[[Any], None]) -> None:
     """Core's layers. Each is inert unless configured (no budgets, no limits)."""
     from ai_core.budgets.middleware import BudgetMiddleware
+    from ai_core.memory.guard import ContextWindowGuard
+    from ai_core.security.audit_layer import AuditMiddleware
+    from ai_core.security.pii_layer import PIIMiddleware
+    from ai_core.security.policy import PolicyMiddleware
 
     register(BudgetMiddleware())
+    # Request security (docs/security.md): each leaves the pipeline unless configured.
+    register(AuditMiddleware())
+    register(PolicyMiddleware())
+    register(PIIMiddleware())
+    register(ContextWindowGuard())
