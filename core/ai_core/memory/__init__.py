@@ -1,0 +1,1 @@
+"""Conversation memory: the context-window guard and rolling summaries (docs/memory.md)."""
