@@ -17,6 +17,7 @@ exception stays reachable as ``__cause__`` without leaking into user code.
     ├── CredentialError               (a stored credential cannot be read)
     ├── StorageError                  (the database cannot be opened, read or written)
     ├── LedgerWriteError              (an answered call could not be written to the ledger)
+    ├── IntegrationError              (a webhook or notification could not be delivered)
     ├── ToolLoopError                 (the MCP/tool loop could not finish)
     │   └── ToolCallsPendingError     (tool calls await approve()/deny() before the next send)
     ├── MCPError                      (an MCP server could not answer; carries ``server``)
@@ -63,6 +64,7 @@ __all__ = [
     "ContextLengthExceededError",
     "CredentialError",
     "DeadlineExceededError",
+    "IntegrationError",
     "InvalidRequestError",
     "LedgerWriteError",
     "MCPConnectionError",
@@ -411,6 +413,10 @@ class StreamInterruptedError(ProviderError):
 
 class MalformedResponseError(ProviderError):
     """The provider answered with a body that is not the expected JSON shape."""
+
+
+class IntegrationError(AIError):
+    """A webhook or a notification could not be delivered (the receiver refused it, or was unreachable)."""
 
 
 class LedgerWriteError(AIError):
