@@ -203,6 +203,8 @@ class AgentActionRequested(Event):
     server: str | None = None
     server_tool: str | None = None
     """The tool's own name on its MCP server."""
+    action_id: str | None = None
+    """Set for a registered background action (``@ai.action``, docs/actions.md): its stored request."""
 
 
 class AgentActionCompleted(Event):
