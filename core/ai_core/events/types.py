@@ -221,6 +221,8 @@ class AgentActionCompleted(Event):
     outcome: str
     is_error: bool = False
     duration_ms: float | None = None
+    action_id: str | None = None
+    """Set for a registered background action: ``outcome`` is then ``succeeded`` or ``failed``."""
 
 
 class ConversationCreated(Event):
