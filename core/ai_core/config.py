@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ai_core.integrations.settings import NotificationSettings, WebhookEndpoint
+from ai_core.mcp.config import MCPSettings
 
 __all__ = ["ProviderSettings", "Settings", "default_config_file", "default_data_dir", "load_settings"]
 
@@ -113,6 +114,7 @@ class Settings(BaseSettings):
     conversation_retention_days: int | None = Field(None, ge=1, description="age at which cleanup acts")
     cleanup_action: Literal["archive", "delete"] = "archive"
     providers: dict[str, ProviderSettings] = Field(default_factory=dict, description="from the config file")
+    mcp: MCPSettings = Field(default_factory=MCPSettings, description="[mcp]: servers and timeouts (docs/mcp.md)")
     listeners_disabled: str | None = Field(None, description="comma-separated listener names not to run")
     webhooks: list[WebhookEndpoint] = Field(default_factory=list, description="[[webhooks]] endpoints")
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)

@@ -171,6 +171,26 @@ def register_mcp_servers(register: Callable[[Any], None]) -> None:
     """
 
 
+@hookspec
+def register_tool_approvers(register: Callable[[Any], None]) -> None:
+    """Register checks that approve, deny or defer tool calls before they run.
+
+    Core calls it when a conversation first runs a tool the model asked for.
+
+    :param register: call it with :class:`ai_core.ToolApprover` objects: a
+        ``name``, an ``order`` (lower runs first) and ``check(request)``, plain
+        or ``async``, taking a :class:`ai_core.ToolCallRequest` and returning
+        :class:`ai_core.Approval` (``approve()``, ``deny(reason)``: the model
+        reads the reason, ``defer()``: the turn ends with the call pending until
+        ``conversation.approve(call_id)``/``deny(call_id)``), or None for no
+        opinion. The first denial wins; a check that raises denies.
+
+    Return nothing. Every implementation is called.
+
+    Called by: the tool loop (:mod:`ai_core.pipeline.tools`).
+    """
+
+
 # ---------------------------------------------------------------------------
 # The command line
 # ---------------------------------------------------------------------------

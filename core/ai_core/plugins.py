@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
     from ai_core.drivers.base import ProviderSpec
     from ai_core.events.listener import Listener
+    from ai_core.mcp.approval import ToolApprover
     from ai_core.mcp.spec import MCPServerSpec
     from ai_core.pipeline.middleware import Middleware
     from ai_core.plugin_models import LoadError, PluginInfo, PluginProblem
@@ -73,6 +74,7 @@ _REGISTRATION_HOOKS: dict[str, tuple[str, str]] = {
     "register_middleware": ("middleware", "ai_core.pipeline.middleware:Middleware"),
     "register_listeners": ("listeners", "ai_core.events.listener:Listener"),
     "register_mcp_servers": ("mcp_servers", "ai_core.mcp.spec:MCPServerSpec"),
+    "register_tool_approvers": ("tool_approvers", "ai_core.mcp.approval:ToolApprover"),
 }
 
 
@@ -241,6 +243,10 @@ class PluginRegistry:
 
     def mcp_servers(self) -> dict[str, MCPServerSpec]:
         return {spec.name: spec for spec in self._items("mcp_servers")}
+
+    def tool_approvers(self) -> list[ToolApprover]:
+        """Every registered tool approver, by ``(order, name)``."""
+        return sorted(self._items("tool_approvers"), key=lambda a: (a.order, a.name))
 
     def provider_owner(self, provider: str) -> str | None:
         """The name of the plugin that registered ``provider``."""

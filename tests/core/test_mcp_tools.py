@@ -57,14 +57,14 @@ def make_ai(listeners: list[Listener] | None = None) -> AI:
 async def test_mcp_tools_are_called_and_results_sent_back() -> None:
     called: list[ToolCalled] = []
     ai = make_ai([Listener(ToolCalled, called.append)])
-    chat = ai.conversation("fake/echo").mcp("adder").tool_choice("add").option("fake_tool_arguments", {"a": 2, "b": 40})
+    chat = ai.conversation("fake/echo").mcp("adder").tool_choice("adder__add").option("fake_tool_arguments", {"a": 2, "b": 40})
     reply = await chat.user("what is 2+40?").asend()
     server = AdderServer.instances[-1]
     await ai.aclose()
-    assert reply.text == "add returned: 42"
+    assert reply.text == "adder__add returned: 42"
     assert server.calls == [{"a": 2, "b": 40}]
     assert server.closed
-    assert called and called[0].tool == "add" and called[0].server == "adder"
+    assert called and called[0].tool == "adder__add" and called[0].server == "adder"
 
 
 def test_unknown_mcp_server_is_a_configuration_error() -> None:
@@ -80,4 +80,4 @@ def test_fake_driver_sees_mcp_tool_schema() -> None:
     ai.providers._fixed["fake"] = fake
     ai.conversation("fake/echo").mcp("adder").user("hi").send()
     ai.close()
-    assert fake.calls[0].tools is not None and fake.calls[0].tools[0].name == "add"
+    assert fake.calls[0].tools is not None and fake.calls[0].tools[0].name == "adder__add"

@@ -31,14 +31,24 @@ class MCPServer(Protocol):
 
 @dataclass(frozen=True)
 class MCPServerSpec:
-    """A named MCP server. ``factory`` (or an import string) builds a connected
-    :class:`MCPServer` when a conversation first uses it."""
+    """A named MCP server. ``factory`` (or an import string) builds it when a
+    conversation first uses it: an ``mcp`` SDK server object (``MCPServer``, the
+    low-level ``Server``), connected in-process through the SDK, or an object
+    with the :class:`MCPServer` protocol.
+
+    ``conversation_state=True`` opts in to conversation data: every
+    ``tools/call`` made for a conversation carries request ``_meta``
+    ``{"ai_core": {"conversation_id": ..., "earlier_calls": [...]}}`` (see
+    docs/mcp.md). Off by default, so no server learns about conversations
+    unless it asks to.
+    """
 
     name: str
     factory: Callable[[], Any] | str
     description: str = ""
     transport: str = "stdio"
     tools: tuple[str, ...] = field(default=())
+    conversation_state: bool = False
 
     def load_factory(self) -> Callable[[], Any]:
         if callable(self.factory):

@@ -31,8 +31,8 @@ from ai_core.events.types import (
     MessageSent,
     ProviderSwitched,
     ResponseGenerated,
-    ToolCalled,
 )
+from ai_core.mcp.resume import refuse_if_pending
 from ai_core.pipeline.callbacks import BeforeSend, run_callbacks, run_error_callbacks
 from ai_core.pipeline.endpoint import RecordingEndpoint
 from ai_core.pipeline.lifecycle import check_lifecycle
@@ -105,6 +105,7 @@ class TurnRunner:
         provider, model = conv._resolve_model()
         _check_lengths(conv, provider, model)
         check_lifecycle(self.services.registry, provider, model)  # a shut-down model: refused before sending
+        await refuse_if_pending(conv)  # deferred tool calls await approve()/deny()
         new = conv._take_pending()
         if not new and not (conv._history and conv._history[-1].role in ("user", "tool")):
             raise errors.RequestValidationError("nothing to send: add a message with .user(...) first")
@@ -221,7 +222,12 @@ class TurnRunner:
                 for call in response.tool_calls
             ])
             raise errors.ToolLoopError(f"the model still wanted tools after {round_number} rounds")
-        await self._append(conv, turn, await self._run_tools(conv, toolbox, response))
+        run = await toolbox.run(response.tool_calls, conv._run_context())
+        await self._append(conv, turn, run.results)
+        if run.deferred:  # the turn ends here; conversation.approve()/deny() continue it
+            with anyio.CancelScope(shield=True):
+                await conv._ai._mcp_pending.add(run.deferred)
+            return False
         return True
 
     async def _append(self, conv: ConversationBuilder, turn: TurnContext, messages: list[Message]) -> None:
@@ -229,24 +235,6 @@ class TurnRunner:
             ids = await self.services.store.save_messages(turn, messages)
         _messages_added(self.services, turn, messages, ids)
         conv._history.extend(messages)
-
-    async def _run_tools(self, conv: ConversationBuilder, toolbox: ToolBox, response: ChatResponse) -> list[Message]:
-        events = self.services.events
-        conversation_id = conv.id
-
-        def emit(tool: str, server: str | None, is_error: bool, duration_ms: float) -> None:
-            if events.wants(ToolCalled):
-                events.emit(
-                    ToolCalled(
-                        conversation_id=conversation_id,
-                        tool=tool,
-                        server=server,
-                        is_error=is_error,
-                        duration_ms=duration_ms,
-                    )
-                )
-
-        return await toolbox.run(response.tool_calls, emit)
 
     async def send(self, conv: ConversationBuilder) -> ChatResponse:
         handler, _ = self.handlers(conv)
