@@ -279,6 +279,25 @@ class ConversationBuilder:
         self._metadata.update({k: str(v) for k, v in values.items()})
         return self
 
+    def memory(
+        self, strategy: str = "summary", *, model: str, max_context_tokens: int | None = None, **options: Any
+    ) -> ConversationBuilder:
+        """Keep a rolling summary (made by the cheap ``model``) so this conversation
+        outgrows the context window instead of failing (docs/memory.md)."""
+        from ai_core.memory.summary import memory_layer
+
+        layer = memory_layer(self._ai, strategy, model=model, max_context_tokens=max_context_tokens, **options)
+        self._layers = [*(existing for existing in self._layers if existing.name != "memory"), layer]
+        return self
+
+    def actions(self, *names: str) -> ConversationBuilder:
+        """Offer the actions registered with ``@ai.action`` (all, or these) to the model
+        as tools; each runs in the background (docs/actions.md)."""
+        from ai_core.actions import action_tools
+
+        self._functions.extend(action_tools(self._ai, self, names))
+        return self
+
     def credentials(
         self, provider: str | None = None, *, api_key: str | None = None, base_url: str | None = None, **settings: Any
     ) -> ConversationBuilder:
