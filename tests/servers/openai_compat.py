@@ -544,6 +544,11 @@ class OpenAICompatServer:
     def wait_stopping(self, seconds: float) -> None:
         self._stopping.wait(seconds)
 
+    def route(self, handler: Any, request: RecordedRequest, path: str) -> bool:
+        """Serve endpoints beyond Chat Completions (a subclass's, e.g. tests/servers/openai_batch.py);
+        True when ``handler`` has answered."""
+        return False
+
 
 def _with_choices(reply: Reply, request: RecordedRequest) -> Reply:
     """``reply`` rendered as the ``n`` choices the request asks for (each billed)."""
@@ -602,6 +607,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(ErrorReply.unauthorized())
                 return
         path = self.path.split("?", 1)[0]
+        if double.route(self, request, path):
+            return
         if self.command == "GET" and path == double.prefix + "/models":
             self._json(200, model_list(double.models), kind="models")
         elif self.command == "POST" and path == double.prefix + "/chat/completions":

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from ai_core.types import Cost, ModelPrice, TokenUsage
 
-__all__ = ["PriceBook", "compute_cost"]
+__all__ = ["OPENAI_BATCH_DISCOUNT", "PriceBook", "compute_cost", "discounted"]
 
 _MILLION = Decimal(1_000_000)
 # A dated snapshot id (gpt-4o-2024-08-06, gpt-5-2-20251211) is billed at its base model's rows
@@ -62,6 +62,27 @@ def compute_cost(usage: TokenUsage, price: ModelPrice) -> Cost:
         model=price.model,
         price_effective_from=price.effective_from,
         priced_by=price.priced_by,
+    )
+
+
+OPENAI_BATCH_DISCOUNT = Decimal("0.5")
+"""OpenAI's Batch API bills every token at half the model's price."""
+
+
+def discounted(cost: Cost, fraction: Decimal, label: str) -> Cost:
+    """``cost`` less ``fraction`` of every part (a batch discount), ``label`` added to ``priced_by``."""
+    if cost.total is None:
+        return cost
+    keep = 1 - fraction
+    return cost.model_copy(
+        update={
+            "total": cost.total * keep,
+            "input": cost.input * keep,
+            "cached_input": cost.cached_input * keep,
+            "output": cost.output * keep,
+            "reasoning": cost.reasoning * keep,
+            "priced_by": f"{cost.priced_by} {label}"[:64],
+        }
     )
 
 

@@ -47,6 +47,11 @@ class ResponseProcessor:
 
             response = response.model_copy(update={"usage": estimate_usage(call.request, response.message)})
         cost = self.price(response.provider, response.model, response, started_at)
+        discount = call.state.get("price_discount")  # (fraction, label): a provider batch's price
+        if discount is not None:
+            from ai_core.costs.pricing import discounted
+
+            cost = discounted(cost, *discount)
         if response.usage.reported_cost is not None:
             cost = cost.model_copy(update={"reported": response.usage.reported_cost})
             self._compare(response, cost)

@@ -7,6 +7,7 @@ including the credential tables owned by :mod:`ai_core.credentials`.
 
 from __future__ import annotations
 
+from ai_core.batch.tables import BatchJob
 from ai_core.budgets.tables import BudgetCounter, BudgetReservation, BudgetThresholdMark
 from ai_core.credentials.tables import Account, AuditLogEntry
 from ai_core.dashboard import indexes as _dashboard_indexes  # noqa: F401  (indexes on the tables above)
@@ -31,6 +32,7 @@ __all__ = [
     "AuditLogEntry",
     "AuditRecord",
     "Base",
+    "BatchJob",
     "BudgetCounter",
     "BudgetReservation",
     "BudgetThresholdMark",

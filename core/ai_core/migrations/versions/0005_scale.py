@@ -1,4 +1,4 @@
-"""Scale: batch jobs (filled by the batch work; empty until then).
+"""Scale: provider batch jobs (and the rate-limit work's tables, in their own block).
 
 Revision ID: 0005
 Revises: 0004
@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +19,34 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    _upgrade_batch_jobs()
 
 
 def downgrade() -> None:
-    pass
+    _downgrade_batch_jobs()
+
+
+# -- batches: ai_batch_jobs (ai_core.batch.tables) ------------------------------------------------
+
+
+def _upgrade_batch_jobs() -> None:
+    op.create_table(
+        "ai_batch_jobs",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=1024), nullable=False),
+        sa.Column("provider", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=24), nullable=False),
+        sa.Column("items_digest", sa.String(length=64), nullable=False),
+        sa.Column("item_count", sa.Integer(), nullable=False),
+        sa.Column("input_file_id", sa.String(length=255), nullable=True),
+        sa.Column("batch_id", sa.String(length=255), nullable=True),
+        sa.Column("output_file_id", sa.String(length=255), nullable=True),
+        sa.Column("error_file_id", sa.String(length=255), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ai_batch_jobs")),
+    )
+
+
+def _downgrade_batch_jobs() -> None:
+    op.drop_table("ai_batch_jobs")
