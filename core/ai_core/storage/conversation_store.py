@@ -285,7 +285,7 @@ class SQLConversationStore:
         participant = turn.user or turn.conversation.user
         if participant and any(m.role == "user" for m in messages):
             tx.execute(_ADD_PARTICIPANT, {
-                "conversation_id": cid, "kind": "user", "participant": participant, "joined_at": now,
+                "conversation_id": cid, "kind": "user", "participant": participant, "joined_at": now, "role": None,
             })
         return [row["id"] for row in rows]
 
@@ -350,7 +350,7 @@ class SQLConversationStore:
         tx.execute(_INSERT_MESSAGE, row)
         tx.execute(_ADD_PARTICIPANT, {
             "conversation_id": cid, "kind": "model", "participant": f"{response.provider}/{response.model}",
-            "joined_at": now,
+            "joined_at": now, "role": None,
         })
         add_to_cost_tracking(tx, row, tags=tags_key(tags), now=now)
         return str(row["id"])
