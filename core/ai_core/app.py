@@ -162,6 +162,14 @@ class AI:
         """The sync twin of :meth:`abatch`."""
         return self._bridge.call(lambda: self.abatch(items, concurrency=concurrency, job=job, on_result=on_result))
 
+    def action(self, name: str | None = None, *, description: str = "", timeout: float = 300.0) -> Any:
+        """Decorator: ``@ai.action("send_followup_email")`` registers a side-effecting
+        action the model may request with ``.actions(...)``; it runs in the background
+        (docs/actions.md)."""
+        from ai_core.actions import action_decorator
+
+        return action_decorator(self, name, description=description, timeout=timeout)
+
     def on(self, *event_types: type, timeout: float = 30.0) -> Any:
         """Decorator: ``@ai.on(ResponseGenerated)`` registers a listener."""
 
