@@ -106,7 +106,9 @@ class MemoryManager:
         self._pending: dict[str, _Snapshot] = {}
         self._lock = threading.Lock()
         self.listener = MemoryListener(self)
-        ai.services.events.add_listener(Listener(events=ResponseGenerated, handler=self.listener, name="MemoryListener", timeout=300))
+        ai.services.events.add_listener(
+            Listener(events=ResponseGenerated, handler=self.listener, name="MemoryListener", timeout=300)
+        )
 
     # -- reading and writing summaries ------------------------------------------------
 
@@ -152,7 +154,9 @@ class MemoryManager:
         transcript = render(snapshot.messages[start:cut])
         if previous is not None:
             transcript = f"Summary so far:\n{previous.summary}\n\nLater turns:\n{transcript}"
-        summariser = ai.conversation(snapshot.config.model, user=snapshot.user, tenant=snapshot.tenant, tags=(SUMMARY_TAG,))
+        summariser = ai.conversation(
+            snapshot.config.model, user=snapshot.user, tenant=snapshot.tenant, tags=(SUMMARY_TAG,)
+        )
         summariser.system(SUMMARY_PROMPT).user(transcript).metadata(summarises=conversation_id)
         response = await summariser.asend()
         cost = response.cost.total if response.cost is not None else None
@@ -255,7 +259,9 @@ def _reduced(call: Call, record: MemoryRecord | None) -> Call:
     request = call.request
     note = f"Summary of the earlier conversation:\n{record.summary}"
     system = f"{request.system}\n\n{note}" if request.system else note
-    return call.with_request(request.model_copy(update={"messages": list(request.messages[record.covered:]), "system": system}))
+    return call.with_request(
+        request.model_copy(update={"messages": list(request.messages[record.covered :]), "system": system})
+    )
 
 
 # -- storage -----------------------------------------------------------------------------
@@ -273,8 +279,12 @@ def _load(database: Any, conversation_id: str) -> MemoryRecord | None:
     if row is None:
         return None
     return MemoryRecord(
-        conversation_id=row["conversation_id"], summary=row["summary"], covered=row["covered_messages"],
-        model=row["model"], cost=row["cost"], summaries=row["summaries"],
+        conversation_id=row["conversation_id"],
+        summary=row["summary"],
+        covered=row["covered_messages"],
+        model=row["model"],
+        cost=row["cost"],
+        summaries=row["summaries"],
         summarizer_conversation_id=row["summarizer_conversation_id"],
     )
 
@@ -307,7 +317,9 @@ def _store(database: Any, record: MemoryRecord) -> None:
         conn.execute(statement)
 
 
-def memory_layer(ai: AI, strategy: str, *, model: str, max_context_tokens: int | None = None, **options: Any) -> MemoryLayer:
+def memory_layer(
+    ai: AI, strategy: str, *, model: str, max_context_tokens: int | None = None, **options: Any
+) -> MemoryLayer:
     """The layer ``ConversationBuilder.memory`` adds; checks its arguments."""
     if strategy != "summary":
         raise errors.ConfigurationError(f"unknown memory strategy {strategy!r} (known: summary)")
@@ -316,11 +328,12 @@ def memory_layer(ai: AI, strategy: str, *, model: str, max_context_tokens: int |
     split_model(model)
     unknown = set(options) - {"trigger", "keep_recent"}
     if unknown:
-        raise errors.ConfigurationError(f"unknown memory option {', '.join(sorted(unknown))} (known: trigger, keep_recent)")
+        raise errors.ConfigurationError(
+            f"unknown memory option {', '.join(sorted(unknown))} (known: trigger, keep_recent)"
+        )
     if max_context_tokens is not None and max_context_tokens < 64:
         raise errors.ConfigurationError(f"max_context_tokens must be at least 64, got {max_context_tokens}")
     config = replace(MemoryConfig(model=model, max_context_tokens=max_context_tokens), **options)
     if not 0 < config.trigger <= 1:
         raise errors.ConfigurationError(f"trigger must be a share of the window between 0 and 1, got {config.trigger}")
     return MemoryLayer(MemoryManager.of(ai), config)
-
