@@ -44,3 +44,36 @@ def register_middleware(register: Callable[[Any], None]) -> None:
     register(PolicyMiddleware())
     register(PIIMiddleware())
     register(ContextWindowGuard())
+    # OpenTelemetry (docs/observability.md): only with the otel extra installed.
+    import importlib.util
+
+    if importlib.util.find_spec("opentelemetry") is not None:
+        from ai_core.integrations.otel import OTelMiddleware
+
+        register(OTelMiddleware())
+
+
+@hookimpl
+def register_listeners(register: Callable[[Any], None]) -> None:
+    """Core's integrations (ai_core.integrations), each bound per AI instance and
+    inert unless configured; ``AI_LISTENERS_DISABLED`` turns them off by name."""
+    import importlib.util
+
+    from ai_core.events.listener import Listener
+    from ai_core.events.types import Event
+    from ai_core.integrations.analytics import AnalyticsListener
+    from ai_core.integrations.anomaly import CostAnomalyListener
+    from ai_core.integrations.notifications import NotificationListener
+    from ai_core.integrations.webhooks import WebhookListener
+
+    for name, handler in (
+        ("webhooks", WebhookListener()),
+        ("notifications", NotificationListener()),
+        ("analytics", AnalyticsListener()),
+        ("cost_anomaly", CostAnomalyListener()),
+    ):
+        register(Listener(events=Event, handler=handler, name=name))
+    if importlib.util.find_spec("opentelemetry") is not None:
+        from ai_core.integrations.otel import OTelToolListener
+
+        register(Listener(events=Event, handler=OTelToolListener(), name="otel"))

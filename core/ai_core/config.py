@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     listeners_disabled: str | None = Field(None, description="comma-separated listener names not to run")
     webhooks: list[WebhookEndpoint] = Field(default_factory=list, description="[[webhooks]] endpoints")
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    cost_anomaly_detection: bool = Field(
+        False, description="emit CostAnomalyDetected (also on when a notification or webhook asks for it)"
+    )
     cost_anomaly_threshold: Decimal = Field(
         Decimal(10), gt=1, description="a call costing this many times the recent average is an anomaly"
     )
@@ -151,7 +154,7 @@ class Settings(BaseSettings):
 
         return [RateLimit.model_validate(item).model_dump() for item in value]
 
-    @field_validator("persistence", mode="before")
+    @field_validator("persistence", "cost_anomaly_detection", "otel_capture_content", mode="before")
     @classmethod
     def _on_off(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in ("off", "no", "false", "0", "disabled"):

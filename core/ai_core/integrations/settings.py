@@ -100,4 +100,3 @@ class NotificationSettings(BaseModel):
     error_rate_threshold: float = Field(0.5, gt=0, le=1)
     error_rate_window: float = Field(300.0, gt=0)
     error_rate_min_requests: int = Field(10, ge=1)
-

@@ -1,0 +1,259 @@
+"""``WebhookListener``: events to HTTP endpoints, signed, retried, recorded, replayable.
+
+Configured endpoints (``[[webhooks]]`` in the config file: name, url, secret,
+events, tenant) receive each event they want as a Standard Webhooks request
+(:mod:`.webhook_signing`). Delivery happens on a thread of its own with its
+own event loop, so a slow or dead receiver never holds up a call, nor the
+other listeners: the event worker only hands the event over.
+
+Per endpoint, first attempts go out in the order the events happened; a
+failed delivery is retried with exponential backoff (``backoff`` seconds,
+doubled each time, at most ``max_backoff``, ``max_attempts`` in all) without
+holding up later events. Every delivery is a row of ``ai_webhook_deliveries``
+(status, attempts, last status code or error, next try), and each attempt's
+outcome is an :class:`~ai_core.events.types.ExternalIntegrationTriggered`
+event. Deliveries still pending when the process stops stay ``pending`` with
+their next try; ``ai webhooks replay ID`` sends one again (same ``webhook-id``,
+so a receiver that saw it already can drop it).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+from ai_core.events.listener import Listener
+from ai_core.events.types import Event, ExternalIntegrationTriggered, event_types
+from ai_core.integrations.base import BindableHandler, BoundHandler
+from ai_core.integrations.webhook_log import DeliveryLog, delivery_log
+from ai_core.integrations.webhook_signing import event_body, signed_headers
+from ai_core.logging import get_logger
+from ai_core.pipeline.store import new_id
+from ai_core.storage.columns import utcnow
+from ai_core.threads import LoopThread
+
+if TYPE_CHECKING:
+    from ai_core.integrations.settings import WebhookEndpoint
+    from ai_core.services import Services
+
+__all__ = ["WebhookListener", "WebhookSender", "backoff_delay", "new_delivery", "send_once"]
+
+log = get_logger("ai_core.webhooks")
+
+
+class WebhookListener(BindableHandler):
+    """Registered by core's plugin as the listener named ``webhooks``; inert without endpoints."""
+
+    def bind(self, services: Services) -> Listener | None:
+        endpoints = list(services.settings.webhooks)
+        if not endpoints:
+            return None
+        wanted = _wanted_types(endpoints)
+        if not wanted:
+            return None
+        sender = WebhookSender(services, endpoints, delivery_log(services.database))
+        return Listener(events=wanted, handler=sender, name="webhooks")
+
+
+def _wanted_types(endpoints: list[WebhookEndpoint]) -> tuple[type[Event], ...]:
+    """The event classes some endpoint wants; never the webhook's own outcome events (a loop)."""
+    names = {name for endpoint in endpoints for name in endpoint.events}
+    return tuple(
+        cls for cls in event_types()
+        if cls is not ExternalIntegrationTriggered and ("*" in names or cls.name in names)
+    )  # fmt: skip
+
+
+def backoff_delay(endpoint: WebhookEndpoint, attempts: int) -> float:
+    """Seconds before the next try after ``attempts`` failed ones, jittered by +-20%."""
+    base: float = min(endpoint.max_backoff, endpoint.backoff * 2 ** (attempts - 1))
+    return base * (0.8 + 0.4 * random.random())
+
+
+def new_delivery(
+    endpoint: WebhookEndpoint, event_id: str, event_name: str, tenant: str | None, body: str
+) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "id": new_id(), "endpoint": endpoint.name, "url": endpoint.url, "tenant": tenant, "event_id": event_id,
+        "event_name": event_name, "payload": body, "status": "pending", "attempts": 0, "last_status_code": None,
+        "last_error": None, "next_attempt_at": now, "created_at": now, "updated_at": now, "delivered_at": None,
+    }  # fmt: skip
+
+
+async def send_once(
+    client: Any, endpoint: WebhookEndpoint, delivery_id: str, body: str
+) -> tuple[int | None, str | None]:
+    """POST one signed attempt: (status code, error); error is None on a 2xx answer."""
+    from ai_core.drivers.http import HTTPError
+
+    headers = signed_headers(endpoint.secret.get_secret_value(), delivery_id, body)
+    try:
+        response = await client.post(endpoint.url, content=body.encode(), headers=headers, timeout=endpoint.timeout)
+    except HTTPError as exc:
+        return None, f"{type(exc).__name__}: {str(exc)[:200]}"
+    if 200 <= response.status_code < 300:
+        return response.status_code, None
+    return response.status_code, f"HTTP {response.status_code}"
+
+
+def outcome(endpoint: WebhookEndpoint, row: dict[str, Any], code: int | None, error: str | None) -> dict[str, Any]:
+    """The row's new values after one attempt."""
+    now, attempts = utcnow(), row["attempts"] + 1
+    values: dict[str, Any] = {"attempts": attempts, "last_status_code": code, "last_error": error, "updated_at": now}
+    if error is None:
+        values.update(status="delivered", delivered_at=now, next_attempt_at=None)
+    elif attempts >= endpoint.max_attempts:
+        values.update(status="failed", next_attempt_at=None)
+    else:
+        values.update(status="pending", next_attempt_at=now + timedelta(seconds=backoff_delay(endpoint, attempts)))
+    return values
+
+
+class WebhookSender(BoundHandler):
+    """One ``AI`` instance's deliveries: a daemon thread with its own loop and HTTP client."""
+
+    def __init__(self, services: Services, endpoints: list[WebhookEndpoint], deliveries: DeliveryLog) -> None:
+        self.services = services
+        self.endpoints = endpoints
+        self.log = deliveries
+        self._loop = LoopThread("ai-core-webhooks")
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._pending = 0
+        self._queues: dict[str, deque[tuple[str, str, str | None, str]]] = {}
+        self._consuming: set[str] = set()
+        self._group: Any = None
+        self._client: Any = None
+        self._closed = False
+
+    # -- the event worker's side ------------------------------------------------------
+
+    def __call__(self, event: Event) -> None:
+        tenant = getattr(event, "tenant", None)
+        targets = [endpoint for endpoint in self.endpoints if endpoint.wants(event.name, tenant)]
+        if not targets or self._closed:
+            return
+        body = event_body(event)
+        portal = self._loop.portal or self._start()
+        with self._lock:
+            self._pending += len(targets)
+        for endpoint in targets:  # the portal starts tasks in this order: per endpoint, events stay in order
+            portal.start_task_soon(self._enqueue, endpoint, event.id, event.name, tenant, body)
+
+    def _start(self) -> Any:
+        with self._lock:
+            if self._loop.portal is not None:
+                return self._loop.portal
+            portal = self._loop.start()
+            ready = threading.Event()
+            portal.start_task_soon(self._main, ready)
+            ready.wait()
+            return portal
+
+    async def _main(self, ready: threading.Event) -> None:
+        from ai_core.drivers.http import AsyncClient
+
+        self._client = AsyncClient(follow_redirects=False)
+        async with anyio.create_task_group() as group:
+            self._group = group
+            ready.set()
+            await anyio.sleep_forever()
+
+    # -- the delivery loop ------------------------------------------------------------
+
+    async def _enqueue(
+        self, endpoint: WebhookEndpoint, event_id: str, name: str, tenant: str | None, body: str
+    ) -> None:
+        queue = self._queues.setdefault(endpoint.name, deque())
+        queue.append((event_id, name, tenant, body))
+        if endpoint.name in self._consuming:
+            return  # the endpoint's consumer takes it, after the ones before it
+        self._consuming.add(endpoint.name)
+        try:
+            while queue:
+                item = queue.popleft()
+                try:
+                    await self._first(endpoint, *item)
+                except Exception as exc:  # a broken log must not stop the endpoint's queue
+                    log.error("webhook_delivery_failed", endpoint=endpoint.name, error=f"{type(exc).__name__}: {exc}")
+                finally:
+                    self._done()
+        finally:
+            with self._lock:
+                self._consuming.discard(endpoint.name)
+                self._idle.notify_all()
+
+    async def _first(self, endpoint: WebhookEndpoint, event_id: str, name: str, tenant: str | None, body: str) -> None:
+        row = new_delivery(endpoint, event_id, name, tenant, body)
+        await anyio.to_thread.run_sync(self.log.insert, row)
+        await self._attempt(endpoint, row)
+
+    async def _attempt(self, endpoint: WebhookEndpoint, row: dict[str, Any]) -> None:
+        code, error = await send_once(self._client, endpoint, row["id"], row["payload"])
+        values = outcome(endpoint, row, code, error)
+        row.update(values)
+        await anyio.to_thread.run_sync(lambda: self.log.update(row["id"], **values))
+        status = "retrying" if row["status"] == "pending" else row["status"]
+        if status != "delivered":
+            log.warning("webhook_attempt_failed", endpoint=endpoint.name, delivery=row["id"], status=status,
+                        attempts=row["attempts"], error=error)  # fmt: skip
+        events = self.services.events
+        if events.wants(ExternalIntegrationTriggered):
+            events.emit(ExternalIntegrationTriggered(
+                integration="webhook", target=endpoint.name, status=status, attempts=row["attempts"],
+                event_name=row["event_name"], event_id=row["event_id"], delivery_id=row["id"], status_code=code,
+                error=error,
+            ))  # fmt: skip
+        if row["status"] == "pending":
+            delay = (row["next_attempt_at"] - utcnow()).total_seconds()
+            with self._lock:
+                self._pending += 1
+            self._group.start_soon(self._retry, endpoint, row, max(0.0, delay))
+
+    async def _retry(self, endpoint: WebhookEndpoint, row: dict[str, Any], delay: float) -> None:
+        try:
+            await anyio.sleep(delay)
+            await self._attempt(endpoint, row)
+        except Exception as exc:
+            log.error("webhook_delivery_failed", endpoint=endpoint.name, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        with self._lock:
+            self._pending -= 1
+            self._idle.notify_all()
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Deliveries queued, being attempted, or waiting for a retry."""
+        return self._pending
+
+    def drain(self, timeout: float | None = 30) -> bool:
+        """Wait until no delivery is queued, in flight or waiting to be retried; False on timeout."""
+        with self._lock:
+            return self._idle.wait_for(lambda: self._pending <= 0, timeout=timeout)
+
+    def close(self, timeout: float | None = 10) -> None:
+        """Let queued first attempts finish (up to ``timeout``), then stop. Retries
+        not yet due stay ``pending`` in the log with their next try."""
+        self._closed = True
+        portal = self._loop.portal
+        if portal is None:
+            return
+        with self._lock:
+            self._idle.wait_for(lambda: not self._consuming and not any(self._queues.values()), timeout=timeout)
+        try:
+            if self._client is not None:
+                portal.call(self._client.aclose)
+        finally:
+            self._loop.stop()
