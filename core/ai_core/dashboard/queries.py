@@ -1,0 +1,370 @@
+"""Every number the spend, models and failures pages show, as plain data.
+
+Spend comes from ``ai_cost_tracking``, which the conversation store keeps in
+step with the ledger in the ledger's own transaction (one row per day, user,
+tenant, tag set, provider, model and currency): so a total here equals what
+``ai usage --json`` sums from ``ai_messages`` for the same filter, while a page
+reads thousands of rows instead of a million. Latency percentiles come from
+``ai_model_performance`` (rebuilt by ``ai usage rebuild`` and the
+generate-analytics job), failures from ``ai_failed_attempts``.
+
+Every function takes a :class:`Filters`, whose ``tenant`` a tenant-scoped
+viewer cannot change (see :mod:`ai_core.dashboard.access`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.sql import ColumnElement
+
+from ai_core.dashboard.sums import OddAmounts, exact_sum_columns, fallback_columns, read_sum
+from ai_core.storage.analytics_tables import CostTracking, ModelPerformance
+from ai_core.storage.base import table_of
+from ai_core.storage.conversation_tables import FailedAttempt
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from ai_core.storage.database import Database
+
+__all__ = [
+    "GRAINS",
+    "SPEND_GROUPINGS",
+    "Filters",
+    "bucket_start",
+    "failures_report",
+    "models_report",
+    "spend_report",
+]
+
+Grain = Literal["day", "week", "month"]
+GRAINS: tuple[str, ...] = ("day", "week", "month")
+SPEND_GROUPINGS: tuple[str, ...] = ("provider", "model", "user", "tenant", "tag")
+TOP_SERIES = 8
+"""Series drawn in a chart; the rest are drawn together as "other" (the tables list all)."""
+
+_t = table_of(CostTracking)
+_p = table_of(ModelPerformance)
+_f = table_of(FailedAttempt)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a page is narrowed to. ``since``/``until`` are UTC days, both included."""
+
+    since: date | None = None
+    until: date | None = None
+    provider: str | None = None
+    model: str | None = None
+    user: str | None = None
+    tenant: str | None = None
+    tag: str | None = None
+
+    def scoped(self, tenant: str | None) -> Filters:
+        """These filters as a viewer limited to ``tenant`` may use them (None: unlimited)."""
+        return self if tenant is None else replace(self, tenant=tenant)
+
+
+def like_escape(text: str) -> str:
+    """``text`` as a LIKE pattern's literal part (``\\`` is the escape character)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _model_filter(provider_column: Any, model_column: Any, value: str) -> ColumnElement[bool]:
+    """``provider/model`` (as ``ai usage --by model`` prints it) or a bare model name."""
+    provider, slash, model = value.partition("/")
+    if slash and provider and model:
+        return (provider_column == provider) & (model_column == model)  # type: ignore[no-any-return]
+    return model_column == value  # type: ignore[no-any-return]
+
+
+def _tracking_where(query: Select[Any], filters: Filters) -> Select[Any]:
+    if filters.since is not None:
+        query = query.where(_t.c.day >= filters.since)
+    if filters.until is not None:
+        query = query.where(_t.c.day <= filters.until)
+    if filters.provider:
+        query = query.where(_t.c.provider == filters.provider)
+    if filters.model:
+        query = query.where(_model_filter(_t.c.provider, _t.c.model, filters.model))
+    if filters.user is not None:
+        query = query.where(_t.c.user_key == filters.user)
+    if filters.tenant is not None:
+        query = query.where(_t.c.tenant_key == filters.tenant)
+    if filters.tag:
+        query = query.where(_t.c.tags_key.like(f"%,{like_escape(filters.tag)},%", escape="\\"))
+    return query
+
+
+def summed_rows(
+    conn: Connection, dialect: str, column: ColumnElement[Any], build: Callable[[Sequence[Any]], Select[Any]]
+) -> list[tuple[Any, Decimal]]:
+    """Run ``build(sum columns)`` and pair each row with its exact money total."""
+    rows = conn.execute(build(exact_sum_columns(column, dialect))).all()
+    try:
+        return [(row, read_sum(row) or Decimal(0)) for row in rows]
+    except OddAmounts:
+        rows = conn.execute(build(fallback_columns(column))).all()
+        return [(row, read_sum(row) or Decimal(0)) for row in rows]
+
+
+def bucket_start(day: date, grain: str) -> date:
+    """The first day of the day, ISO week (from Monday) or month ``day`` falls in."""
+    if grain == "week":
+        return day - timedelta(days=day.weekday())
+    if grain == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _keys_of(row: Any, by: str) -> list[str | None]:
+    if by == "provider":
+        return [row.provider]
+    if by == "model":
+        return [f"{row.provider}/{row.model}"]
+    if by == "user":
+        return [row.user_key or None]
+    if by == "tenant":
+        return [row.tenant_key or None]
+    return [tag for tag in (row.tags_key or "").strip(",").split(",") if tag]
+
+
+def _blank() -> dict[str, Any]:
+    return {"requests": 0, "input_tokens": 0, "output_tokens": 0, "unknown_cost_requests": 0, "cost": Decimal(0)}
+
+
+def spend_report(database: Database, filters: Filters, *, by: str = "provider", grain: str = "day") -> dict[str, Any]:
+    """Spend by ``by`` over time (``grain``): ``rows`` (one per key and currency, the
+    shape of ``ai usage --json``), ``total`` and ``series`` for the chart.
+
+    By tag, a call counts once under each tag it had when it was made, and calls
+    without a tag are left out, as ``ai usage --by tag`` does.
+    """
+    if by not in SPEND_GROUPINGS:
+        raise ValueError(f"cannot group spend by {by!r}")
+    if grain not in GRAINS:
+        raise ValueError(f"no such period {grain!r}")
+    columns = {
+        "provider": [_t.c.provider],
+        "model": [_t.c.provider, _t.c.model],
+        "user": [_t.c.user_key],
+        "tenant": [_t.c.tenant_key],
+        "tag": [_t.c.tags_key],
+    }[by]
+    keys = [_t.c.day, *columns, _t.c.currency]
+
+    def build(money: Sequence[Any]) -> Select[Any]:
+        query = select(
+            *keys,
+            func.sum(_t.c.requests).label("requests"),
+            func.sum(_t.c.input_tokens).label("input_tokens"),
+            func.sum(_t.c.output_tokens).label("output_tokens"),
+            func.sum(_t.c.unknown_cost_requests).label("unknown_cost_requests"),
+            *money,
+        ).group_by(*keys)
+        return _tracking_where(query, filters)
+
+    with database.read() as conn:
+        summed = summed_rows(conn, database.dialect, _t.c.cost, build)
+    per_key: dict[tuple[str | None, str], dict[str, Any]] = {}
+    per_bucket: dict[date, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for row, cost in summed:
+        currency = row.currency or "USD"
+        for key in _keys_of(row, by):
+            entry = per_key.setdefault((key, currency), {by: key, "currency": currency, **_blank()})
+            for name in ("requests", "input_tokens", "output_tokens", "unknown_cost_requests"):
+                entry[name] += int(getattr(row, name) or 0)
+            entry["cost"] += cost
+            per_bucket[bucket_start(row.day, grain)][key] += cost
+    rows = sorted(per_key.values(), key=lambda r: (-r["cost"], str(r[by])))
+    # The sum of the rows, as `ai usage --json` totals them (by tag, a call with two tags counts twice).
+    total = {name: sum((r[name] for r in rows), start=value) for name, value in _blank().items()}
+    currencies = sorted({r["currency"] for r in rows})
+    top = [r[by] for r in rows[:TOP_SERIES]]
+    series = []
+    for start in sorted(per_bucket):
+        values = per_bucket[start]
+        shown = {key: values.get(key, Decimal(0)) for key in top}
+        other = sum((v for k, v in values.items() if k not in shown), start=Decimal(0))
+        series.append({"start": start, "values": shown, "other": other, "total": sum(values.values(), Decimal(0))})
+    return {
+        "by": by,
+        "grain": grain,
+        "rows": rows,
+        "total": total,
+        "series": series,
+        "keys": top,
+        "currencies": currencies,
+    }
+
+
+def models_report(database: Database, filters: Filters) -> list[dict[str, Any]]:
+    """Per provider and model: calls, error rate, latency p50/p95 and cost per 1,000 calls.
+
+    Cost per 1,000 calls is exact (the ledger's cost over its calls, from cost
+    tracking). Latency and error rate come from ``ai_model_performance``, one
+    row per day: over several days p50/p95 are the daily values weighted by each
+    day's successful calls. A tenant-scoped viewer sees its own calls and
+    failures only and no latency, which that table does not keep per tenant.
+    """
+
+    def build(money: Sequence[Any]) -> Select[Any]:
+        query = select(_t.c.provider, _t.c.model, _t.c.currency, func.sum(_t.c.requests).label("requests"), *money)
+        return _tracking_where(query.group_by(_t.c.provider, _t.c.model, _t.c.currency), filters)
+
+    report: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def entry(provider: str, model: str) -> dict[str, Any]:
+        return report.setdefault(
+            (provider, model),
+            {
+                "model": f"{provider}/{model}",
+                "calls": 0,
+                "failures": 0,
+                "error_rate": None,
+                "p50_latency_ms": None,
+                "p95_latency_ms": None,
+                "max_latency_ms": None,
+                "cost": Decimal(0),
+                "currency": "USD",
+                "cost_per_1k_calls": None,
+            },
+        )
+
+    with database.read() as conn:
+        for row, cost in summed_rows(conn, database.dialect, _t.c.cost, build):
+            item = entry(row.provider, row.model)
+            item["calls"] += int(row.requests or 0)
+            item["cost"] += cost
+            item["currency"] = row.currency or "USD"
+        if filters.tenant is None and filters.user is None and not filters.tag:
+            performance = _performance(conn, filters)
+        else:
+            performance = {}
+        for (provider, model), failures in _failure_counts(conn, filters).items():
+            entry(provider, model)["failures"] = failures
+    for key, item in report.items():
+        if key in performance:
+            item.update(performance[key])
+        attempts = item["calls"] + item["failures"]
+        item["error_rate"] = item["failures"] / attempts if attempts else None
+        if item["calls"]:
+            item["cost_per_1k_calls"] = item["cost"] * 1000 / item["calls"]
+    return sorted(report.values(), key=lambda r: (-r["calls"], r["model"]))
+
+
+def _performance(conn: Connection, filters: Filters) -> dict[tuple[str, str], dict[str, Any]]:
+    query = select(
+        _p.c.provider,
+        _p.c.model,
+        func.sum(_p.c.successes).label("ok"),
+        func.sum(_p.c.p50_latency_ms * _p.c.successes).label("p50"),
+        func.sum(_p.c.p95_latency_ms * _p.c.successes).label("p95"),
+        func.max(_p.c.max_latency_ms).label("max"),
+    ).group_by(_p.c.provider, _p.c.model)
+    if filters.since is not None:
+        query = query.where(_p.c.day >= filters.since)
+    if filters.until is not None:
+        query = query.where(_p.c.day <= filters.until)
+    if filters.provider:
+        query = query.where(_p.c.provider == filters.provider)
+    if filters.model:
+        query = query.where(_model_filter(_p.c.provider, _p.c.model, filters.model))
+    result = {}
+    for row in conn.execute(query):
+        ok = int(row.ok or 0)
+        result[(row.provider, row.model)] = {
+            "p50_latency_ms": float(row.p50) / ok if ok and row.p50 is not None else None,
+            "p95_latency_ms": float(row.p95) / ok if ok and row.p95 is not None else None,
+            "max_latency_ms": float(row.max) if row.max is not None else None,
+        }
+    return result
+
+
+def _failures_where(query: Select[Any], filters: Filters) -> Select[Any]:
+    if filters.since is not None:
+        query = query.where(_f.c.created_on >= filters.since)
+    if filters.until is not None:
+        query = query.where(_f.c.created_on <= filters.until)
+    if filters.provider:
+        query = query.where(_f.c.provider == filters.provider)
+    if filters.model:
+        query = query.where(_model_filter(_f.c.provider, _f.c.model, filters.model))
+    if filters.user is not None:
+        query = query.where(_f.c.user_id == filters.user)
+    if filters.tenant is not None:
+        query = query.where(_f.c.tenant == filters.tenant)
+    return query
+
+
+def _failure_counts(conn: Connection, filters: Filters) -> dict[tuple[str, str], int]:
+    query = select(_f.c.provider, _f.c.model, func.count().label("n")).group_by(_f.c.provider, _f.c.model)
+    return {(r.provider, r.model): int(r.n) for r in conn.execute(_failures_where(query, filters))}
+
+
+def failures_report(database: Database, filters: Filters, *, grain: str = "day", recent: int = 50) -> dict[str, Any]:
+    """Failed provider attempts by provider and error type over time, and the latest ones."""
+    if grain not in GRAINS:
+        raise ValueError(f"no such period {grain!r}")
+    grouped = select(
+        _f.c.created_on,
+        _f.c.provider,
+        _f.c.error_type,
+        func.count().label("n"),
+        func.max(_f.c.created_at).label("last"),
+    ).group_by(_f.c.created_on, _f.c.provider, _f.c.error_type)
+    latest = (
+        select(
+            _f.c.created_at,
+            _f.c.provider,
+            _f.c.model,
+            _f.c.error_type,
+            _f.c.status_code,
+            _f.c.message,
+            _f.c.conversation_id,
+        )
+        .order_by(_f.c.created_on.desc(), _f.c.created_at.desc())
+        .limit(recent)
+    )
+    with database.read() as conn:
+        rows = conn.execute(_failures_where(grouped, filters)).all()
+        last = conn.execute(_failures_where(latest, filters)).mappings().all()
+    table: dict[tuple[str, str], dict[str, Any]] = {}
+    per_bucket: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in rows:
+        item = table.setdefault(
+            (row.provider, row.error_type),
+            {"provider": row.provider, "error_type": row.error_type, "failures": 0, "last_seen": None},
+        )
+        item["failures"] += int(row.n)
+        if item["last_seen"] is None or row.last > item["last_seen"]:
+            item["last_seen"] = row.last
+        per_bucket[bucket_start(row.created_on, grain)][row.error_type] += int(row.n)
+    ordered = sorted(table.values(), key=lambda r: (-r["failures"], r["provider"], r["error_type"]))
+    types: dict[str, int] = defaultdict(int)
+    for item in ordered:
+        types[item["error_type"]] += item["failures"]
+    keys = sorted(types, key=lambda k: -types[k])[:TOP_SERIES]
+    series = [
+        {
+            "start": start,
+            "values": {k: per_bucket[start].get(k, 0) for k in keys},
+            "other": sum(v for k, v in per_bucket[start].items() if k not in keys),
+            "total": sum(per_bucket[start].values()),
+        }
+        for start in sorted(per_bucket)
+    ]
+    return {
+        "rows": ordered,
+        "series": series,
+        "keys": keys,
+        "recent": [dict(r) for r in last],
+        "total": sum(r["failures"] for r in ordered),
+    }
