@@ -192,6 +192,45 @@ def register_tool_approvers(register: Callable[[Any], None]) -> None:
 
 
 # ---------------------------------------------------------------------------
+# Request security and agent actions
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_pii_detectors(register: Callable[[Any], None]) -> None:
+    """Register detectors the PII filter can use beside the built-in ones.
+
+    Core calls it when the PII layer first filters a call (only when the PII
+    filter is configured).
+
+    :param register: call it with :class:`ai_core.security.pii.Detector`
+        objects: a name, a compiled pattern, the longest text a match can span
+        (a stream holds back that much) and an optional validator.
+
+    Return nothing. Every implementation is called. A detector is used when the
+    configuration names it, or when it names none (all detectors).
+
+    Called by: :class:`ai_core.security.pii_layer.PIIMiddleware`.
+    """
+
+
+@hookspec
+def register_actions(register: Callable[[Any], None]) -> None:
+    """Register side-effecting actions a model may request as tools.
+
+    Core calls it when an ``AI`` first lists its actions (``.actions(...)``).
+
+    :param register: call it with :class:`ai_core.actions.ActionSpec` objects
+        (a name, a plain or ``async`` function, a description, a timeout).
+
+    Return nothing. Every implementation is called. An action registered with
+    ``@ai.action`` under the same name wins.
+
+    Called by: :class:`ai_core.actions.ActionManager`.
+    """
+
+
+# ---------------------------------------------------------------------------
 # The command line
 # ---------------------------------------------------------------------------
 
