@@ -41,6 +41,8 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "jobs": ("ai_core.cli.jobs_cmd:jobs", "Run maintenance jobs (sync models, analytics, cleanup)."),
     "dashboard": ("ai_core.cli.dashboard_cmd:dashboard", "Serve a read-only web dashboard of spend and usage."),
     "batch": ("ai_core.cli.batch_cmd:batch", "Send a JSONL file of requests (resumable, with progress)."),
+    "mcp": ("ai_core.cli.mcp_cmd:mcp", "List, call, test and serve MCP servers."),
+    "webhooks": ("ai_core.cli.webhooks_cmd:webhooks", "Webhook endpoints, deliveries, test and replay."),
 }
 
 

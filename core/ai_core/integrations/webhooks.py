@@ -257,3 +257,18 @@ class WebhookSender(BoundHandler):
                 portal.call(self._client.aclose)
         finally:
             self._loop.stop()
+
+
+async def deliver_now(endpoint: WebhookEndpoint, row: dict[str, Any], deliveries: DeliveryLog) -> dict[str, Any]:
+    """One attempt now, outside the retry schedule (``ai webhooks test`` and ``replay``):
+    the row ends ``delivered`` or ``failed``."""
+    from ai_core.drivers.http import AsyncClient
+
+    async with AsyncClient(follow_redirects=False) as client:
+        code, error = await send_once(client, endpoint, row["id"], row["payload"])
+    values = outcome(endpoint, row, code, error)
+    if error is not None:
+        values.update(status="failed", next_attempt_at=None)
+    row.update(values)
+    await anyio.to_thread.run_sync(lambda: deliveries.update(row["id"], **values))
+    return row
