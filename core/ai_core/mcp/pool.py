@@ -16,6 +16,7 @@ or hung is replaced on next use. :meth:`MCPPool.aclose` closes them all.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,8 +49,8 @@ class ServerEntry:
 
 def is_sdk_server(obj: Any) -> bool:
     """An ``mcp`` SDK server object (``MCPServer``/``FastMCP`` or the low-level ``Server``)."""
-    if not type(obj).__module__.startswith("mcp."):
-        return False
+    if not any(cls.__module__.startswith("mcp.") for cls in type(obj).__mro__):
+        return False  # no SDK class in its ancestry: no need to import the SDK to know
     from mcp.server import Server
     from mcp.server.mcpserver import MCPServer
 
@@ -156,6 +157,12 @@ class MCPPool:
             )
             await connection.connect()
             return SDKServer(connection, transport="in-process", conversation_state=entry.conversation_state)
+        if not (callable(getattr(target, "list_tools", None)) and callable(getattr(target, "call_tool", None))):
+            raise errors.MCPConnectionError(
+                f"MCP server {entry.name!r} is a {type(target).__name__}: neither an mcp SDK server "
+                "nor an object with list_tools/call_tool/aclose",
+                server=entry.name,
+            )
         connect = getattr(target, "connect", None)
         if connect is not None:
             try:
@@ -210,8 +217,14 @@ async def _external(name: str, config: MCPServerConfig, connect_timeout: float, 
 
         from ai_core.mcp.guard import guarded_command
 
-        command, args = guarded_command(config.command, config.args)
-        target = StdioServerParameters(command=command, args=args, env=config.plain_env() or None, cwd=config.cwd)
+        env = config.plain_env()
+        try:
+            command, args = guarded_command(config.command, config.args, env.get("PATH", os.environ.get("PATH")))
+        except FileNotFoundError:
+            raise errors.MCPConnectionError(
+                f"cannot start MCP server {name!r}: command not found: {config.command}", server=name
+            ) from None
+        target = StdioServerParameters(command=command, args=args, env=env or None, cwd=config.cwd)
     else:
         target = config.url
         headers = config.plain_headers()
