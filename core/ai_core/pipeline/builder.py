@@ -87,6 +87,44 @@ class ConversationBuilder:
         """Messages sent and received so far (a copy)."""
         return list(self._history)
 
+    # -- participants (stored at once; they need persistence) ---------------
+
+    def add_participant(self, user: str, role: str | None = "member") -> ConversationBuilder:
+        """Add a person to this conversation with a ``role`` (free text: ``reviewer``,
+        ``owner``...); adding them again changes the role."""
+        self._ai._bridge.call(self.aadd_participant, user, role)
+        return self
+
+    async def aadd_participant(self, user: str, role: str | None = "member") -> ConversationBuilder:
+        from functools import partial
+
+        from ai_core.storage.participants import add_participant
+
+        database = self._participants_database()
+        owner, tenant, tags = self._user_id, self._tenant, self._tags
+        job = partial(add_participant, database, self.id, user, role, owner=owner, tenant=tenant, tags=tags)
+        await database.run(job)
+        return self
+
+    @property
+    def participants(self) -> list[Any]:
+        """Who takes part: its user, each model that answered, and the people added
+        (:class:`ai_core.storage.participants.Participant`: name, kind, role, joined_at)."""
+        result: list[Any] = self._ai._bridge.call(self.aparticipants)
+        return result
+
+    async def aparticipants(self) -> list[Any]:
+        from ai_core.storage.participants import list_participants
+
+        database = self._participants_database()
+        return await database.run(list_participants, database, self.id)
+
+    def _participants_database(self) -> Any:
+        database = self._ai.services.database
+        if database is None:
+            raise errors.ConfigurationError("conversation participants are stored: they need persistence (SQL storage)")
+        return database
+
     def __repr__(self) -> str:
         return f"<Conversation id={self._id!r} model={self._model!r} messages={len(self._history)}>"
 
