@@ -76,6 +76,10 @@ def _load(conversation_id: str, tenant: str | None, user: str | None) -> dict[st
 
     with open_database() as database:
         detail = conversation_detail(database, conversation_id, tenant=tenant, user=user)
+        if detail is not None:
+            from ai_core.storage.participants import list_participants
+
+            detail["participants"] = list_participants(database, conversation_id)
     if detail is None:  # the same words whether it is missing or another scope's
         raise click.ClickException(
             f"no conversation with id {conversation_id!r} for this tenant and user "
@@ -107,6 +111,9 @@ def show(conversation_id: str, tenant: str | None, user: str | None) -> None:
     )
     cost = money_text(detail["total_cost"])
     unknown = f", {detail['unknown_cost_count']} unpriced" if detail["unknown_cost_count"] else ""
+    people = [f"{p.name} ({p.role or p.kind})" for p in detail.get("participants", ())]
+    if people:
+        console.print(f"participants: {escape(', '.join(people))}")
     console.print(f"{detail['message_count']} messages, total cost {cost} USD{unknown}\n")
     for row in detail["messages"]:
         console.print(f"[bold cyan]{row['role']}[/] {escape(_render(row['message']))}")
