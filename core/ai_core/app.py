@@ -12,23 +12,23 @@ to the app) and share nothing but the process-wide plugin registry.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from ai_core import errors
 from ai_core.config import Settings, load_settings
 from ai_core.costs import PriceBook
 from ai_core.drivers.base import Driver
 from ai_core.events.dispatcher import EventDispatcher
 from ai_core.events.listener import Listener
 from ai_core.integrations.base import bind_listeners, close_bound
-from ai_core.mcp.spec import MCPServer
+from ai_core.mcp.pending import PendingCalls
+from ai_core.mcp.pool import MCPPool
+from ai_core.mcp.servers import ConnectedServer
 from ai_core.pipeline.builder import ConversationBuilder
 from ai_core.pipeline.middleware import Middleware, check_layer, order_layers
-from ai_core.pipeline.providers import ProviderManager, _loop_token
+from ai_core.pipeline.providers import ProviderManager
 from ai_core.pipeline.runner import TurnRunner
 from ai_core.pipeline.store import ConversationStore, MemoryStore
 from ai_core.pipeline.syncbridge import SyncBridge
@@ -55,6 +55,12 @@ class AI:
     :param budgets: budgets enforced for this instance, added to configured ones.
     :param listeners: extra event listeners; :param middleware: extra layers.
     :param store: a custom conversation store (overrides persistence).
+    :param rate_limits: rate limits for this instance, added to configured ones
+        (:class:`ai_core.scale.rules.RateLimit` or its dict form).
+    :param mcp_servers: MCP servers for this instance by name, added to
+        ``[mcp.servers]`` and plugins' (see docs/mcp.md): a mapping with
+        ``command``/``args``/``env`` or ``url``/``headers``, an mcp SDK server
+        object, or an object with the :class:`MCPServer` protocol.
     """
 
     def __init__(
@@ -71,6 +77,8 @@ class AI:
         store: ConversationStore | None = None,
         settings: Settings | None = None,
         default_model: str | None = None,
+        rate_limits: Sequence[Any] | None = None,
+        mcp_servers: Mapping[str, Any] | None = None,
     ) -> None:
         settings = settings or load_settings(
             persistence=persistence, database_url=database_url, default_model=default_model
@@ -116,8 +124,8 @@ class AI:
         self.middleware = layers
         self._runner = TurnRunner(self.services, self.providers, layers)
         self._bridge = SyncBridge()
-        self._mcp: dict[tuple[str, Any], MCPServer] = {}
-        self._mcp_lock = threading.Lock()
+        self._mcp = MCPPool(self.services, mcp_servers)  # connections per loop, closed with the AI
+        self._mcp_pending = PendingCalls(self.services)
         self._closed = False
 
     # -- public API --------------------------------------------------------
@@ -183,20 +191,13 @@ class AI:
         """Models the installed plugins declare (offline)."""
         return [m for m in self.services.registry.models() if provider is None or m.provider == provider]
 
-    async def _mcp_server(self, name: str) -> MCPServer:
+    def add_mcp_server(self, name: str, server: Any) -> None:
+        """Make an MCP server known to this instance (what ``mcp_servers=`` takes)."""
+        self._mcp.add(name, server)
+
+    async def _mcp_server(self, name: str) -> ConnectedServer:
         """One connected server per name and event loop, closed with the AI."""
-        key = (name, _loop_token())
-        server = self._mcp.get(key)
-        if server is None:
-            spec = self.services.registry.mcp_servers().get(name)
-            if spec is None:
-                raise errors.ConfigurationError(f"unknown MCP server {name!r}")
-            server = spec.load_factory()()
-            connect = getattr(server, "connect", None)
-            if connect is not None:
-                await connect()
-            self._mcp[key] = server
-        return server
+        return await self._mcp.get(name)
 
     # -- lifetime ----------------------------------------------------------
 
@@ -218,12 +219,7 @@ class AI:
 
     async def _release(self) -> None:
         await self.providers.aclose()
-        for server in list(self._mcp.values()):
-            try:
-                await server.aclose()
-            except Exception:  # a server that died already has nothing to close
-                pass
-        self._mcp.clear()
+        await self._mcp.aclose()
         await self.services.events.adrain()
         await anyio.to_thread.run_sync(close_bound, self.services.events.listeners)  # webhook deliveries...
         await self.services.events.adrain()  # ...and the events they emitted

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from ai_core import errors
+from ai_core.mcp.conversation import MCPConversation
 from ai_core.pipeline.middleware import Middleware, check_layer
 from ai_core.pipeline.providers import split_model
 from ai_core.pipeline.store import ConversationRecord, ConversationStore, new_id
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["ConversationBuilder"]
 
 
-class ConversationBuilder:
+class ConversationBuilder(MCPConversation):
     def __init__(
         self,
         ai: AI,
@@ -59,7 +60,7 @@ class ConversationBuilder:
         self._metadata: dict[str, str] = {}
         self._tool_specs: list[ToolSpec] = []
         self._functions: list[FunctionTool] = []
-        self._mcp_names: list[str] = []
+        self._init_mcp()  # .mcp(), .approver(), .mcp_prompt(), .mcp_resource(), approve()/deny()
         self._output_model: type[BaseModel] | None = None
         self._fallbacks: tuple[str, ...] = ()
         self._overrides: dict[str, dict[str, Any]] = {}
@@ -206,14 +207,6 @@ class ConversationBuilder:
         self._params["tool_choice"] = choice
         return self
 
-    def mcp(self, name: str) -> ConversationBuilder:
-        """Give the model the tools of the MCP server registered as ``name``."""
-        if name not in self._ai.services.registry.mcp_servers():
-            known = ", ".join(sorted(self._ai.services.registry.mcp_servers())) or "none installed"
-            raise errors.ConfigurationError(f"unknown MCP server {name!r} (known: {known})")
-        self._mcp_names.append(name)
-        return self
-
     def output(self, schema: type[BaseModel]) -> ConversationBuilder:
         """Ask for JSON matching ``schema``; ``response.parsed`` is an instance of it."""
         self._output_model = schema
@@ -355,8 +348,9 @@ class ConversationBuilder:
         return self._ai._bridge.call(self.asend)
 
     def astream(self) -> AsyncIterator[StreamEvent]:
+        await self._resolve_mcp()
         """Yield deltas, then one ``StreamCompleted`` with the full, priced response."""
-        return self._ai._runner.stream(self)
+        return self._stream_after_resolving(lambda: self._ai._runner.stream(self))
 
     def stream(self) -> Iterator[StreamEvent]:
         return self._ai._bridge.iterate(self.astream)
@@ -398,8 +392,7 @@ class ConversationBuilder:
             box.add_spec(spec)
         for function in self._functions:
             box.add_function(function)
-        for name in self._mcp_names:
-            await box.add_mcp_server(name, await self._ai._mcp_server(name))
+        await self._add_mcp_tools(box)
         return box
 
     def _request(self, provider: str, model: str, messages: list[Message], toolbox: ToolBox) -> ChatRequest:
