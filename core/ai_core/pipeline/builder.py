@@ -342,13 +342,13 @@ class ConversationBuilder(MCPConversation):
     # -- sending -----------------------------------------------------------
 
     async def asend(self) -> ChatResponse:
+        await self._resolve_mcp()
         return await self._ai._runner.send(self)
 
     def send(self) -> ChatResponse:
         return self._ai._bridge.call(self.asend)
 
     def astream(self) -> AsyncIterator[StreamEvent]:
-        await self._resolve_mcp()
         """Yield deltas, then one ``StreamCompleted`` with the full, priced response."""
         return self._stream_after_resolving(lambda: self._ai._runner.stream(self))
 
