@@ -154,6 +154,8 @@ class HTTPDriver(Driver):
     """
 
     default_base_url: str = ""
+    header_observer: Callable[[str, Any], None] | None = None
+    """Given every answer's headers (core sets it: the provider's remaining rate limits)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
@@ -243,6 +245,8 @@ class HTTPDriver(Driver):
             if ends_first:
                 raise errors.ProviderTimeoutError(f"no response within {seconds(timeout)}", provider=self.provider)
             raise deadline.error(self.provider)
+        if self.header_observer is not None:
+            self.header_observer(self.provider, response.headers)
         return response
 
     async def _request_json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -429,7 +433,9 @@ def error_for_status(status: int, message: str, *, headers: Any = None, **kwargs
 
 
 def retry_after_seconds(headers: Any) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date), else
+    from OpenAI-style ``x-ratelimit-reset-requests`` / ``-tokens`` (``"6m0s"``): the spent one's,
+    or the later of the two when neither says it is spent."""
     if headers is None:
         return None
     value = headers.get("retry-after-ms")
@@ -440,7 +446,7 @@ def retry_after_seconds(headers: Any) -> float | None:
             pass
     value = headers.get("retry-after")
     if value is None:
-        return None
+        return _reset_seconds(headers)
     try:
         return max(0.0, float(value))
     except ValueError:
@@ -452,3 +458,17 @@ def retry_after_seconds(headers: Any) -> float | None:
         except (TypeError, ValueError):
             return None
         return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _reset_seconds(headers: Any) -> float | None:
+    from ai_core.scale.headroom import parse_duration
+
+    resets = []
+    for kind in ("requests", "tokens"):
+        reset = parse_duration(headers.get(f"x-ratelimit-reset-{kind}"))
+        if reset is None:
+            continue
+        if headers.get(f"x-ratelimit-remaining-{kind}") in ("0", 0):
+            return reset
+        resets.append(reset)
+    return max(resets) if resets else None

@@ -23,7 +23,8 @@ from ai_core.drivers.deadlines import CallDeadline
 from ai_core.events.types import CircuitOpened, ProviderSwitched, RequestFailed
 from ai_core.pipeline.capabilities import build_driver, refuse_unsupported
 from ai_core.pipeline.resilience import CircuitBreaker, RetryPolicy
-from ai_core.types import ChatRequest, ChatResponse, StreamEvent
+from ai_core.scale.runtime import Admission, Scale
+from ai_core.types import ChatRequest, ChatResponse, StreamCompleted, StreamEvent
 
 if TYPE_CHECKING:
     from ai_core.plugins import PluginRegistry
@@ -72,6 +73,10 @@ class ProviderManager:
         self._configs: OrderedDict[tuple[Any, ...], tuple[ProviderConfig, RetryPolicy]] = OrderedDict()
         self._fixed_policy = RetryPolicy(attempts=services.settings.retry_attempts)
         self.breaker = CircuitBreaker()
+        # Rate limits, a provider's own rate-limit headers, and with AI_REDIS_URL a breaker
+        # every process shares (ai_core.scale); nothing configured costs two attribute reads a call.
+        self.scale = Scale(services.settings)
+        self.shared_breaker = self.scale.shared_breaker
         self.max_drivers = 256
 
     # -- test seams --------------------------------------------------------
@@ -203,6 +208,8 @@ class ProviderManager:
                 raise errors.MissingCredentialsError(provider, (f"AI_{provider.upper()}_API_KEY", *spec.api_key_env))
             config = ProviderConfig(**{**config.__dict__, "api_key": stored})
         driver = build_driver(spec, config)  # the spec's capabilities are the driver's
+        if hasattr(driver, "header_observer"):  # HTTP drivers tell us the provider's remaining limits
+            driver.header_observer = self.scale.headroom.observe
         self._cache[cache_key] = (weakref.ref(loop), driver)
         await self._evict(loop)
         return driver
@@ -258,6 +265,7 @@ class ProviderManager:
         tenant: str | None = None,
         conversation_id: str | None = None,
         failures: list[tuple[str, str, BaseException]] | None = None,
+        user: str | None = None,
     ) -> ChatResponse:
         """Call the request's provider with retries, then each fallback in turn.
 
@@ -270,15 +278,18 @@ class ProviderManager:
             while True:
                 attempt += 1
                 try:
-                    self.breaker.check(candidate.provider)
+                    admission = await self._admit(candidate, tenant, user)
                     driver = await self.driver(candidate.provider, provider_overrides, tenant=tenant)
                     refuse_unsupported(driver, candidate, self._given_specs(candidate.provider))
                     response = await plan.deadline.run(driver.send, candidate, provider=candidate.provider)
+                except errors.RateLimitReachedError as exc:  # our own limit: waited already; try a fallback
+                    plan.refused(candidate, exc, attempt)
+                    break
                 except errors.ProviderError as exc:
                     if await plan.retry(candidate, provider_overrides, exc, attempt):
                         continue
                     break
-                self.breaker.record_success(candidate.provider)
+                await self._succeeded(candidate.provider, admission, response)
                 return response
         raise plan.last_error()
 
@@ -291,6 +302,7 @@ class ProviderManager:
         tenant: str | None = None,
         conversation_id: str | None = None,
         failures: list[tuple[str, str, BaseException]] | None = None,
+        user: str | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream with retries and fallbacks, but only before the first event:
         once text has reached the caller, a failure is raised, not replayed.
@@ -301,8 +313,9 @@ class ProviderManager:
             while True:
                 attempt += 1
                 started = False
+                final: ChatResponse | None = None
                 try:
-                    self.breaker.check(candidate.provider)
+                    admission = await self._admit(candidate, tenant, user)
                     driver = await self.driver(candidate.provider, provider_overrides, tenant=tenant)
                     refuse_unsupported(driver, candidate, self._given_specs(candidate.provider))
                     # Closed here when the caller stops early, not when collected,
@@ -311,17 +324,63 @@ class ProviderManager:
                     async with aclosing(events):
                         async for event in events:
                             started = True
+                            if isinstance(event, StreamCompleted):
+                                final = event.response
                             yield event
+                except errors.RateLimitReachedError as exc:
+                    plan.refused(candidate, exc, attempt)
+                    break
                 except errors.ProviderError as exc:
                     if started:
-                        plan.record(candidate, exc, attempt)
+                        await plan.record(candidate, exc, attempt)
                         raise
                     if await plan.retry(candidate, provider_overrides, exc, attempt):
                         continue
                     break
-                self.breaker.record_success(candidate.provider)
+                await self._succeeded(candidate.provider, admission, final)
                 return
         raise plan.last_error()
+
+    # -- breaker and limits around each attempt -------------------------------
+
+    async def _admit(self, request: ChatRequest, tenant: str | None, user: str | None) -> Admission | None:
+        """Before an attempt: the breaker (this process's, or the one every process
+        shares), then the rate limits and the provider's own headroom."""
+        if self.shared_breaker is not None:
+            await self.shared_breaker.acheck(request.provider)
+        else:
+            self.breaker.check(request.provider)
+        scale = self.scale
+        if scale.limiter is None and not scale.headroom.blocked:
+            return None
+        return await scale.admit(request, user, tenant)
+
+    async def _succeeded(self, provider: str, admission: Admission | None, response: ChatResponse | None) -> None:
+        if self.shared_breaker is not None:
+            await self.shared_breaker.arecord_success(provider)
+        else:
+            self.breaker.record_success(provider)
+        if admission is not None:
+            await self.scale.settle(admission, response.usage.total_tokens if response is not None else 0)
+
+    async def _breaker_failure(self, provider: str, exc: BaseException) -> None:
+        if self.shared_breaker is not None:
+            opened = await self.shared_breaker.arecord_failure(provider, exc)
+            threshold, cooldown = self.shared_breaker.threshold, self.shared_breaker.cooldown
+        else:
+            was_open = self.breaker.is_open(provider)
+            self.breaker.record_failure(provider, exc)
+            opened = not was_open and self.breaker.is_open(provider)
+            threshold, cooldown = self.breaker.threshold, self.breaker.cooldown
+        events = self.services.events
+        if opened and events.wants(CircuitOpened):
+            events.emit(CircuitOpened(
+                provider=provider, failures=threshold, cooldown_seconds=cooldown, error_type=type(exc).__name__,
+            ))  # fmt: skip
+
+    def _breaker_open(self, provider: str) -> bool:
+        breaker = self.shared_breaker if self.shared_breaker is not None else self.breaker
+        return bool(breaker.is_open(provider))
 
     def _failed(self, request: ChatRequest, exc: BaseException, attempt: int, conversation_id: str | None) -> None:
         events = self.services.events
@@ -349,6 +408,7 @@ class ProviderManager:
             )
 
     async def aclose(self) -> None:
+        await self.scale.aclose()
         drivers = [driver for _, driver in self._cache.values()]
         self._cache.clear()
         for driver in drivers:
@@ -387,30 +447,27 @@ class _Plan:
                 self.manager._switched(self.candidates[index - 1], candidate, self.error)
             yield candidate, self.overrides.get(candidate.provider)
 
-    def record(self, candidate: ChatRequest, exc: errors.ProviderError, attempt: int) -> None:
+    async def record(self, candidate: ChatRequest, exc: errors.ProviderError, attempt: int) -> None:
+        self.refused(candidate, exc, attempt)
+        await self.manager._breaker_failure(candidate.provider, exc)
+
+    def refused(self, candidate: ChatRequest, exc: errors.ProviderError, attempt: int) -> None:
+        """A failed attempt, or one our own rate limit refused (no breaker counts that)."""
         self.error = exc
         self.failures.append((candidate.provider, candidate.model, exc))
-        breaker = self.manager.breaker
-        was_open = breaker.is_open(candidate.provider)
-        breaker.record_failure(candidate.provider, exc)
-        events = self.manager.services.events
-        if not was_open and breaker.is_open(candidate.provider) and events.wants(CircuitOpened):
-            events.emit(CircuitOpened(
-                provider=candidate.provider, failures=breaker.threshold, cooldown_seconds=breaker.cooldown,
-                error_type=type(exc).__name__,
-            ))  # fmt: skip
         self.manager._failed(candidate, exc, attempt, self.conversation_id)
 
     async def retry(
         self, candidate: ChatRequest, overrides: Mapping[str, Any] | None, exc: errors.ProviderError, attempt: int
     ) -> bool:
         """Record the failure; wait and return True when the same model should be tried again."""
-        self.record(candidate, exc, attempt)
+        await self.record(candidate, exc, attempt)
         policy = self.manager._retry_policy(candidate.provider, overrides)
         delay = policy.delay(exc, attempt)
         if (
             policy.should_retry(exc, attempt)
-            and not self.manager.breaker.is_open(candidate.provider)
+            and delay <= policy.max_delay  # a longer Retry-After: not worth waiting here; fall back instead
+            and not self.manager._breaker_open(candidate.provider)
             and self.deadline.allows(delay)
         ):
             await anyio.sleep(delay)

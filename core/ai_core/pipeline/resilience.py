@@ -1,7 +1,9 @@
 """Retry with backoff, and a circuit breaker per provider.
 
 Only errors that say so are retried (``ProviderError.retryable``: rate limits,
-5xx, timeouts, cut-off streams), honouring the server's retry-after. A provider
+5xx, timeouts, cut-off streams), never before the server's ``Retry-After`` (or
+its ``x-ratelimit-reset-*`` headers); a wait longer than ``max_delay`` is not
+waited here, the call moves on to its fallback or fails. A provider
 that keeps failing is skipped for a cool-down instead of being hammered, which
 is what makes failover to a ``.fallback()`` model fast.
 """
@@ -30,7 +32,9 @@ class RetryPolicy:
     def delay(self, error: BaseException, attempt: int) -> float:
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
-            return float(min(retry_after, self.max_delay))
+            # Never before the server said, and spread a little after it so that every
+            # caller told the same Retry-After does not come back in the same instant.
+            return float(retry_after) + random.random() * min(1.0, 0.1 * float(retry_after))
         backoff: float = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
         return backoff * (0.5 + random.random() / 2)  # jitter spreads retries of many callers
 

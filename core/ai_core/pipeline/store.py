@@ -36,7 +36,7 @@ __all__ = [
     "new_id",
 ]
 
-OUTCOMES = ("answered", "parse_failed", "tool_round_limit", "interrupted")
+OUTCOMES = ("answered", "parse_failed", "tool_round_limit", "interrupted", "cache_hit")
 """What became of a recorded model call."""
 
 

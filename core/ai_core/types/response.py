@@ -35,6 +35,7 @@ class ChatResponse(BaseModel):
     capped_max_tokens: int | None = Field(
         default=None, description="max_tokens a budget set because the request had none (the answer may be cut)"
     )
+    cached: bool = Field(default=False, description="answered from the response cache, without the provider")
 
     @property
     def text(self) -> str:

@@ -1,0 +1,252 @@
+"""Caches under the design's key names, in memory (a bounded LRU with TTL) or in Redis.
+
+    ai:models:{provider}                 a provider's model list, 1 hour
+    ai:costs:{provider}:{model}          a model's price, 24 hours
+    ai:response:{hash}                   an answer, opt-in (``.cache(ttl=...)``, ``AI_RESPONSE_CACHE_TTL``)
+    ai:conversation:{id}:context         a conversation's context (reserved key name)
+
+The response key is a hash of the normalised request (provider, model,
+messages, system, sampling options, tools, response format) and the tenant, so
+one tenant never reads another's answers. Values in Redis are JSON.
+
+A hit is answered by :class:`ResponseCacheLayer` without calling the provider.
+It sits outside the budget layer, so a hit touches no budget, and writes a
+ledger row of its own: ``outcome = "cache_hit"``, not billable, cost 0, with
+the usage the hit saved; the response says ``cached=True``. With ``fallback``,
+an entry past its TTL (kept for ``stale_for`` more seconds) answers a call
+whose every provider failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import anyio
+
+from ai_core import errors
+from ai_core.pipeline.middleware import Call, Middleware, Next, StreamNext
+from ai_core.types import ChatRequest, ChatResponse, Cost, ReasoningDelta, StreamCompleted, StreamEvent, TextDelta
+
+__all__ = [
+    "MODELS_TTL",
+    "PRICES_TTL",
+    "MemoryCache",
+    "RedisCache",
+    "ResponseCache",
+    "ResponseCacheLayer",
+    "conversation_context_key",
+    "costs_key",
+    "models_key",
+    "response_key",
+]
+
+MODELS_TTL = 3600.0
+PRICES_TTL = 86400.0
+STALE_FOR = 86400.0
+"""How long past its TTL an answer is kept for the fallback."""
+
+
+def models_key(provider: str) -> str:
+    return f"ai:models:{provider}"
+
+
+def costs_key(provider: str, model: str) -> str:
+    return f"ai:costs:{provider}:{model}"
+
+
+def response_key(digest: str) -> str:
+    return f"ai:response:{digest}"
+
+
+def conversation_context_key(conversation_id: str) -> str:
+    return f"ai:conversation:{conversation_id}:context"
+
+
+_KEYED = {
+    "provider", "model", "messages", "system", "temperature", "top_p", "max_tokens", "stop", "seed", "tools",
+    "tool_choice", "response_format", "reasoning_effort", "provider_options",
+}
+
+
+def request_digest(request: ChatRequest, tenant: str | None) -> str:
+    """The normalised request: what changes the answer, nothing that does not (metadata, the end user's id)."""
+    body = request.model_dump_json(include=_KEYED, exclude_none=True)
+    return hashlib.sha256(f"{tenant or ''}\x00{body}".encode()).hexdigest()
+
+
+# -- stores ----------------------------------------------------------------------
+
+
+class MemoryCache:
+    """A bounded LRU whose entries expire; values are kept as the objects given."""
+
+    shared = False
+
+    def __init__(self, maxsize: int = 1000) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+
+    async def get(self, key: str) -> Any | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        if found[0] <= time.monotonic():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return found[1]
+
+    async def set(self, key: str, value: Any, ttl: float) -> None:
+        self._entries[key] = (time.monotonic() + ttl, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+
+    async def delete(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class RedisCache:
+    """The same over Redis: JSON values, ``SET ... PX`` expiry, shared by every process."""
+
+    shared = True
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    async def get(self, key: str) -> Any | None:
+        raw = await self.redis.execute("GET", key)
+        return None if raw is None else json.loads(raw)
+
+    async def set(self, key: str, value: Any, ttl: float) -> None:
+        await self.redis.execute("SET", key, json.dumps(value, default=str), "PX", max(1, int(ttl * 1000)))
+
+    async def delete(self, key: str) -> None:
+        await self.redis.execute("DEL", key)
+
+
+async def cached(store: Any, key: str, ttl: float, load: Callable[[], Awaitable[Any]]) -> Any:
+    """``store[key]`` if present, else ``await load()`` kept for ``ttl`` seconds (model lists, prices)."""
+    found = await store.get(key)
+    if found is not None:
+        return found
+    value = await load()
+    await store.set(key, value, ttl)
+    return value
+
+
+# -- answers ---------------------------------------------------------------------
+
+
+class ResponseCache:
+    """Answers by normalised request. An entry is fresh for its TTL and kept
+    ``stale_for`` seconds longer for the fallback when providers are down."""
+
+    def __init__(self, store: Any, *, stale_for: float = STALE_FOR) -> None:
+        self.store = store
+        self.stale_for = stale_for
+
+    async def get(self, key: str, *, stale_ok: bool = False) -> ChatResponse | None:
+        entry = await self.store.get(key)
+        if entry is None:
+            return None
+        if isinstance(entry, dict):  # from Redis: JSON
+            fresh_until, response = entry["fresh_until"], ChatResponse.model_validate(entry["response"])
+        else:
+            fresh_until, response = entry
+        if not stale_ok and fresh_until <= time.time():
+            return None
+        return response
+
+    async def put(self, key: str, response: ChatResponse, ttl: float, *, keep_stale: bool) -> None:
+        kept = response.model_copy(update={"message_id": None, "conversation_id": None, "cached": False})
+        fresh_until = time.time() + ttl
+        lifetime = ttl + (self.stale_for if keep_stale else 0.0)
+        if getattr(self.store, "shared", False):
+            value: Any = {"fresh_until": fresh_until, "response": kept.model_dump(mode="json")}
+        else:
+            value = (fresh_until, kept)
+        await self.store.set(key, value, lifetime)
+
+
+_FALLBACK_ERRORS = (errors.ProviderUnavailableError, errors.ProviderTimeoutError, errors.RateLimitError)
+
+
+class ResponseCacheLayer(Middleware):
+    """Answer repeated requests from the cache (see the module docstring)."""
+
+    name = "response_cache"
+    order = 50  # outside the budget layer (100): a hit holds and charges nothing
+
+    def __init__(self, cache: ResponseCache, *, ttl: float, fallback: bool = False) -> None:
+        self.cache = cache
+        self.ttl = ttl
+        self.fallback = fallback
+
+    async def __call__(self, call: Call, call_next: Next) -> ChatResponse:
+        key = response_key(request_digest(call.request, call.tenant))
+        hit = await self.cache.get(key)
+        if hit is not None:
+            return await self._serve(call, hit)
+        try:
+            response = await call_next(call)
+        except _FALLBACK_ERRORS:
+            stale = await self.cache.get(key, stale_ok=True) if self.fallback else None
+            if stale is None:
+                raise
+            return await self._serve(call, stale)
+        await self._keep(key, response)
+        return response
+
+    async def stream(self, call: Call, call_next: StreamNext) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
+        key = response_key(request_digest(call.request, call.tenant))
+        hit = await self.cache.get(key)
+        if hit is None:
+            delivered = False
+            try:
+                async for event in call_next(call):
+                    if isinstance(event, StreamCompleted):
+                        await self._keep(key, event.response)
+                    delivered = True
+                    yield event
+                return
+            except _FALLBACK_ERRORS:
+                hit = await self.cache.get(key, stale_ok=True) if self.fallback and not delivered else None
+                if hit is None:
+                    raise
+        served = await self._serve(call, hit)
+        if served.reasoning:
+            yield ReasoningDelta(served.reasoning)
+        if served.text:
+            yield TextDelta(served.text)
+        yield StreamCompleted(served)
+
+    async def _keep(self, key: str, response: ChatResponse) -> None:
+        if response.finish_reason in ("stop", "tool_calls") and not response.cached:
+            await self.cache.put(key, response, self.ttl, keep_stale=self.fallback)
+
+    async def _serve(self, call: Call, hit: ChatResponse) -> ChatResponse:
+        """The cached answer, on the ledger as a cache hit: the usage it saved, at no cost."""
+        response = hit.model_copy(update={
+            "cached": True,
+            "latency_ms": 0.0,
+            "cost": Cost(total=Decimal(0), currency=(hit.cost.currency if hit.cost else "USD"),
+                         provider=hit.provider, model=hit.model, priced_by="cache"),
+        })
+        turn = call.state.get("turn")
+        if turn is None:
+            return response
+        from ai_core.pipeline.store import new_id
+
+        with anyio.CancelScope(shield=True):
+            message_id = await call.services.store.record_call(turn, response, outcome="cache_hit", call_id=new_id())
+        return response.model_copy(update={"message_id": message_id, "conversation_id": turn.conversation.id})

@@ -1,0 +1,112 @@
+"""What one ``AI`` instance uses to scale past one process: limits, learned headroom,
+the shared breaker, the caches and the Redis connection behind them.
+
+Built from settings when the instance is made, importing nothing heavy unless a
+feature is on: with no limits, no Redis and no cache configured, a call pays a
+couple of attribute reads for all of this.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ai_core.scale.headroom import Headroom
+from ai_core.scale.rules import as_rules
+
+if TYPE_CHECKING:
+    from ai_core.config import Settings
+    from ai_core.scale.cache import ResponseCache, ResponseCacheLayer
+    from ai_core.scale.limiter import Limiter, Slot
+    from ai_core.types import ChatRequest
+
+__all__ = ["Admission", "Scale"]
+
+
+class Admission:
+    """The limits one call took, settled with its real token count when it is answered."""
+
+    __slots__ = ("estimated", "slots")
+
+    def __init__(self, slots: list[Slot], estimated: int) -> None:
+        self.slots = slots
+        self.estimated = estimated
+
+
+def estimate_tokens(request: ChatRequest) -> int:
+    """A cheap guess of the prompt's tokens (4 characters a token) for token limits."""
+    chars = len(request.system or "")
+    for message in request.messages:
+        chars += len(message.text)
+    return chars // 4 + 1
+
+
+class Scale:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.redis: Any = None
+        if settings.redis_url is not None:
+            from ai_core.scale.redis import RedisConnection
+
+            self.redis = RedisConnection(settings.redis_url)
+        rules = as_rules(settings.rate_limits)
+        self.limiter: Limiter | None = None
+        if rules:
+            from ai_core.scale.limiter import Limiter
+
+            self.limiter = Limiter(rules, wait=settings.rate_limit_wait, redis=self.redis)
+        self.headroom = Headroom()
+        self.shared_breaker: Any = None
+        if self.redis is not None:
+            from ai_core.scale.breaker import SharedCircuitBreaker
+
+            self.shared_breaker = SharedCircuitBreaker(self.redis)
+        self._store: Any = None
+        self._responses: ResponseCache | None = None
+
+    # -- caches ------------------------------------------------------------
+
+    @property
+    def store(self) -> Any:
+        """The key-value store for the ``ai:*`` caches: Redis when configured, else a bounded LRU."""
+        if self._store is None:
+            from ai_core.scale.cache import MemoryCache, RedisCache
+
+            self._store = RedisCache(self.redis) if self.redis is not None else MemoryCache(
+                self.settings.response_cache_size
+            )
+        return self._store
+
+    @property
+    def responses(self) -> ResponseCache:
+        if self._responses is None:
+            from ai_core.scale.cache import ResponseCache
+
+            self._responses = ResponseCache(self.store)
+        return self._responses
+
+    def response_layer(self, ttl: float | None = None, fallback: bool | None = None) -> ResponseCacheLayer:
+        from ai_core.scale.cache import ResponseCacheLayer
+
+        ttl = ttl if ttl is not None else self.settings.response_cache_ttl or 3600.0
+        fallback = fallback if fallback is not None else self.settings.response_cache_fallback
+        return ResponseCacheLayer(self.responses, ttl=ttl, fallback=fallback)
+
+    # -- one provider attempt ----------------------------------------------
+
+    async def admit(self, request: ChatRequest, user: str | None, tenant: str | None) -> Admission | None:
+        """Before an attempt: wait out a provider that said it is spent, take the limits."""
+        if self.headroom.blocked:
+            await self.headroom.wait(request.provider, self.settings.rate_limit_wait)
+        if self.limiter is None:
+            return None
+        estimated = estimate_tokens(request)
+        slots = await self.limiter.admit(request.provider, request.model, user, tenant, estimated)
+        return Admission(slots, estimated) if slots else None
+
+    async def settle(self, admission: Admission | None, used: int) -> None:
+        if admission is not None and self.limiter is not None:
+            await self.limiter.settle(admission.slots, admission.estimated, used)
+
+    async def aclose(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
