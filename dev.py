@@ -52,6 +52,7 @@ DEV_TOOLS = [
     "aiosmtpd>=1.4",
     "opentelemetry-sdk>=1.30",
     "redis>=5",
+    "dramatiq[redis]>=2.0",
     "starlette>=0.40",
     "uvicorn>=0.30",
     "jinja2>=3.1.4",
