@@ -69,7 +69,7 @@ class OpenAIBatchServer(OpenAICompatServer):
         self.created = 0
         self.batch_bodies: list[dict[str, Any]] = []
         self._ids = 0
-        self._batch_lock = threading.Lock()
+        self._batch_lock = threading.RLock()
 
     def reset(self) -> None:
         super().reset()

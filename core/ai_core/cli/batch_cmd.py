@@ -125,14 +125,25 @@ async def _run(
                 writer.write(result)
                 bar.add(result)
 
-            async with anyio.create_task_group() as group:
-                group.start_soon(_watch_signals, stop, group.cancel_scope, interrupted)
-                await run_batch(ai, items, concurrency=concurrency, job=job, on_result=on_result, stop=stop)
-                group.cancel_scope.cancel()
+            try:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(_watch_signals, stop, group.cancel_scope, interrupted)
+                    await run_batch(ai, items, concurrency=concurrency, job=job, on_result=on_result, stop=stop)
+                    group.cancel_scope.cancel()
+            except BaseExceptionGroup as group:
+                raise single_error(group) from None
     finally:
         with anyio.CancelScope(shield=True):
             await ai.aclose()
     return bar, (interrupted[-1] if interrupted else None)
+
+
+def single_error(group: BaseExceptionGroup) -> BaseException:
+    """The one error inside a task group's group, so the CLI reports it as itself (one line)."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
 
 
 async def _watch_signals(stop: Any, scope: Any, interrupted: list[str]) -> None:
