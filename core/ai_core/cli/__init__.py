@@ -38,6 +38,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "cost": ("ai_core.cli.cost_cmd:cost", "Price a call without making it."),
     "keys": ("ai_core.cli.keys_cmd:keys", "Store, list and rotate encrypted provider credentials."),
     "db": ("ai_core.cli.db_cmd:db", "Database migrations (`ai db upgrade`)."),
+    "status": ("ai_core.cli.status_cmd:status", "Providers, breakers, rate limits, caches, queue, database."),
     "jobs": ("ai_core.cli.jobs_cmd:jobs", "Run maintenance jobs (sync models, analytics, cleanup)."),
     "dashboard": ("ai_core.cli.dashboard_cmd:dashboard", "Serve a read-only web dashboard of spend and usage."),
     "batch": ("ai_core.cli.batch_cmd:batch", "Send a JSONL file of requests (resumable, with progress)."),
