@@ -69,8 +69,20 @@ def conversation_context_key(conversation_id: str) -> str:
 
 
 _KEYED = {
-    "provider", "model", "messages", "system", "temperature", "top_p", "max_tokens", "stop", "seed", "tools",
-    "tool_choice", "response_format", "reasoning_effort", "provider_options",
+    "provider",
+    "model",
+    "messages",
+    "system",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stop",
+    "seed",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "reasoning_effort",
+    "provider_options",
 }
 
 
@@ -236,12 +248,19 @@ class ResponseCacheLayer(Middleware):
 
     async def _serve(self, call: Call, hit: ChatResponse) -> ChatResponse:
         """The cached answer, on the ledger as a cache hit: the usage it saved, at no cost."""
-        response = hit.model_copy(update={
-            "cached": True,
-            "latency_ms": 0.0,
-            "cost": Cost(total=Decimal(0), currency=(hit.cost.currency if hit.cost else "USD"),
-                         provider=hit.provider, model=hit.model, priced_by="cache"),
-        })
+        response = hit.model_copy(
+            update={
+                "cached": True,
+                "latency_ms": 0.0,
+                "cost": Cost(
+                    total=Decimal(0),
+                    currency=(hit.cost.currency if hit.cost else "USD"),
+                    provider=hit.provider,
+                    model=hit.model,
+                    priced_by="cache",
+                ),
+            }
+        )
         turn = call.state.get("turn")
         if turn is None:
             return response

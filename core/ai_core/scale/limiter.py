@@ -135,9 +135,7 @@ class Limiter:
 
     # -- a call ------------------------------------------------------------
 
-    async def admit(
-        self, provider: str, model: str, user: str | None, tenant: str | None, tokens: int
-    ) -> list[Slot]:
+    async def admit(self, provider: str, model: str, user: str | None, tenant: str | None, tokens: int) -> list[Slot]:
         """Take this call's share of every matching limit, waiting for spent ones
         at most ``wait`` seconds in all. Returns the limits taken."""
         slots = self.slots(provider, model, user, tenant)
@@ -182,10 +180,16 @@ class Limiter:
         rows = []
         for slot in self._named_slots():
             stats = await self._call("get_window_stats", slot)
-            rows.append({
-                "limit": slot.description, "scope": slot.rule.scope, "subject": slot.subject, "kind": slot.kind,
-                "per_minute": slot.item.amount, "remaining": int(stats.remaining),
-            })
+            rows.append(
+                {
+                    "limit": slot.description,
+                    "scope": slot.rule.scope,
+                    "subject": slot.subject,
+                    "kind": slot.kind,
+                    "per_minute": slot.item.amount,
+                    "remaining": int(stats.remaining),
+                }
+            )
         return rows
 
     def _named_slots(self) -> list[Slot]:

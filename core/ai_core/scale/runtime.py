@@ -71,8 +71,8 @@ class Scale:
         if self._store is None:
             from ai_core.scale.cache import MemoryCache, RedisCache
 
-            self._store = RedisCache(self.redis) if self.redis is not None else MemoryCache(
-                self.settings.response_cache_size
+            self._store = (
+                RedisCache(self.redis) if self.redis is not None else MemoryCache(self.settings.response_cache_size)
             )
         return self._store
 
