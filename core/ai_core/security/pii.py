@@ -180,12 +180,17 @@ class PIIFilter:
         seen only by look-behind), earliest first; priority breaks ties."""
         found: list[tuple[int, int, int, str]] = []
         for priority, detector in enumerate(self.detectors):
-            for match in detector.pattern.finditer(text, start):
-                if final_before is not None and match.start() >= final_before:
+            pattern, position = detector.pattern, start
+            while (match := pattern.search(text, position)) is not None:
+                begin = match.start()
+                if final_before is not None and begin >= final_before:
                     break
-                candidate = match.group()
-                if detector.validate is None or detector.validate(candidate):
-                    found.append((match.start(), priority, match.end(), detector.name))
+                end = _valid_end(detector, text, match)
+                if end is None:
+                    position = begin + 1  # a longer candidate failed: later ones may start inside it
+                    continue
+                found.append((begin, priority, end, detector.name))
+                position = max(end, begin + 1)
         found.sort()
         result: list[Finding] = []
         end = -1
@@ -217,6 +222,21 @@ class PIIFilter:
             counts[finding.kind] = counts.get(finding.kind, 0) + 1
         out.append(text[position:])
         return "".join(out), tuple(counts.items())
+
+
+def _valid_end(detector: Detector, text: str, match: re.Match[str]) -> int | None:
+    """Where the valid finding starting at ``match`` ends: the match itself when it
+    passes the check, else the longest shorter match that ends at a word boundary
+    and passes (a greedy IBAN pattern may run into the next word); None if none."""
+    if detector.validate is None or detector.validate(match.group()):
+        return match.end()
+    begin = match.start()
+    for end in range(match.end() - 1, begin, -1):
+        if end < len(text) and text[end].isalnum():
+            continue
+        if detector.pattern.fullmatch(text, begin, end) and detector.validate(text[begin:end]):
+            return end
+    return None
 
 
 _CONTEXT = 8
