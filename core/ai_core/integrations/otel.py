@@ -42,7 +42,7 @@ from ai_core.types import ChatResponse, StreamCompleted, StreamEvent
 if TYPE_CHECKING:
     from ai_core.services import Services
 
-__all__ = ["OTelMiddleware", "OTelToolListener", "provider_name"]
+__all__ = ["OTelMiddleware", "OTelToolListener", "provider_name", "use_providers"]
 
 SCOPE = "ai_core"
 _PROVIDER_NAMES = {"gemini": "gcp.gemini", "xai": "x_ai", "vertex": "gcp.vertex_ai", "mistral": "mistral_ai"}
@@ -71,6 +71,8 @@ class _Instruments:
     """Tracer and instruments of the current global providers (remade when the application changes them)."""
 
     def __init__(self) -> None:
+        self.tracer_provider_override: Any = None
+        self.meter_provider_override: Any = None
         self._tracer_provider: Any = None
         self._meter_provider: Any = None
         self.tracer: Any = None
@@ -81,7 +83,8 @@ class _Instruments:
 
     def active(self) -> bool:
         """Whether the application configured a tracer or a meter provider."""
-        tracers, meters = trace.get_tracer_provider(), metrics.get_meter_provider()
+        tracers = self.tracer_provider_override or trace.get_tracer_provider()
+        meters = self.meter_provider_override or metrics.get_meter_provider()
         traced = not isinstance(tracers, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
         measured = type(meters).__name__ not in ("_ProxyMeterProvider", "NoOpMeterProvider")
         if not (traced or measured):
@@ -117,6 +120,13 @@ class _Instruments:
 
 
 _instruments = _Instruments()
+
+
+def use_providers(tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    """Use these providers instead of OpenTelemetry's global ones (``None``: the global
+    one again): for an application that keeps its providers to itself, and for tests."""
+    _instruments.tracer_provider_override = tracer_provider
+    _instruments.meter_provider_override = meter_provider
 
 
 def _request_attributes(call: Call) -> dict[str, Any]:
