@@ -81,6 +81,8 @@ class Headroom:
             self.blocked.pop(provider, None)
             return
         await anyio.sleep(min(delay, limit))
+        if delay <= limit and self.blocked.get(provider) is found:
+            del self.blocked[provider]  # freed by now, unless a newer answer said otherwise
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         now = time.monotonic()

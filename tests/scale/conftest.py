@@ -1,0 +1,3 @@
+from servers.fixtures import _openai_server_session, openai_server  # noqa: F401
+from support.db_fixtures import database, database_url, db_backend, postgres_server, sqlite_template  # noqa: F401
+from support.redis_server import redis_server, redis_url  # noqa: F401
