@@ -161,7 +161,7 @@ class ToolBox:
         declared-only tool hands the whole answer to the caller."""
         return (
             bool(calls)
-            and any(self._runs(c.name) for c in calls)
+            and bool(self._functions or self._mcp)
             and all(self._runs(c.name) or c.name not in self.specs for c in calls)
         )
 
