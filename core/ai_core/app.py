@@ -118,7 +118,12 @@ class AI:
             database=database,
         )
         # Listeners that need this instance's settings and database are bound to it (ai_core.integrations.base).
-        for listener in bind_listeners([*core_listeners, *registry.listeners(), *listeners], self.services):
+        bound = bind_listeners([*core_listeners, *registry.listeners()], self.services)
+        if settings.queue_url is not None or settings.queue.url is not None:  # plugins' listeners on `ai worker`
+            from ai_core.queue.relay import split_queued
+
+            bound = split_queued(self.services, bound)
+        for listener in [*bound, *bind_listeners(listeners, self.services)]:
             self.services.events.add_listener(listener)
         self.providers = ProviderManager(self.services, overrides=providers, drivers=drivers)
         self.middleware = layers
@@ -221,7 +226,9 @@ class AI:
         await self.providers.aclose()
         await self._mcp.aclose()
         await self.services.events.adrain()
-        await anyio.to_thread.run_sync(close_bound, self.services.events.listeners)  # webhook deliveries...
+        relayed = self.services.events.relay.listeners if self.services.events.relay is not None else []
+        # webhook deliveries...
+        await anyio.to_thread.run_sync(close_bound, [*self.services.events.listeners, *relayed])
         await self.services.events.adrain()  # ...and the events they emitted
         self.services.events.close()
         await self.services.store.aclose()

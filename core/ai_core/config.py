@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ai_core.integrations.settings import NotificationSettings, WebhookEndpoint
 from ai_core.mcp.config import MCPSettings
+from ai_core.queue.settings import QueueSettings
 
 __all__ = ["ProviderSettings", "Settings", "default_config_file", "default_data_dir", "load_settings"]
 
@@ -141,6 +142,10 @@ class Settings(BaseSettings):
     rate_limit_wait: float = Field(
         10.0, ge=0, description="seconds a call held by a rate limit may wait for it; 0: refuse at once"
     )
+    queue_url: SecretStr | None = Field(
+        None, description="redis://host:port/db: listeners and jobs run on `ai worker` processes (docs/queue.md)"
+    )
+    queue: QueueSettings = Field(default_factory=QueueSettings, description="[queue]: the task queue (docs/queue.md)")
     response_cache_ttl: float | None = Field(None, gt=0, description="cache every answer this many seconds")
     response_cache_size: int = Field(1000, ge=1, description="answers the in-memory response cache keeps")
     response_cache_fallback: bool = Field(

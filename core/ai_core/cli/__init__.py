@@ -40,6 +40,8 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("ai_core.cli.db_cmd:db", "Database migrations (`ai db upgrade`)."),
     "status": ("ai_core.cli.status_cmd:status", "Providers, breakers, rate limits, caches, queue, database."),
     "jobs": ("ai_core.cli.jobs_cmd:jobs", "Run maintenance jobs (sync models, analytics, cleanup)."),
+    "worker": ("ai_core.cli.worker_cmd:worker", "Run queued listeners and jobs (AI_QUEUE_URL); --status."),
+    "scheduler": ("ai_core.cli.worker_cmd:scheduler", "Run the jobs' schedule (hourly, 15 min, daily)."),
     "dashboard": ("ai_core.cli.dashboard_cmd:dashboard", "Serve a read-only web dashboard of spend and usage."),
     "batch": ("ai_core.cli.batch_cmd:batch", "Send a JSONL file of requests (resumable, with progress)."),
     "mcp": ("ai_core.cli.mcp_cmd:mcp", "List, call, test and serve MCP servers."),

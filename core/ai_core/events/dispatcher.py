@@ -65,6 +65,8 @@ class EventDispatcher:
         self._closed = False
         self.delivered = 0
         self.failures = 0
+        self.relay: Any = None
+        """Where listeners that run elsewhere get events (:class:`ai_core.queue.relay.QueueRelay`), or None."""
 
     # -- listeners ---------------------------------------------------------
 
@@ -83,7 +85,8 @@ class EventDispatcher:
         events nobody listens to, which keeps the hot path cheap."""
         answer = self._wants.get(event_type)
         if answer is None:
-            answer = self._wants[event_type] = any(issubclass(event_type, item.events) for item in self._listeners)
+            answer = any(issubclass(event_type, item.events) for item in self._listeners)
+            answer = self._wants[event_type] = answer or (self.relay is not None and self.relay.wants(event_type))
         return answer
 
     @property
@@ -123,6 +126,9 @@ class EventDispatcher:
 
     def _dispatch(self, event: Event) -> None:
         try:
+            if self.relay is not None:  # queued for workers; what cannot be queued runs here
+                for listener in self.relay.send(event):
+                    self._deliver(listener, event)
             for listener in self._listeners:
                 if listener.accepts(event):
                     try:

@@ -13,6 +13,7 @@ from ai_core.credentials.tables import Account, AuditLogEntry
 from ai_core.dashboard import indexes as _dashboard_indexes  # noqa: F401  (indexes on the tables above)
 from ai_core.integrations.tables import NotificationMark, WebhookDelivery
 from ai_core.mcp.tables import PendingToolCall
+from ai_core.queue.processed import ProcessedEvent
 from ai_core.security.tables import AgentAction, AuditHead, AuditRecord, ConversationMemory, PIIOriginal
 from ai_core.storage.analytics_tables import CostTracking, ModelPerformance, UsageAnalytics
 from ai_core.storage.base import Base, metadata
@@ -46,6 +47,7 @@ __all__ = [
     "NotificationMark",
     "PendingToolCall",
     "PIIOriginal",
+    "ProcessedEvent",
     "Provider",
     "ProviderModel",
     "ProviderModelCost",

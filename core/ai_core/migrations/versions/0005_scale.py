@@ -20,9 +20,11 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     _upgrade_batch_jobs()
+    _upgrade_processed_events()
 
 
 def downgrade() -> None:
+    _downgrade_processed_events()
     _downgrade_batch_jobs()
 
 
@@ -50,3 +52,21 @@ def _upgrade_batch_jobs() -> None:
 
 def _downgrade_batch_jobs() -> None:
     op.drop_table("ai_batch_jobs")
+
+
+# -- queue: ai_processed_events (ai_core.queue.processed) -----------------------------------------
+
+
+def _upgrade_processed_events() -> None:
+    op.create_table(
+        "ai_processed_events",
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("listener", sa.String(length=255), nullable=False),
+        sa.Column("event_name", sa.String(length=64), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("event_id", "listener", name=op.f("pk_ai_processed_events")),
+    )
+
+
+def _downgrade_processed_events() -> None:
+    op.drop_table("ai_processed_events")
