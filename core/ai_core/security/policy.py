@@ -131,7 +131,8 @@ class PolicyMiddleware(Middleware):
         self._parsed: tuple[list[Any], list[RequestPolicy]] | None = None
 
     def enabled(self, settings: Settings) -> bool:
-        return self._given is not None or bool(settings.policies)
+        """Active when a policy is configured; a bad one fails here, when the ``AI`` is made."""
+        return bool(self.policies(settings)) or self._given is not None
 
     def policies(self, settings: Settings) -> list[RequestPolicy]:
         if self._given is not None:
