@@ -37,6 +37,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "conversations": ("ai_core.cli.conversations_cmd:conversations", "Browse, show and export stored conversations."),
     "cost": ("ai_core.cli.cost_cmd:cost", "Price a call without making it."),
     "keys": ("ai_core.cli.keys_cmd:keys", "Store, list and rotate encrypted provider credentials."),
+    "audit": ("ai_core.cli.audit_cmd:audit", "Verify and export the hash-chained audit trail of model calls."),
     "db": ("ai_core.cli.db_cmd:db", "Database migrations (`ai db upgrade`)."),
     "status": ("ai_core.cli.status_cmd:status", "Providers, breakers, rate limits, caches, queue, database."),
     "jobs": ("ai_core.cli.jobs_cmd:jobs", "Run maintenance jobs (sync models, analytics, cleanup)."),
