@@ -167,8 +167,11 @@ class Limiter:
         if extra <= 0:
             return
         for slot in slots:
-            if slot.kind == "tokens":
-                await self._call("hit", slot, cost=min(extra, slot.item.amount))
+            if slot.kind == "tokens" and not await self._call("hit", slot, cost=min(extra, slot.item.amount)):
+                # More than the window has left: the call happened, so fill it (later calls wait).
+                left = int((await self._call("get_window_stats", slot)).remaining)
+                if left > 0:
+                    await self._call("hit", slot, cost=left)
 
     async def _frees_in(self, slot: Slot) -> float:
         """Seconds until the window should have room again (at least a little)."""

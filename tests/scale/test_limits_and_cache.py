@@ -1,0 +1,190 @@
+"""Rate limits and the response cache in memory (one process), both anyio backends.
+
+The fake provider answers; the local Chat Completions server plays a provider
+that goes down. Cache hits on the ledger: SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from servers.fixtures import TEST_API_KEY
+from servers.openai_compat import Completion, ErrorReply, OpenAICompatServer, Usage
+from sqlalchemy import select
+
+from ai_core import AI, StreamCompleted, TextDelta
+from ai_core.errors import ConfigurationError, ProviderUnavailableError, RateLimitReachedError
+from ai_core.pipeline.middleware import Middleware
+from ai_core.scale.cache import MemoryCache
+from ai_core.storage.analytics_tables import CostTracking
+from ai_core.storage.conversation_tables import Conversation, StoredMessage
+
+pytestmark = pytest.mark.anyio
+
+
+def fake_ai(**kwargs: Any) -> AI:
+    return AI(persistence=False, **kwargs)
+
+
+# -- rate limits -------------------------------------------------------------------
+
+
+async def test_a_spent_request_limit_refuses_naming_the_limit_and_when_it_frees() -> None:
+    async with fake_ai(rate_limits=[{"scope": "user", "name": "bob", "requests_per_minute": 2}]) as ai:
+        ai.providers.scale.limiter.wait = 0  # type: ignore[union-attr]
+        for _ in range(2):
+            await ai.conversation("fake/echo", user="bob").user("Hi").asend()
+        with pytest.raises(RateLimitReachedError) as caught:
+            await ai.conversation("fake/echo", user="bob").user("Hi").asend()
+        await ai.conversation("fake/echo", user="alice").user("Hi").asend()  # her own calls are not bob's
+    assert caught.value.limit == "2 requests per minute for user 'bob'"
+    assert 0 < caught.value.retry_after <= 60
+    assert "frees in" in str(caught.value) and not caught.value.retryable
+
+
+async def test_a_limit_without_a_name_applies_to_each_tenant_separately() -> None:
+    async with fake_ai(rate_limits=[{"scope": "tenant", "requests_per_minute": 1}]) as ai:
+        ai.providers.scale.limiter.wait = 0  # type: ignore[union-attr]
+        await ai.conversation("fake/echo", tenant="a").user("Hi").asend()
+        await ai.conversation("fake/echo", tenant="b").user("Hi").asend()
+        with pytest.raises(RateLimitReachedError, match="tenant 'a'"):
+            await ai.conversation("fake/echo", tenant="a").user("Hi").asend()
+
+
+async def test_tokens_per_minute_count_the_answer_too(openai_server: OpenAICompatServer) -> None:
+    provider = {"api_key": TEST_API_KEY, "base_url": openai_server.base_url}
+    openai_server.reply(Completion(text="long", usage=Usage(prompt_tokens=5, completion_tokens=120)))
+    limits = [{"scope": "model", "name": "openai/gpt-4o-mini", "tokens_per_minute": 100}]
+    async with AI(persistence=False, providers={"openai": provider}, rate_limits=limits) as ai:
+        ai.providers.scale.limiter.wait = 0  # type: ignore[union-attr]
+        await ai.conversation("openai/gpt-4o-mini").user("Hi").asend()  # ~1 token estimated, 125 used
+        with pytest.raises(RateLimitReachedError, match="100 tokens per minute for model 'openai/gpt-4o-mini'"):
+            await ai.conversation("openai/gpt-4o-mini").user("Hi").asend()
+    assert len(openai_server.chat_bodies) == 1
+
+
+async def test_a_limited_call_waits_at_most_as_long_as_configured() -> None:
+    async with fake_ai(rate_limits=[{"scope": "provider", "name": "fake", "requests_per_minute": 1}]) as ai:
+        limiter = ai.providers.scale.limiter
+        assert limiter is not None
+        limiter.wait = 0.2  # the window frees in up to a minute: more than this wait
+        await ai.conversation("fake/echo").user("Hi").asend()
+        with pytest.raises(RateLimitReachedError):
+            await ai.conversation("fake/echo").user("Hi").asend()
+
+
+def test_a_bad_rate_limit_is_one_clear_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ai_core.config import load_settings
+
+    monkeypatch.setenv("AI_RATE_LIMITS", '[{"scope": "planet", "requests_per_minute": 1}]')
+    with pytest.raises(ConfigurationError, match="AI_RATE_LIMITS"):
+        load_settings()
+    monkeypatch.setenv("AI_RATE_LIMITS", '[{"scope": "model", "name": "gpt-4o", "requests_per_minute": 1}]')
+    with pytest.raises(ConfigurationError, match="provider/model"):
+        load_settings()
+
+
+# -- response cache ------------------------------------------------------------------
+
+
+class Counting(Middleware):
+    """Sits where the budget layer sits (inside the cache): counts the calls that reach it."""
+
+    name = "counting"
+    order = 100
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def rewrite(self, call: Any) -> Any:
+        self.calls += 1
+        return call
+
+
+async def test_a_repeated_request_is_answered_from_the_cache_at_no_cost() -> None:
+    counting = Counting()
+    async with fake_ai(middleware=[counting]) as ai:
+        first = await ai.conversation("fake/echo").cache(60).user("Hi").asend()
+        second = await ai.conversation("fake/echo").cache(60).user("Hi").asend()
+        other = await ai.conversation("fake/echo").cache(60).user("Hello").asend()
+        uncached = await ai.conversation("fake/echo").user("Hi").asend()
+    assert (first.cached, second.cached, other.cached, uncached.cached) == (False, True, False, False)
+    assert second.text == first.text and second.usage == first.usage
+    assert second.cost is not None and second.cost.total == Decimal(0)
+    assert counting.calls == 3  # the hit reached neither the budget's place nor the provider
+
+
+async def test_the_cache_keeps_tenants_apart_and_streams_hits() -> None:
+    async with fake_ai() as ai:
+        await ai.conversation("fake/echo", tenant="a").cache(60).user("Hi").asend()
+        theirs = await ai.conversation("fake/echo", tenant="b").cache(60).user("Hi").asend()
+        events = [e async for e in ai.conversation("fake/echo", tenant="a").cache(60).user("Hi").astream()]
+    assert not theirs.cached
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Echo: Hi"
+    final = events[-1]
+    assert isinstance(final, StreamCompleted) and final.response.cached
+
+
+async def test_the_response_cache_by_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AI_RESPONSE_CACHE_TTL", "60")
+    async with fake_ai() as ai:
+        await ai.conversation("fake/echo").user("Hi").asend()
+        hit = await ai.conversation("fake/echo").user("Hi").asend()
+        skipped = await ai.conversation("fake/echo").without_middleware("response_cache").user("Hi").asend()
+    assert hit.cached and not skipped.cached
+
+
+async def test_memory_cache_is_bounded_and_expires() -> None:
+    cache = MemoryCache(maxsize=2)
+    await cache.set("a", 1, 60)
+    await cache.set("b", 2, 60)
+    await cache.get("a")
+    await cache.set("c", 3, 60)
+    assert (await cache.get("a"), await cache.get("b"), await cache.get("c")) == (1, None, 3)
+    await cache.set("d", 4, 0.000001)
+    assert await cache.get("d") is None and len(cache) == 1  # "a" made room for "d", which expired
+
+
+async def test_when_every_provider_is_down_an_expired_answer_serves_if_opted_in(
+    openai_server: OpenAICompatServer,
+) -> None:
+    provider = {"api_key": TEST_API_KEY, "base_url": openai_server.base_url, "retry_attempts": 0}
+    openai_server.reply(Completion(text="remembered"))
+    async with AI(persistence=False, providers={"openai": provider}) as ai:
+        await ai.conversation("openai/gpt-4o-mini").cache(0.01, fallback=True).user("Hi").asend()
+        await ai.conversation("openai/gpt-4o-mini").cache(0.01).user("Again").asend()  # no fallback: not kept
+        import anyio
+
+        await anyio.sleep(0.05)  # past the TTL
+        openai_server.reply(*[ErrorReply.unavailable() for _ in range(4)])
+        served = await ai.conversation("openai/gpt-4o-mini").cache(0.01, fallback=True).user("Hi").asend()
+        with pytest.raises(ProviderUnavailableError):
+            await ai.conversation("openai/gpt-4o-mini").cache(0.01, fallback=True).user("Again").asend()
+    assert served.cached and served.text == "remembered"
+
+
+async def test_a_cache_hit_is_on_the_ledger_with_the_usage_it_saved_at_zero_cost(
+    openai_server: OpenAICompatServer, database_url: str
+) -> None:
+    provider = {"api_key": TEST_API_KEY, "base_url": openai_server.base_url, "retry_attempts": 0}
+    openai_server.reply(Completion(text="paid once", usage=Usage(prompt_tokens=40, completion_tokens=10)))
+    async with AI(database_url=database_url, providers={"openai": provider}) as ai:
+        paid = ai.conversation("openai/gpt-4o-mini").cache(60)
+        await paid.user("Hi").asend()
+        free = ai.conversation("openai/gpt-4o-mini").cache(60)
+        hit = await free.user("Hi").asend()
+        table = StoredMessage.__table__
+        with ai.services.database.read() as conn:
+            rows = list(conn.execute(select(table).where(table.c.role == "assistant").order_by(table.c.created_at)))
+            totals = {c.id: c for c in conn.execute(select(Conversation.__table__))}
+            tracked = list(conn.execute(select(CostTracking.__table__)))
+    assert len(openai_server.chat_bodies) == 1 and hit.cached and hit.message_id is not None
+    by_id = {r.id: r for r in rows}
+    row = by_id[hit.message_id]
+    assert (row.outcome, row.billable, row.cost, row.input_tokens, row.output_tokens) == (
+        "cache_hit", False, Decimal(0), 40, 10)
+    assert totals[free.id].total_cost == Decimal(0) and totals[free.id].total_input_tokens == 0
+    assert totals[paid.id].total_cost > 0
+    assert sum(t.requests for t in tracked) == 1  # only the paid call is in cost tracking
