@@ -84,6 +84,8 @@ class PIIMiddleware(Middleware):
         self._filter: PIIFilter | None = None
         self._settings: Settings | None = None
         self._keyring: Any = None
+        self._stored_counts: dict[str | None, dict[str, int]] = {}
+        """Redactions made when a turn was stored, reported with that turn's call."""
 
     # -- configuration ---------------------------------------------------------
 
@@ -128,7 +130,16 @@ class PIIMiddleware(Middleware):
         pii, config = self._setup(call.services)
         if config["store"] == "original":
             return call
-        return await self._redact_request(call, pii, keep_originals=config["store"] == "both")
+        stored = await self._redact_request(call, pii, keep_originals=config["store"] == "both")
+        counts = stored.state.get("pii_redactions", {}).get("request")
+        if counts:
+            _add(self._stored_counts.setdefault(call.conversation_id, {}), counts)
+        return stored
+
+    def _take_stored_counts(self, call: Call) -> None:
+        counts = self._stored_counts.pop(call.conversation_id, None)
+        if counts:
+            _add(call.state.setdefault("pii_redactions", {}).setdefault("request", {}), counts)
 
     async def _redact_request(self, call: Call, pii: PIIFilter, *, keep_originals: bool) -> Call:
         request = call.request
@@ -149,6 +160,7 @@ class PIIMiddleware(Middleware):
 
     async def __call__(self, call: Call, call_next: Next) -> ChatResponse:
         pii, config = self._setup(call.services)
+        self._take_stored_counts(call)
         if config["redact"] in ("request", "both"):
             call = await self._redact_request(call, pii, keep_originals=False)
         self._filter_stored(call, pii, config)
@@ -160,6 +172,7 @@ class PIIMiddleware(Middleware):
 
     async def stream(self, call: Call, call_next: StreamNext) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
         pii, config = self._setup(call.services)
+        self._take_stored_counts(call)
         if config["redact"] in ("request", "both"):
             call = await self._redact_request(call, pii, keep_originals=False)
         self._filter_stored(call, pii, config)
