@@ -255,6 +255,8 @@ class WebhookSender(BoundHandler):
         try:
             if self._client is not None:
                 portal.call(self._client.aclose)
+            if self._group is not None:  # retries not yet due: their rows say when
+                portal.call(self._group.cancel_scope.cancel)
         finally:
             self._loop.stop()
 
