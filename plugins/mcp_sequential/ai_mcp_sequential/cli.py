@@ -20,9 +20,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
-def _parser() -> argparse.ArgumentParser:
-    from ai_mcp_sequential.server import _version
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        return version("ai-mcp-sequential")
+    except PackageNotFoundError:  # pragma: no cover - a source tree without metadata
+        return "unknown"
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ai-mcp-sequential",
         description="Run the sequential-thinking MCP server over stdio (newline-delimited JSON-RPC).",

@@ -43,8 +43,8 @@ SERVER_NAME = "sequential-thinking-server"
 def _version() -> str:
     try:
         return version("ai-mcp-sequential")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
-        return "0.0.0"
+    except PackageNotFoundError:  # pragma: no cover - a source tree without metadata
+        return "unknown"
 
 
 @dataclass
