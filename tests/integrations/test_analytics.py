@@ -1,0 +1,78 @@
+"""ai_usage_analytics and ai_model_performance are current after each turn, and equal the rebuild."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from ai_core import ToolCallPart
+from ai_core.drivers.fake import FakeDriver
+from ai_core.errors import ProviderUnavailableError
+from ai_core.storage.analytics import rebuild_analytics
+from ai_core.storage.analytics_tables import ModelPerformance, UsageAnalytics
+from ai_core.storage.base import table_of
+from tests.integrations.helpers import make_ai
+
+
+def _rows(database: Any) -> dict[str, list[dict[str, Any]]]:
+    tables = {"usage": table_of(UsageAnalytics), "performance": table_of(ModelPerformance)}
+    found: dict[str, list[dict[str, Any]]] = {}
+    with database.read() as conn:
+        for name, table in tables.items():
+            rows = [
+                {k: v for k, v in row.items() if k not in ("id", "built_at")}
+                for row in conn.execute(select(table)).mappings()
+            ]
+            found[name] = sorted(rows, key=lambda r: (str(r["day"]), r["provider"], r["model"]))
+    return found
+
+
+def ping() -> str:
+    return "pong"
+
+
+def test_incremental_tables_equal_the_rebuild(database_url: str) -> None:
+    boom = ProviderUnavailableError("down for a moment", provider="fake")
+    fake = FakeDriver.scripted([
+        "first answer",
+        boom,  # a failed turn (no retries)
+        "an answer of the other model",
+        [ToolCallPart(id="c1", name="ping", arguments={})],
+        "after the tool",
+        "streamed answer",
+    ])  # fmt: skip
+    ai = make_ai(database_url, drivers={"fake": fake}, retry_attempts=0)
+    try:
+        ai.conversation("fake/echo").user("one").send()
+        with pytest.raises(ProviderUnavailableError):
+            ai.conversation("fake/echo").user("two").send()
+        ai.conversation("fake/other-model").user("three").send()
+        ai.conversation("fake/echo").tools([ping]).user("four").send()
+        for _ in ai.conversation("fake/echo").user("five").stream():
+            pass
+        assert ai.events.drain(30)
+        database = ai.services.database
+        live = _rows(database)
+        rebuild_analytics(database)
+        rebuilt = _rows(database)
+    finally:
+        ai.close()
+    assert live == rebuilt
+    performance = {r["model"]: r for r in live["performance"]}
+    assert (performance["echo"]["successes"], performance["echo"]["failures"]) == (4, 1)
+    usage = {r["model"]: r for r in live["usage"]}
+    assert usage["echo"]["requests"] == 4 and usage["echo"]["failed_requests"] == 1
+    assert usage["other-model"]["requests"] == 1
+
+
+def test_turned_off_by_configuration(database_url: str) -> None:
+    ai = make_ai(database_url, listeners_disabled="analytics")
+    try:
+        assert "analytics" not in [listener.name for listener in ai.events.listeners]
+        ai.conversation().user("x").send()
+        assert ai.events.drain(30)
+        assert _rows(ai.services.database) == {"usage": [], "performance": []}
+    finally:
+        ai.close()
