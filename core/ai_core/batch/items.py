@@ -116,7 +116,7 @@ class BatchResult:
             }
         cost = None
         if self.cost is not None and self.cost.total is not None:
-            cost = format(self.cost.total, "f")
+            cost = _money_text(self.cost.total)
         return {
             "id": self.id,
             "model": self.model,
@@ -128,6 +128,14 @@ class BatchResult:
             "conversation_id": self.conversation_id,
             "error": None if self.error is None else {"type": self.error_type, "message": self.error},
         }
+
+
+def _money_text(value: Decimal) -> str:
+    """Plain digits, exact, without the trailing zeros a database column's scale adds."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
 
 
 def _invalid(item_id: str | None, message: str) -> errors.RequestValidationError:

@@ -101,7 +101,7 @@ def batch(
             )
     finally:
         writer.close()
-    _finish(outcome, output_path)
+    _finish(outcome, output_path, len(done.done - rerun), len(done.failed - rerun))
 
 
 async def _run(
@@ -166,10 +166,13 @@ async def _watch_signals(stop: Any, scope: Any, interrupted: list[str]) -> None:
             return
 
 
-def _finish(outcome: tuple[BatchProgress, str | None], output_path: Path) -> None:
+def _finish(outcome: tuple[BatchProgress, str | None], output_path: Path, earlier: int, earlier_failed: int) -> None:
+    """The summary line; exit 130/143 when interrupted, 1 when any item of the whole output failed."""
     bar, interrupted = outcome
     tally = bar.tally
     line = f"{tally.done} item(s) done, {tally.failed} failed"
+    if earlier:
+        line += f" (and {earlier} done by an earlier run, {earlier_failed} of them failed)"
     if tally.resumed:
         line += f", {tally.resumed} taken from the ledger (answered by an earlier run)"
     line += f"; cost {tally.cost_text()}; results in {output_path}"
@@ -177,5 +180,8 @@ def _finish(outcome: tuple[BatchProgress, str | None], output_path: Path) -> Non
     if interrupted is not None:
         click.echo("interrupted: run the same command again to resume", err=True)
         raise click.exceptions.Exit(143 if interrupted == "term" else 130)
-    if tally.failed:
-        raise click.ClickException(f"{tally.failed} item(s) failed: their error is in {output_path}")
+    failed = tally.failed + earlier_failed
+    if failed:
+        raise click.ClickException(
+            f"{failed} item(s) failed: their error is in {output_path} (--retry-failed sends them again)"
+        )
