@@ -159,7 +159,12 @@ def _append_in_process(url: str, worker: int) -> None:
         database.close()
 
 
-def test_two_processes_append_to_one_chain(database_url: str, db: Database) -> None:
+def test_two_processes_append_to_one_sqlite_chain(sqlite_template: Any, tmp_path: Any) -> None:
+    """SQLite across processes (PostgreSQL's writers are real parallel connections in the threads test)."""
+    import shutil
+
+    shutil.copyfile(sqlite_template, tmp_path / "shared.db")
+    database_url = f"sqlite:///{tmp_path / 'shared.db'}"
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_append_in_process, args=(database_url, n)) for n in range(2)]
     for worker in workers:
@@ -167,7 +172,8 @@ def test_two_processes_append_to_one_chain(database_url: str, db: Database) -> N
     for worker in workers:
         worker.join(120)
         assert worker.exitcode == 0
-    report = AuditTrail(db).verify()
+    with Database.open(database_url) as db:
+        report = AuditTrail(db).verify()
     assert report.ok and report.records == 30
 
 
