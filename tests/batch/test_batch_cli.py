@@ -98,7 +98,8 @@ def test_end_to_end_with_bad_lines(openai_server: OpenAICompatServer, tmp_path: 
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
-    assert done.stderr.strip().splitlines()[-1] == f"Error: 5 item(s) failed: their error is in {out} (--retry-failed sends them again)"
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == f"Error: 5 item(s) failed: their error is in {out} (--retry-failed sends them again)"
     lines = {line["id"]: line for line in _lines(out)}
     assert set(lines) == {"a", "b", "line-3", "c", "line-5", "line-6", "d"}
     assert lines["a"]["text"] == "answer to hello" and lines["a"]["error"] is None
