@@ -41,8 +41,10 @@ def read_items(path: Path) -> Iterator[BatchItem | BatchResult]:
                 continue
             try:
                 data: Any = json.loads(text)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 yield _line_error(number, None, f"not valid JSON ({exc.msg} at column {exc.colno})")
+            except ValueError as exc:  # e.g. a number too long to convert
+                yield _line_error(number, None, f"not valid JSON ({exc})")
                 continue
             if not isinstance(data, dict):
                 yield _line_error(number, None, f"expected a JSON object, got {type(data).__name__}")
