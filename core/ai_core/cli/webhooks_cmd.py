@@ -50,7 +50,7 @@ def webhooks() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_endpoints(as_json: bool) -> None:
     """The configured endpoints (secrets never shown)."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"name": e.name, "url": _shown_url(e.url), "events": list(e.events), "tenant": e.tenant,
          "max_attempts": e.max_attempts}
         for e in _endpoints().values()
