@@ -147,10 +147,15 @@ def register_listeners(register: Callable[[Any], None]) -> None:
     Core calls it once, when the event dispatcher starts.
 
     :param register: call it with :class:`ai_core.Listener` objects (an event
-        type or tuple of types, and a sync or async callable).
+        type or tuple of types, and a sync or async callable). A handler that
+        needs the settings or database of the ``AI`` it serves is a
+        :class:`ai_core.integrations.base.BindableHandler`: each ``AI`` calls
+        its ``bind(services)`` and runs the listener that returns (``None``:
+        not configured, nothing runs).
 
     Return nothing. Every implementation is called. Listeners run in the
-    background; a failing one is logged and isolated.
+    background; a failing one is logged and isolated. ``AI_LISTENERS_DISABLED``
+    (comma-separated listener names) turns listeners off.
 
     Called by: :class:`ai_core.events.EventDispatcher`.
     """
