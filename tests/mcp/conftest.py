@@ -22,6 +22,12 @@ def everything_command() -> dict[str, object]:
     return {"command": str(EVERYTHING), "args": ["stdio"]}
 
 
-def script_server(kind: str) -> dict[str, object]:
-    """A stdio server from tests/mcp/bad_servers.py: ``ok``, ``crash``, ``hang`` or ``garbage``."""
-    return {"command": sys.executable, "args": [str(HERE / "bad_servers.py"), kind]}
+def _script_server(kind: str) -> dict[str, object]:
+    return {"command": sys.executable, "args": [str(HERE / "bad_servers.py"), kind], "timeout": 3}
+
+
+@pytest.fixture(scope="session")
+def script_server() -> object:
+    """``script_server(kind)``: ``[mcp.servers.X]`` for a stdio server from tests/mcp/bad_servers.py
+    (``ok``, ``crash``, ``hang``, ``garbage``), with a 3 s call timeout."""
+    return _script_server

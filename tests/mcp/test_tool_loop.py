@@ -96,7 +96,7 @@ async def test_a_tool_choice_no_server_has_is_refused_before_any_provider_call()
     fake = FakeDriver.scripted(["never"])
     async with AI(persistence=False, drivers={"fake": fake}, mcp_servers={"docs": search_server("docs")}) as ai:
         conv = ai.conversation("fake/echo").mcp("docs").tool_choice("search")
-        with pytest.raises(ConfigurationError, match="'search'.*docs__search"):
+        with pytest.raises(ConfigurationError, match=r"'search'.*docs__search"):
             await conv.user("go").asend()
         with pytest.raises(ConfigurationError, match="no tool 'missing'"):
             await ai.conversation("fake/echo").mcp("docs", tools=["search", "missing"]).user("go").asend()
@@ -161,7 +161,7 @@ async def test_only_servers_that_opt_in_get_the_conversation_meta() -> None:
 
 async def test_unknown_server_names_the_known_ones() -> None:
     async with AI(persistence=False, mcp_servers={"docs": search_server("docs")}) as ai:
-        with pytest.raises(ConfigurationError, match="unknown MCP server 'nope'.*docs"):
+        with pytest.raises(ConfigurationError, match=r"unknown MCP server 'nope'.*docs"):
             ai.conversation("fake/echo").mcp("nope")
 
 

@@ -16,8 +16,8 @@ subclasses, naming the server.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -56,7 +56,8 @@ class SDKConnection:
         self._done = anyio.Event()
         self._error: BaseException | None = None
         self.broken = False
-        self._task: Any = None  # keeps the asyncio task referenced
+        self._garbage: Exception | None = None
+        self._open_requests: set[anyio.CancelScope] = set()
 
     # -- lifetime ------------------------------------------------------------
 
@@ -92,7 +93,11 @@ class SDKConnection:
                     http = await stack.enter_async_context(
                         httpx2.AsyncClient(headers=self._headers or {}, timeout=httpx2.Timeout(30.0, read=300.0))
                     )
-                    target = streamable_http_client(target, http_client=http)
+                    target = _watched(streamable_http_client(target, http_client=http), self._garbage_seen)
+                elif _is_stdio(target):
+                    from mcp.client.stdio import stdio_client
+
+                    target = _watched(stdio_client(target), self._garbage_seen)
                 self._client = await stack.enter_async_context(Client(target))
                 self._ready.set()
                 await self._close.wait()
@@ -161,9 +166,17 @@ class SDKConnection:
             raise errors.MCPServerCrashedError(
                 f"MCP server {self.name!r} is not connected (it exited or was closed)", server=self.name
             )
+        scope = anyio.CancelScope()
+        self._open_requests.add(scope)
         try:
-            with anyio.fail_after(seconds if seconds and math.isfinite(seconds) else None):
+            with scope, anyio.fail_after(seconds if seconds and math.isfinite(seconds) else None):
                 return await send(client)
+            if scope.cancelled_caught:  # garbage arrived: _garbage_seen cancelled the request
+                raise errors.MCPProtocolError(
+                    f"MCP server {self.name!r} sent something that is not MCP during {what}: {self._garbage}",
+                    server=self.name,
+                )
+            raise errors.MCPServerCrashedError(f"MCP server {self.name!r} stopped answering {what}", server=self.name)
         except TimeoutError:
             self.broken = True  # a hung server: the pool starts a fresh one next time
             raise errors.MCPTimeoutError(
@@ -191,6 +204,41 @@ class SDKConnection:
             raise errors.MCPServerCrashedError(
                 f"MCP server {self.name!r} went away during {what}", server=self.name
             ) from exc
+        finally:
+            self._open_requests.discard(scope)
+
+    def _garbage_seen(self, exc: Exception) -> None:
+        """The transport read a line that is not JSON-RPC: the connection cannot be
+        trusted, so open requests fail now (not at their timeout) and the pool replaces it."""
+        self._garbage = exc
+        self.broken = True
+        for scope in list(self._open_requests):
+            scope.cancel()
+
+
+def _is_stdio(target: Any) -> bool:
+    return type(target).__name__ == "StdioServerParameters"
+
+
+@asynccontextmanager
+async def _watched(transport: Any, on_garbage: Callable[[Exception], None]) -> AsyncIterator[Any]:
+    """``transport``'s streams, with every unparseable message reported to ``on_garbage``."""
+    async with transport as (read_stream, write_stream):
+        sender, receiver = anyio.create_memory_object_stream[Any](0)
+
+        async def pump() -> None:
+            async with sender:
+                async for item in read_stream:
+                    if isinstance(item, Exception):
+                        on_garbage(item)
+                    await sender.send(item)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(pump)
+            try:
+                yield receiver, write_stream
+            finally:
+                tasks.cancel_scope.cancel()
 
 
 def result_from_sdk(result: Any) -> ToolResult:
