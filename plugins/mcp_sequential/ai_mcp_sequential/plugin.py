@@ -6,7 +6,6 @@ uses it, through the factory's import string.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -23,9 +22,6 @@ def register_mcp_servers(register: Callable[[Any], None]) -> None:
     thought history is kept per conversation (``conversation_state``)."""
     from ai_core import MCPServerSpec
 
-    options: dict[str, Any] = {}
-    if "conversation_state" in {f.name for f in dataclasses.fields(MCPServerSpec)}:
-        options["conversation_state"] = True
     register(
         MCPServerSpec(
             name=SERVER_NAME,
@@ -33,6 +29,6 @@ def register_mcp_servers(register: Callable[[Any], None]) -> None:
             transport="in-process",
             description="Sequential thinking: numbered thoughts with revisions and branches",
             tools=("sequentialthinking",),
-            **options,
+            conversation_state=True,
         )
     )
