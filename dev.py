@@ -33,6 +33,7 @@ TYPECHECKED = [
     "plugins/xai/ai_xai",
     "plugins/ollama/ai_ollama",
     "plugins/gemini/ai_gemini",
+    "plugins/mcp_sequential/ai_mcp_sequential",
 ]
 PACKAGES = ["core", *sorted(str(p.parent.relative_to(ROOT)) for p in (ROOT / "plugins").glob("*/pyproject.toml"))]
 DEV_TOOLS = [
