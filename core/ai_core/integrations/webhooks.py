@@ -127,6 +127,7 @@ class WebhookSender(BoundHandler):
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
+        self._first_attempts = 0  # handed over, first attempt not finished: what close() waits for
         self._queues: dict[str, deque[tuple[str, str, str | None, str]]] = {}
         self._consuming: set[str] = set()
         self._group: Any = None
@@ -144,6 +145,7 @@ class WebhookSender(BoundHandler):
         portal = self._loop.portal or self._start()
         with self._lock:
             self._pending += len(targets)
+            self._first_attempts += len(targets)
         for endpoint in targets:  # the portal starts tasks in this order: per endpoint, events stay in order
             portal.start_task_soon(self._enqueue, endpoint, event.id, event.name, tenant, body)
 
@@ -184,6 +186,8 @@ class WebhookSender(BoundHandler):
                 except Exception as exc:  # a broken log must not stop the endpoint's queue
                     log.error("webhook_delivery_failed", endpoint=endpoint.name, error=f"{type(exc).__name__}: {exc}")
                 finally:
+                    with self._lock:
+                        self._first_attempts -= 1
                     self._done()
         finally:
             with self._lock:
@@ -251,7 +255,7 @@ class WebhookSender(BoundHandler):
         if portal is None:
             return
         with self._lock:
-            self._idle.wait_for(lambda: not self._consuming and not any(self._queues.values()), timeout=timeout)
+            self._idle.wait_for(lambda: self._first_attempts <= 0, timeout=timeout)
         try:
             if self._client is not None:
                 portal.call(self._client.aclose)
