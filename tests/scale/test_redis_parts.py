@@ -65,7 +65,8 @@ async def test_answers_survive_the_trip_through_redis(redis_url: str) -> None:
     try:
         await cache.put(response_key("k"), answer, 60, keep_stale=False)
         found = await cache.get(response_key("k"))
-        assert found is not None and found.text == "hi" and found.cost == answer.cost and found.usage == answer.usage
+        assert found is not None and found.text == "hi" and found.usage == answer.usage and found.cached
+        assert found.cost is not None and found.cost.total == 0 and found.cost.priced_by == "cache"
         assert await redis.execute("TTL", "ai:response:k") > 0
     finally:
         await redis.aclose()

@@ -27,10 +27,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-import anyio
-
 from ai_core import errors
 from ai_core.pipeline.middleware import Call, Middleware, Next, StreamNext
+from ai_core.pipeline.store import new_id
 from ai_core.types import ChatRequest, ChatResponse, Cost, ReasoningDelta, StreamCompleted, StreamEvent, TextDelta
 
 __all__ = [
@@ -40,6 +39,7 @@ __all__ = [
     "RedisCache",
     "ResponseCache",
     "ResponseCacheLayer",
+    "as_served",
     "conversation_context_key",
     "costs_key",
     "models_key",
@@ -180,7 +180,7 @@ class ResponseCache:
         return response
 
     async def put(self, key: str, response: ChatResponse, ttl: float, *, keep_stale: bool) -> None:
-        kept = response.model_copy(update={"message_id": None, "conversation_id": None, "cached": False})
+        kept = as_served(response)
         fresh_until = time.time() + ttl
         lifetime = ttl + (self.stale_for if keep_stale else 0.0)
         if getattr(self.store, "shared", False):
@@ -188,6 +188,19 @@ class ResponseCache:
         else:
             value = (fresh_until, kept)
         await self.store.set(key, value, lifetime)
+
+
+def as_served(response: ChatResponse) -> ChatResponse:
+    """An answer as a hit serves it: ``cached``, no latency, and no cost (the usage stays: it is what a hit saves)."""
+    zero = Cost(
+        total=Decimal(0),
+        currency=response.cost.currency if response.cost else "USD",
+        provider=response.provider,
+        model=response.model,
+        priced_by="cache",
+    )
+    update = {"message_id": None, "conversation_id": None, "cached": True, "latency_ms": 0.0, "cost": zero}
+    return response.model_copy(update=update)
 
 
 _FALLBACK_ERRORS = (errors.ProviderUnavailableError, errors.ProviderTimeoutError, errors.RateLimitError)
@@ -247,25 +260,10 @@ class ResponseCacheLayer(Middleware):
             await self.cache.put(key, response, self.ttl, keep_stale=self.fallback)
 
     async def _serve(self, call: Call, hit: ChatResponse) -> ChatResponse:
-        """The cached answer, on the ledger as a cache hit: the usage it saved, at no cost."""
-        response = hit.model_copy(
-            update={
-                "cached": True,
-                "latency_ms": 0.0,
-                "cost": Cost(
-                    total=Decimal(0),
-                    currency=(hit.cost.currency if hit.cost else "USD"),
-                    provider=hit.provider,
-                    model=hit.model,
-                    priced_by="cache",
-                ),
-            }
-        )
+        """The cached answer (kept as served: ``as_served``), on the ledger as a cache hit."""
         turn = call.state.get("turn")
         if turn is None:
-            return response
-        from ai_core.pipeline.store import new_id
-
-        with anyio.CancelScope(shield=True):
-            message_id = await call.services.store.record_call(turn, response, outcome="cache_hit", call_id=new_id())
-        return response.model_copy(update={"message_id": message_id, "conversation_id": turn.conversation.id})
+            return hit
+        # Not shielded (unlike a paid call): a hit cancelled mid-write may leave no row, but nothing was spent.
+        message_id = await call.services.store.record_call(turn, hit, outcome="cache_hit", call_id=new_id())
+        return hit.model_copy(update={"message_id": message_id, "conversation_id": turn.conversation.id})

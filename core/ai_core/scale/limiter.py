@@ -121,6 +121,8 @@ class Limiter:
     async def _call(self, method: str, slot: Slot, *args: Any, **kwargs: Any) -> Any:
         limiter, awaitable = self._limiter()
         function = getattr(limiter, method)
+        if self.redis is not None:
+            self.redis.round_trips += 1  # one Lua script per call of the library
         try:
             if awaitable:
                 return await function(slot.item, *slot.identifiers, *args, **kwargs)

@@ -48,6 +48,8 @@ class RedisConnection:
         self.url = safe_url(self._url.get_secret_value())
         self._async: dict[int, tuple[weakref.ref[Any], Any]] = {}
         self._sync: Any = None
+        self.round_trips = 0
+        """Commands sent by this connection and by the rate limiter over it (for the benchmark)."""
         _import_redis()
 
     @property
@@ -83,6 +85,7 @@ class RedisConnection:
     async def execute(self, command: str, *args: Any) -> Any:
         """Run one command (``GET``, ``SET``, ``EVAL`` ...) and return its reply."""
         client = self._async_client()
+        self.round_trips += 1
         try:
             if client is not None:
                 return await client.execute_command(command, *args)

@@ -61,7 +61,7 @@ def providers_section(settings: Settings) -> dict[str, Any]:
         except Exception as exc:
             rows.append({"provider": name, "error": str(exc)})
             continue
-        rows.append({"provider": name, "key": "set" if key else "missing", "base_url": base_url})
+        rows.append({"provider": name, "key": "set" if key else "missing", "base_url": base_url or ""})
     return {"providers": rows}
 
 
