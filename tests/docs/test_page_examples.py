@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = ["ledger.md", "budgets.md", "prices.md", "events.md", "webhooks.md", "notifications.md", "observability.md"]
+PAGES = [
+    "ledger.md",
+    "budgets.md",
+    "prices.md",
+    "events.md",
+    "webhooks.md",
+    "notifications.md",
+    "observability.md",
+    "sequential-thinking.md",
+]
 BLOCKS = [
     (page, index, source)
     for page in PAGES
