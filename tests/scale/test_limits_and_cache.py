@@ -188,3 +188,16 @@ async def test_a_cache_hit_is_on_the_ledger_with_the_usage_it_saved_at_zero_cost
     assert totals[free.id].total_cost == Decimal(0) and totals[free.id].total_input_tokens == 0
     assert totals[paid.id].total_cost > 0
     assert sum(t.requests for t in tracked) == 1  # only the paid call is in cost tracking
+
+
+async def test_a_providers_model_list_is_cached_for_an_hour(openai_server: OpenAICompatServer) -> None:
+    provider = {"api_key": TEST_API_KEY, "base_url": openai_server.base_url}
+    async with AI(persistence=False, providers={"openai": provider}) as ai:
+        first = await ai.providers.list_models("openai")
+        again = await ai.providers.list_models("openai")
+        openai_server.models = ["gpt-4o", "gpt-new"]
+        fresh = await ai.providers.list_models("openai", fresh=True)
+        stored = await ai.providers.scale.store.get("ai:models:openai")
+    asked = [r for r in openai_server.requests if r.path.endswith("/models")]
+    assert len(asked) == 2 and [m.id for m in first] == [m.id for m in again]
+    assert "gpt-new" in [m.id for m in fresh] and [m["id"] for m in stored] == [m.id for m in fresh]

@@ -24,7 +24,7 @@ from ai_core.events.types import CircuitOpened, ProviderSwitched, RequestFailed
 from ai_core.pipeline.capabilities import build_driver, refuse_unsupported
 from ai_core.pipeline.resilience import CircuitBreaker, RetryPolicy
 from ai_core.scale.runtime import Admission, Scale
-from ai_core.types import ChatRequest, ChatResponse, StreamCompleted, StreamEvent
+from ai_core.types import ChatRequest, ChatResponse, ModelInfo, StreamCompleted, StreamEvent
 
 if TYPE_CHECKING:
     from ai_core.plugins import PluginRegistry
@@ -238,6 +238,21 @@ class ProviderManager:
         keys = KeyConfig.from_settings(self.services.settings)
         result: SecretStr | None = await lookup_api_key(database, provider, None, tenant, keys=keys)
         return result
+
+    async def list_models(self, provider: str, *, fresh: bool = False) -> list[ModelInfo]:
+        """The models ``provider`` itself says it serves (``Driver.list_models``), cached
+        an hour under ``ai:models:{provider}`` (in Redis, for every process, when
+        ``AI_REDIS_URL`` is set); ``fresh=True`` asks the provider again."""
+        from ai_core.scale.cache import MODELS_TTL, models_key
+
+        store, key = self.scale.store, models_key(provider)
+        if not fresh:
+            found = await store.get(key)
+            if found is not None:
+                return [ModelInfo.model_validate(item) for item in found]
+        models = list(await (await self.driver(provider)).list_models())
+        await store.set(key, [model.model_dump(mode="json") for model in models], MODELS_TTL)
+        return models
 
     # -- calling -----------------------------------------------------------
 
