@@ -3,7 +3,8 @@
 The fake model thinks in several calls (a revision, a branch, a number past the estimate, a bad
 call it must recover from), then answers. The stored conversation holds every step and what each
 model call cost, on SQLite and PostgreSQL; resumed by a new ``AI`` (a fresh server, as in another
-process), the thought history goes on from what was stored.
+process), the thought history goes on from what was stored. The OpenAI driver, against its local
+wire server, runs the same loop.
 """
 
 from __future__ import annotations
@@ -115,3 +116,45 @@ async def test_a_resumed_conversation_continues_the_thought_history(database_url
     answer = json.loads(tool_results(resumed)["c"].content)
     assert answer == {"thoughtNumber": 3, "totalThoughts": 3, "nextThoughtNeeded": False,
                       "branches": ["x"], "thoughtHistoryLength": 3}  # fmt: skip
+
+
+async def test_the_openai_driver_against_its_wire_server(openai_server: Any, database_url: str) -> None:
+    """The same loop through the OpenAI driver and its local wire server: what the model is sent."""
+    from servers.fixtures import TEST_API_KEY
+    from servers.openai_compat import Completion, ToolCall, Usage
+
+    import ai_openai.plugin as openai_plugin
+
+    def call(call_id: str, number: int, total: int, more: bool = True, **extra: Any) -> Completion:
+        arguments = {"thought": f"thought {number}", "nextThoughtNeeded": more, "thoughtNumber": number,
+                     "totalThoughts": total, **extra}  # fmt: skip
+        return Completion(text="", tool_calls=[ToolCall(TOOL, arguments, id=call_id)], usage=Usage(prompt_tokens=200))
+
+    openai_server.reply(
+        call("c1", 1, 2),
+        call("c2", 2, 2, isRevision=True, revisesThought=1),
+        call("c3", 3, 2, False, branchFromThought=1, branchId="b"),
+        Completion(text="Settled.", usage=Usage(prompt_tokens=300, completion_tokens=5)),
+    )
+    plugins = PluginRegistry(
+        plugins=[("core", builtin), ("openai", openai_plugin), ("sequential-thinking", sequential_plugin)]
+    )
+    provider = {"api_key": TEST_API_KEY, "base_url": openai_server.base_url, "retry_attempts": 0}
+    async with AI(database_url=database_url, registry=plugins, providers={"openai": provider}) as ai:
+        conversation = ai.conversation("openai/gpt-4o-mini").mcp("sequential-thinking")
+        reply = await conversation.user("Decide.").asend()
+        rows, totals = stored(ai, conversation.id)
+    assert reply.text == "Settled."
+    requests = [r.json for r in openai_server.requests]
+    [tool] = requests[0]["tools"]
+    assert tool["function"]["name"] == TOOL
+    assert tool["function"]["parameters"]["required"] == ["thought", "nextThoughtNeeded", "thoughtNumber",
+                                                          "totalThoughts"]  # fmt: skip
+    # The model was handed each result as the tool message of the next request.
+    last_tool_message = requests[-1]["messages"][-1]
+    assert last_tool_message["role"] == "tool" and last_tool_message["tool_call_id"] == "c3"
+    assert json.loads(last_tool_message["content"]) == {"thoughtNumber": 3, "totalThoughts": 3,
+        "nextThoughtNeeded": False, "branches": ["b"], "thoughtHistoryLength": 3}  # fmt: skip
+    billable = [r for r in rows if r.billable]
+    assert len(billable) == 4 and all(r.cost is not None and r.cost > 0 for r in billable)
+    assert totals.total_cost == sum((r.cost for r in billable), Decimal(0))
