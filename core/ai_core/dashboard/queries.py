@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Date, Select, case, cast, func, literal, null, select
 from sqlalchemy.sql import ColumnElement
 
 from ai_core.dashboard.sums import OddAmounts, exact_sum_columns, fallback_columns, read_sum
@@ -124,25 +124,55 @@ def bucket_start(day: date, grain: str) -> date:
     return day
 
 
-def _keys_of(row: Any, by: str) -> list[str | None]:
-    if by == "provider":
-        return [row.provider]
-    if by == "model":
-        return [f"{row.provider}/{row.model}"]
-    if by == "user":
-        return [row.user_key or None]
-    if by == "tenant":
-        return [row.tenant_key or None]
-    return [tag for tag in (row.tags_key or "").strip(",").split(",") if tag]
+def _split(by: str, key: str | None) -> list[str | None]:
+    """The keys one grouped value counts under: a tag set counts under each of its tags."""
+    if by == "tag":
+        return [tag for tag in (key or "").strip(",").split(",") if tag]
+    if by in ("user", "tenant"):
+        return [key or None]  # cost tracking stores "no user" as ""
+    return [key]
+
+
+def _key_expression(by: str) -> ColumnElement[Any]:
+    return {
+        "provider": _t.c.provider,
+        "model": _t.c.provider + literal("/") + _t.c.model,
+        "user": _t.c.user_key,
+        "tenant": _t.c.tenant_key,
+        "tag": _t.c.tags_key,
+    }[by]
+
+
+def _bucket_expression(grain: str, dialect: str) -> ColumnElement[Any]:
+    """The first day of ``grain`` holding ``day``, computed by the database."""
+    if grain == "day":
+        return _t.c.day
+    if dialect == "sqlite":
+        if grain == "month":
+            return func.strftime("%Y-%m-01", _t.c.day)
+        return func.date(_t.c.day, "weekday 0", "-6 days")  # the Monday of an ISO week
+    return cast(func.date_trunc(grain, _t.c.day), Date)
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 def _blank() -> dict[str, Any]:
     return {"requests": 0, "input_tokens": 0, "output_tokens": 0, "unknown_cost_requests": 0, "cost": Decimal(0)}
 
 
+_FEW_KEYS = 40
+"""Up to this many keys the chart groups by each; beyond, by the top ones and "other"."""
+
+
 def spend_report(database: Database, filters: Filters, *, by: str = "provider", grain: str = "day") -> dict[str, Any]:
     """Spend by ``by`` over time (``grain``): ``rows`` (one per key and currency, the
     shape of ``ai usage --json``), ``total`` and ``series`` for the chart.
+
+    Two grouped queries, each returning few rows however many the range holds:
+    totals per key, then cost per period for the chart (per key when there are
+    few keys, else for the top :data:`TOP_SERIES` and the rest together).
 
     By tag, a call counts once under each tag it had when it was made, and calls
     without a tag are left out, as ``ai usage --by tag`` does.
@@ -151,49 +181,65 @@ def spend_report(database: Database, filters: Filters, *, by: str = "provider", 
         raise ValueError(f"cannot group spend by {by!r}")
     if grain not in GRAINS:
         raise ValueError(f"no such period {grain!r}")
-    columns = {
-        "provider": [_t.c.provider],
-        "model": [_t.c.provider, _t.c.model],
-        "user": [_t.c.user_key],
-        "tenant": [_t.c.tenant_key],
-        "tag": [_t.c.tags_key],
-    }[by]
-    keys = [_t.c.day, *columns, _t.c.currency]
+    key = _key_expression(by).label("key")
 
-    def build(money: Sequence[Any]) -> Select[Any]:
+    def totals(money: Sequence[Any]) -> Select[Any]:
         query = select(
-            *keys,
+            key,
+            _t.c.currency,
             func.sum(_t.c.requests).label("requests"),
             func.sum(_t.c.input_tokens).label("input_tokens"),
             func.sum(_t.c.output_tokens).label("output_tokens"),
             func.sum(_t.c.unknown_cost_requests).label("unknown_cost_requests"),
             *money,
-        ).group_by(*keys)
+        ).group_by(_key_expression(by), _t.c.currency)
         return _tracking_where(query, filters)
 
-    with database.read() as conn:
-        summed = summed_rows(conn, database.dialect, _t.c.cost, build)
     per_key: dict[tuple[str | None, str], dict[str, Any]] = {}
+    with database.read() as conn:
+        grouped = summed_rows(conn, database.dialect, _t.c.cost, totals)
+        for row, cost in grouped:
+            currency = row.currency or "USD"
+            for name in _split(by, row.key):
+                entry = per_key.setdefault((name, currency), {by: name, "currency": currency, **_blank()})
+                for column in ("requests", "input_tokens", "output_tokens", "unknown_cost_requests"):
+                    entry[column] += int(getattr(row, column) or 0)
+                entry["cost"] += cost
+        rows = sorted(per_key.values(), key=lambda r: (-r["cost"], str(r[by])))
+        top = list(dict.fromkeys(r[by] for r in rows))[:TOP_SERIES]
+        bucket = _bucket_expression(grain, database.dialect)
+        if not grouped:
+            chart_key: ColumnElement[Any] = literal(None)
+        elif by == "tag" or len(grouped) <= _FEW_KEYS:
+            chart_key = _key_expression(by)
+        else:
+            stored = ["" if k is None else k for k in top]
+            chart_key = case((_key_expression(by).in_(stored), _key_expression(by)), else_=null())
+
+        def over_time(money: Sequence[Any]) -> Select[Any]:
+            query = select(bucket.label("bucket"), chart_key.label("key"), *money).group_by(bucket, chart_key)
+            return _tracking_where(query, filters)
+
+        timed = summed_rows(conn, database.dialect, _t.c.cost, over_time) if grouped else []
     per_bucket: dict[date, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for row, cost in summed:
-        currency = row.currency or "USD"
-        for key in _keys_of(row, by):
-            entry = per_key.setdefault((key, currency), {by: key, "currency": currency, **_blank()})
-            for name in ("requests", "input_tokens", "output_tokens", "unknown_cost_requests"):
-                entry[name] += int(getattr(row, name) or 0)
-            entry["cost"] += cost
-            per_bucket[bucket_start(row.day, grain)][key] += cost
-    rows = sorted(per_key.values(), key=lambda r: (-r["cost"], str(r[by])))
+    other: dict[date, Decimal] = defaultdict(Decimal)
+    for row, cost in timed:
+        start = _as_date(row.bucket)
+        if row.key is None:  # stored keys are never NULL: this is the chart's "other"
+            other[start] += cost
+            continue
+        for name in _split(by, row.key):
+            if name in top:
+                per_bucket[start][name] += cost
+            else:
+                other[start] += cost
     # The sum of the rows, as `ai usage --json` totals them (by tag, a call with two tags counts twice).
     total = {name: sum((r[name] for r in rows), start=value) for name, value in _blank().items()}
-    currencies = sorted({r["currency"] for r in rows})
-    top = [r[by] for r in rows[:TOP_SERIES]]
     series = []
-    for start in sorted(per_bucket):
-        values = per_bucket[start]
-        shown = {key: values.get(key, Decimal(0)) for key in top}
-        other = sum((v for k, v in values.items() if k not in shown), start=Decimal(0))
-        series.append({"start": start, "values": shown, "other": other, "total": sum(values.values(), Decimal(0))})
+    for start in sorted(set(per_bucket) | set(other)):
+        values = {k: per_bucket[start].get(k, Decimal(0)) for k in top}
+        rest = other.get(start, Decimal(0))
+        series.append({"start": start, "values": values, "other": rest, "total": sum(values.values(), rest)})
     return {
         "by": by,
         "grain": grain,
@@ -201,7 +247,7 @@ def spend_report(database: Database, filters: Filters, *, by: str = "provider", 
         "total": total,
         "series": series,
         "keys": top,
-        "currencies": currencies,
+        "currencies": sorted({r["currency"] for r in rows}),
     }
 
 
