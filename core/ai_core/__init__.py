@@ -91,6 +91,8 @@ _EXPORTS: dict[str, str] = {
     "ExternalIntegrationTriggered": "ai_core.events.types",
     "AgentActionRequested": "ai_core.events.types",
     "AgentActionCompleted": "ai_core.events.types",
+    # integrations
+    "use_otel_providers": "ai_core.integrations.otel_setup",
     # logging
     "configure_logging": "ai_core.logging",
     # the plugin contract (imports pluggy, so only on use)
