@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp_sequential.helpers import Wire, ours_command, reference_command, stdio_client_to
+from mcp_sequential.helpers import Wire, ours_command, reference_command, schema_errors, stdio_client_to
 from mcp_sequential.sequences import SESSION
 
 pytestmark = pytest.mark.anyio
@@ -70,6 +70,8 @@ async def test_same_calls_same_results_over_stdio(reference: Wire, tmp_path: Pat
         assert normalised(mine) == normalised(theirs), (name, arguments)
         if version == "2026-07-28":
             assert mine["resultType"] == "complete"
+            # The reference's answer would not do on this connection: 2026-07-28 requires resultType.
+            assert any("resultType" in p for p in schema_errors(version, "CallToolResult", theirs))
     successes = [r for r in ours if not r.get("isError")]
     assert all(r["isError"] is False for r in successes)  # the one difference on the wire
     same_tool_as_the_reference(reference, wire)
@@ -111,7 +113,10 @@ async def test_same_calls_same_results_in_memory(reference: Wire, mode: str) -> 
 
     expected = reference.results("tools/call")
     async with Client(create_server(), mode=mode) as client:
+        version = client.protocol_version
         results = await replay(client, SESSION)
+    assert version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
     for (name, arguments), result, theirs in zip(SESSION, results, expected, strict=True):
         mine = result.model_dump(by_alias=True, mode="json", exclude_none=True)
         assert normalised(mine) == normalised(theirs), (name, arguments)
+        assert schema_errors(version, "CallToolResult", mine) == []
