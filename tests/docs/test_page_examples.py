@@ -22,6 +22,7 @@ PAGES = [
     "notifications.md",
     "observability.md",
     "sequential-thinking.md",
+    "scale.md",
 ]
 BLOCKS = [
     (page, index, source)
