@@ -23,6 +23,9 @@ PAGES = [
     "observability.md",
     "sequential-thinking.md",
     "scale.md",
+    "security.md",
+    "memory.md",
+    "actions.md",
 ]
 BLOCKS = [
     (page, index, source)
