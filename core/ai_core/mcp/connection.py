@@ -16,6 +16,8 @@ subclasses, naming the server.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -97,7 +99,7 @@ class SDKConnection:
                 elif _is_stdio(target):
                     from mcp.client.stdio import stdio_client
 
-                    target = _watched(stdio_client(target), self._garbage_seen)
+                    target = _watched(stdio_client(target, errlog=_errlog()), self._garbage_seen)
                 self._client = await stack.enter_async_context(Client(target))
                 self._ready.set()
                 await self._close.wait()
@@ -214,6 +216,19 @@ class SDKConnection:
         self.broken = True
         for scope in list(self._open_requests):
             scope.cancel()
+
+
+def _errlog() -> Any:
+    """Where a stdio server's stderr goes: ours, when it is a real file (a Jupyter
+    kernel's or a test runner's replacement has no descriptor to hand a child)."""
+    for stream in (sys.stderr, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.fileno()
+                return stream
+        except (AttributeError, OSError, ValueError):
+            continue
+    return open(os.devnull, "w")
 
 
 def _is_stdio(target: Any) -> bool:
