@@ -177,3 +177,34 @@ def test_integers_in_any_spelling(number: int, spelling: str) -> None:
     assert isinstance(checked, ThoughtData)
     assert checked.thought_number == checked.total_thoughts == number
     assert checked.next_thought_needed is True and not math.isnan(checked.thought_number)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    meta=st.none()
+    | st.dictionaries(st.sampled_from(["ai_core", "other"]), json_value)
+    | st.fixed_dictionaries(
+        {"ai_core": st.fixed_dictionaries(
+            {"conversation_id": st.text(max_size=3) | json_value},
+            optional={"earlier_calls": st.lists(
+                st.fixed_dictionaries({}, optional={"name": st.sampled_from([T, "x__" + T, "other"]) | json_value,
+                                                    "arguments": arguments() | json_value,
+                                                    "is_error": st.booleans() | json_value})) | json_value},
+        )}
+    ),
+    call=arguments(),
+)  # fmt: skip
+def test_any_meta_is_a_conversation_or_the_session(meta: Any, call: dict[str, Any]) -> None:
+    """Whatever arrives in ``_meta``, a call is answered as the reference would answer it alone."""
+    from ai_mcp_sequential import SequentialThinking, ThoughtHistory
+
+    thinking, session = SequentialThinking(max_conversations=2), ThoughtHistory()
+    outcome = thinking.call(T, call, meta=meta, session=session)
+    alone = ThoughtHistory().call(call)
+    assert outcome.is_error == alone.is_error
+    if outcome.is_error:
+        assert outcome.text == alone.text
+    else:
+        assert outcome.structured is not None and alone.structured is not None
+        assert outcome.structured["thoughtNumber"] == alone.structured["thoughtNumber"]
+        assert outcome.structured["thoughtHistoryLength"] >= 1
