@@ -6,6 +6,7 @@ Decimal totals of the tables, and each bar's tooltip carries its exact value.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from html import escape
@@ -59,7 +60,7 @@ def stacked_bars(
     count = max(len(series), 1)
     slot = plot_w / count
     bar = max(slot * 0.8, 1.0)
-    every = max(1, round(count / 10))
+    every = max(1, math.ceil(count / max(1, plot_w // 80)))  # a label per ~80 px, never overlapping
     for index, item in enumerate(series):
         x = left + index * slot + (slot - bar) / 2
         y = top + plot_h
