@@ -157,6 +157,7 @@ _ERRORS = (
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "RateLimitError",
+    "RateLimitReachedError",
     "RequestValidationError",
     "ScriptExhaustedError",
     "StorageError",

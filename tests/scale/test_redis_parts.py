@@ -76,3 +76,23 @@ def test_a_redis_password_is_never_shown() -> None:
     url = "redis://user:s3cret-pass@cache.internal:6380/2"
     assert safe_url(url) == "redis://cache.internal:6380/2"
     assert "s3cret" not in repr(RedisConnection(url))
+
+
+async def test_redis_going_away_never_hides_an_answer_or_a_providers_error() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"  # nothing listens once closed
+    redis = RedisConnection(dead)
+    breaker = SharedCircuitBreaker(redis)
+    try:
+        from ai_core.errors import StorageError
+
+        with pytest.raises(StorageError, match="Redis at redis://127.0.0.1"):
+            await breaker.acheck("p")  # before a call: refused, saying why
+        assert not await breaker.arecord_failure("p", ProviderUnavailableError("down"))  # logged, not raised
+        breaker._mirror["p"] = (0.0, 0.0, 3, False)
+        await breaker.arecord_success("p")  # after an answer: logged, so the answer still reaches the ledger
+    finally:
+        await redis.aclose()

@@ -19,8 +19,12 @@ import time
 from typing import Any
 
 from ai_core import errors
+from ai_core.logging import get_logger
 
 __all__ = ["SharedCircuitBreaker", "breaker_key"]
+
+
+log = get_logger("ai_core.scale")
 
 
 def breaker_key(provider: str) -> str:
@@ -104,16 +108,24 @@ class SharedCircuitBreaker:
     async def arecord_success(self, provider: str) -> None:
         mirror = self._mirror.get(provider)
         if mirror is not None and (mirror[2] or mirror[3]):
-            await self.redis.execute("DEL", breaker_key(provider), breaker_key(provider) + ":probe")
+            try:
+                await self.redis.execute("DEL", breaker_key(provider), breaker_key(provider) + ":probe")
+            except errors.StorageError as exc:  # the answer arrived: it must reach the ledger regardless
+                log.error("breaker_not_updated", provider=provider, error=str(exc))
+                return
             self._mirror[provider] = (time.monotonic(), 0.0, 0, False)
 
     async def arecord_failure(self, provider: str, error: BaseException) -> bool:
         """Count a retryable failure; True when it opened the breaker."""
         if not (isinstance(error, errors.ProviderError) and error.retryable):
             return False
-        opened = await self.redis.execute(
-            "EVAL", _FAIL, 2, breaker_key(provider), breaker_key(provider) + ":probe", self.threshold, self.cooldown
-        )
+        try:
+            opened = await self.redis.execute(
+                "EVAL", _FAIL, 2, breaker_key(provider), breaker_key(provider) + ":probe", self.threshold, self.cooldown
+            )
+        except errors.StorageError as exc:  # the provider's own error is what the caller must see
+            log.error("breaker_not_updated", provider=provider, error=str(exc))
+            return False
         self._mirror.pop(provider, None)  # read again on the next check
         return bool(opened)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ai_core.errors import StorageError
 from ai_core.scale.headroom import Headroom
 from ai_core.scale.rules import as_rules
 
@@ -105,7 +106,12 @@ class Scale:
 
     async def settle(self, admission: Admission | None, used: int) -> None:
         if admission is not None and self.limiter is not None:
-            await self.limiter.settle(admission.slots, admission.estimated, used)
+            try:
+                await self.limiter.settle(admission.slots, admission.estimated, used)
+            except StorageError as exc:  # the call was answered: it must reach the ledger regardless
+                from ai_core.logging import get_logger
+
+                get_logger("ai_core.scale").error("rate_limit_not_settled", error=str(exc))
 
     async def aclose(self) -> None:
         if self.redis is not None:
