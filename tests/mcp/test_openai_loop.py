@@ -45,7 +45,8 @@ async def test_openai_driver_runs_the_mcp_loop_and_the_ledger_holds_every_step(
             ]
             return Completion(text="", tool_calls=calls, usage=usage)
         if tool_turns == 1:
-            return Completion(text="", tool_calls=[ToolCall("notes__note", {"text": "second"}, id="call_3")], usage=usage)
+            second = ToolCall("notes__note", {"text": "second"}, id="call_3")
+            return Completion(text="", tool_calls=[second], usage=usage)
         return Completion(text=f"final: {messages[-1]['content']}", usage=usage)
 
     openai_server.handler = answer
