@@ -184,7 +184,12 @@ async def test_a_cache_hit_is_on_the_ledger_with_the_usage_it_saved_at_zero_cost
     by_id = {r.id: r for r in rows}
     row = by_id[hit.message_id]
     assert (row.outcome, row.billable, row.cost, row.input_tokens, row.output_tokens) == (
-        "cache_hit", False, Decimal(0), 40, 10)
+        "cache_hit",
+        False,
+        Decimal(0),
+        40,
+        10,
+    )
     assert totals[free.id].total_cost == Decimal(0) and totals[free.id].total_input_tokens == 0
     assert totals[paid.id].total_cost > 0
     assert sum(t.requests for t in tracked) == 1  # only the paid call is in cost tracking

@@ -58,7 +58,9 @@ async def test_answers_survive_the_trip_through_redis(redis_url: str) -> None:
     redis = RedisConnection(redis_url)
     cache = ResponseCache(RedisCache(redis))
     answer = ChatResponse(
-        provider="openai", model="gpt-4o", message=Message.assistant("hi"),
+        provider="openai",
+        model="gpt-4o",
+        message=Message.assistant("hi"),
         usage=TokenUsage(input_tokens=3, output_tokens=1, total_tokens=4),
         cost=Cost(total=Decimal("0.000123"), provider="openai", model="gpt-4o"),
     )
@@ -89,7 +91,7 @@ async def test_redis_going_away_never_hides_an_answer_or_a_providers_error() -> 
     try:
         from ai_core.errors import StorageError
 
-        with pytest.raises(StorageError, match="Redis at redis://127.0.0.1"):
+        with pytest.raises(StorageError, match=r"Redis at redis://127\.0\.0\.1"):
             await breaker.acheck("p")  # before a call: refused, saying why
         assert not await breaker.arecord_failure("p", ProviderUnavailableError("down"))  # logged, not raised
         breaker._mirror["p"] = (0.0, 0.0, 3, False)

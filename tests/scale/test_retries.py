@@ -47,8 +47,12 @@ def test_reset_durations_are_read(value: str, seconds: float | None) -> None:
 
 
 def test_reset_headers_give_the_retry_after_when_retry_after_is_missing() -> None:
-    spent_tokens = {"x-ratelimit-remaining-requests": "5", "x-ratelimit-reset-requests": "1s",
-                    "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "6m0s"}
+    spent_tokens = {
+        "x-ratelimit-remaining-requests": "5",
+        "x-ratelimit-reset-requests": "1s",
+        "x-ratelimit-remaining-tokens": "0",
+        "x-ratelimit-reset-tokens": "6m0s",
+    }
     assert retry_after_seconds(spent_tokens) == 360.0
     assert retry_after_seconds({"x-ratelimit-reset-requests": "2s", "x-ratelimit-reset-tokens": "20ms"}) == 2.0
     assert retry_after_seconds({"retry-after": "3", "x-ratelimit-reset-requests": "9s"}) == 3.0
@@ -91,8 +95,14 @@ async def test_a_burst_of_500_and_503_is_retried_and_the_call_charged_once(
         chat = ai.conversation("openai/gpt-4o-mini").user("Hi")
         reply = await chat.asend()
         with ai.services.database.read() as conn:
-            rows = list(conn.execute(select(StoredMessage.__table__).where(
-                StoredMessage.__table__.c.conversation_id == chat.id, StoredMessage.__table__.c.billable.is_(True))))
+            rows = list(
+                conn.execute(
+                    select(StoredMessage.__table__).where(
+                        StoredMessage.__table__.c.conversation_id == chat.id,
+                        StoredMessage.__table__.c.billable.is_(True),
+                    )
+                )
+            )
             attempts = list(conn.execute(select(FailedAttempt.__table__)))
     assert reply.text == "third time" and len(openai_server.chat_bodies) == 3
     assert [(r.outcome, r.input_tokens) for r in rows] == [("answered", 10)]
@@ -125,9 +135,13 @@ async def test_a_server_that_always_hangs_ends_in_a_timeout(openai_server: OpenA
 async def test_a_stream_is_retried_before_its_first_chunk_only(openai_server: OpenAICompatServer) -> None:
     openai_server.reply(ErrorReply.unavailable(), Completion(text="one two three"))
     async with make_ai(openai_server) as ai:
-        text = "".join([
-            e.text async for e in ai.conversation("openai/gpt-4o-mini").user("Hi").astream() if isinstance(e, TextDelta)
-        ])
+        text = "".join(
+            [
+                e.text
+                async for e in ai.conversation("openai/gpt-4o-mini").user("Hi").astream()
+                if isinstance(e, TextDelta)
+            ]
+        )
     assert text == "one two three" and len(openai_server.chat_bodies) == 2
 
     openai_server.reset()
@@ -142,8 +156,11 @@ async def test_a_stream_is_retried_before_its_first_chunk_only(openai_server: Op
 
 
 async def test_a_provider_that_says_it_is_spent_is_waited_for_before_a_429(openai_server: OpenAICompatServer) -> None:
-    spent = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "150ms",
-             "x-ratelimit-remaining-tokens": "9000"}
+    spent = {
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "150ms",
+        "x-ratelimit-remaining-tokens": "9000",
+    }
     openai_server.reply(Completion(text="first", headers=spent), Completion(text="second"))
     async with make_ai(openai_server) as ai:
         await ai.conversation("openai/gpt-4o-mini").user("Hi").asend()

@@ -25,12 +25,18 @@ LIMITS = json.dumps([{"scope": "provider", "name": "fake", "requests_per_minute"
 
 def run(backend: str, redis_url: str, base_url: str, calls: int) -> dict[str, Any]:
     environment = {
-        **os.environ, "AI_REDIS_URL": redis_url, "AI_PERSISTENCE": "off", "AI_RATE_LIMITS": LIMITS,
+        **os.environ,
+        "AI_REDIS_URL": redis_url,
+        "AI_PERSISTENCE": "off",
+        "AI_RATE_LIMITS": LIMITS,
         "AI_RATE_LIMIT_WAIT": "0",
     }
     done = subprocess.run(
         [sys.executable, str(WORKER), backend, base_url, str(calls)],
-        env=environment, capture_output=True, text=True, timeout=120,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout))
@@ -48,8 +54,10 @@ def test_two_processes_share_a_limit_a_cache_and_a_breaker(
 
     two = run(second, redis_url, openai_server.base_url, calls=1)
     assert two["limited"][:2] == ["answered"] * 2  # 7 a minute for every process together
-    assert all(o.startswith("RateLimitReachedError") and "7 requests per minute for provider 'fake'" in o
-               for o in two["limited"][2:])
+    assert all(
+        o.startswith("RateLimitReachedError") and "7 requests per minute for provider 'fake'" in o
+        for o in two["limited"][2:]
+    )
     assert two["cached"] == "cached"
     [refused] = two["plain"]
     assert refused.startswith("ProviderUnavailableError") and "circuit open" in refused
@@ -58,7 +66,9 @@ def test_two_processes_share_a_limit_a_cache_and_a_breaker(
     status = subprocess.run(
         [str(Path(sys.executable).with_name("ai")), "status", "--json"],
         env={**os.environ, "AI_REDIS_URL": redis_url, "AI_PERSISTENCE": "off", "AI_RATE_LIMITS": LIMITS},
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert status.returncode == 0, status.stderr
     found = json.loads(status.stdout)

@@ -40,9 +40,7 @@ def test_status_as_json(env: None) -> None:
     assert found["database"]["state"] in ("up to date", "needs `ai db upgrade`")
 
 
-def test_a_section_can_be_added_and_a_broken_one_hides_nothing(
-    env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_section_can_be_added_and_a_broken_one_hides_nothing(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     sections = dict(status_module.STATUS_SECTIONS)
     monkeypatch.setattr(status_module, "STATUS_SECTIONS", sections)
     status_module.register_status_section("queue", "json:nope")  # the queue engine's slot, pointed at nothing
