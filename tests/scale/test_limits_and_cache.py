@@ -206,3 +206,39 @@ async def test_a_providers_model_list_is_cached_for_an_hour(openai_server: OpenA
     asked = [r for r in openai_server.requests if r.path.endswith("/models")]
     assert len(asked) == 2 and [m.id for m in first] == [m.id for m in again]
     assert "gpt-new" in [m.id for m in fresh] and [m["id"] for m in stored] == [m.id for m in fresh]
+
+
+async def test_prices_another_process_stored_are_read_again_once_a_day(
+    openai_server: OpenAICompatServer, database_url: str
+) -> None:
+    from datetime import UTC, date, datetime
+
+    from ai_core.storage.catalog import upsert_model, upsert_price, upsert_provider
+    from ai_core.types import ModelInfo, ModelPrice
+
+    provider = {"api_key": TEST_API_KEY, "base_url": openai_server.base_url}
+    usage = Usage(prompt_tokens=1000, completion_tokens=0)
+    openai_server.reply(Completion(text="a", usage=usage), Completion(text="b", usage=usage))
+    async with AI(database_url=database_url, providers={"openai": provider}) as ai:
+        first = await ai.conversation("openai/gpt-brand-new").user("Hi").asend()
+        price = ModelPrice(
+            provider="openai",
+            model="gpt-brand-new",
+            effective_from=date(2020, 1, 1),
+            input_per_mtok=Decimal("2"),
+            output_per_mtok=Decimal("8"),
+        )
+        now = datetime.now(UTC)
+        with ai.services.database.write() as conn:  # what `ai models sync --prices` elsewhere leaves
+            model = upsert_model(
+                conn,
+                upsert_provider(conn, "openai"),
+                ModelInfo(provider="openai", id="gpt-brand-new"),
+                source="remote",
+                now=now,
+            )
+            upsert_price(conn, model, price, now=now)
+        ai.providers.scale.prices_due = 0  # a day has passed
+        second = await ai.conversation("openai/gpt-brand-new").user("Hi").asend()
+    assert first.cost is not None and first.cost.total is None  # unknown, never zero
+    assert second.cost is not None and second.cost.total == Decimal("0.002")

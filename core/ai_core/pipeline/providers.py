@@ -8,6 +8,7 @@ run time (one tenant's key) get their own driver without touching any global.
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -366,6 +367,8 @@ class ProviderManager:
         else:
             self.breaker.check(request.provider)
         scale = self.scale
+        if time.monotonic() >= scale.prices_due:  # stored prices read again once a day
+            await scale.refresh_prices(self.services)
         if scale.limiter is None and not scale.headroom.blocked:
             return None
         return await scale.admit(request, user, tenant)

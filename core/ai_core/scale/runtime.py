@@ -8,6 +8,7 @@ couple of attribute reads for all of this.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from ai_core.errors import StorageError
@@ -18,9 +19,13 @@ if TYPE_CHECKING:
     from ai_core.config import Settings
     from ai_core.scale.cache import ResponseCache, ResponseCacheLayer
     from ai_core.scale.limiter import Limiter, Slot
+    from ai_core.services import Services
     from ai_core.types import ChatRequest
 
-__all__ = ["Admission", "Scale"]
+__all__ = ["PRICES_TTL", "Admission", "Scale"]
+
+PRICES_TTL = 86400.0
+"""Prices stored in the database (``ai models sync --prices``, by any process) are read again this often."""
 
 
 class Admission:
@@ -63,6 +68,7 @@ class Scale:
             self.shared_breaker = SharedCircuitBreaker(self.redis)
         self._store: Any = None
         self._responses: ResponseCache | None = None
+        self.prices_due = time.monotonic() + PRICES_TTL
 
     # -- caches ------------------------------------------------------------
 
@@ -112,6 +118,23 @@ class Scale:
                 from ai_core.logging import get_logger
 
                 get_logger("ai_core.scale").error("rate_limit_not_settled", error=str(exc))
+
+    async def refresh_prices(self, services: Services) -> None:
+        """Every 24 hours: add price rows another process stored since this one started.
+
+        The price book is each process's cache of prices (plugins' tables, then stored
+        rows); without this a long-running worker would never see a price synced after it
+        started. One read of the price table a day, in the event loop's thread so that the
+        book is never changed while a call reads it."""
+        self.prices_due = time.monotonic() + PRICES_TTL
+        if services.database is None:
+            return
+        try:
+            services.database.load_prices(services.prices)
+        except Exception as exc:  # stale prices beat a failed call; the next day tries again
+            from ai_core.logging import get_logger
+
+            get_logger("ai_core.scale").warning("prices_not_refreshed", error=f"{type(exc).__name__}: {exc}")
 
     async def aclose(self) -> None:
         if self.redis is not None:
