@@ -96,7 +96,7 @@ class AI:
         # A layer with ``enabled(settings)`` returning False (security layers left unconfigured) is left out: zero cost.
         layers = order_layers([
             layer for layer in [*registry.middleware(), *middleware]
-            if getattr(layer, "enabled", None) is None or layer.enabled(settings)
+            if (enabled := getattr(layer, "enabled", None)) is None or enabled(settings)
         ])
         for layer in layers:  # a broken layer fails here, not on the first call
             check_layer(layer)
