@@ -25,7 +25,8 @@ from typing import Any
 PROMPT = (
     "Please write to john.doe@example.com or call +44 20 7946 0958 about the refund to card "
     "4111 1111 1111 1111 and the transfer to GB82 WEST 1234 5698 7654 32. "
-    + "The rest of this message is ordinary prose about the order and its delivery. " * 18
+    + "The rest of this message is ordinary prose about the order and its delivery. "
+    * 18
 )
 POLICIES = [
     {"name": "acme", "tenant": "acme", "allowed_models": ["fake/*"], "max_tokens": 500, "max_prompt_chars": 20000},

@@ -60,7 +60,7 @@ async def test_a_requested_action_runs_in_the_background_and_its_outcome_joins_t
         chat = ai.conversation(user="ada").actions("send_followup_email")
         reply = await chat.user("follow up with Ada").asend()
         assert reply.text == "I queued the e-mail."
-        tool_result = [m for m in chat.messages if m.role == "tool"][0].parts[0]
+        tool_result = next(m for m in chat.messages if m.role == "tool").parts[0]
         assert "requested (id " in tool_result.content  # the model is told at once
         await ai.events.adrain()
         assert len(sent) == 1 and sent[0][:2] == ("ada@example.com", "Hi")
@@ -106,7 +106,7 @@ async def test_bad_arguments_are_told_to_the_model_and_nothing_is_stored() -> No
     async with ai:
         chat = ai.conversation().actions()
         await chat.user("go").asend()
-        result = [m for m in chat.messages if m.role == "tool"][0].parts[0]
+        result = next(m for m in chat.messages if m.role == "tool").parts[0]
         assert result.is_error and "invalid arguments" in result.content
         assert await ActionManager.of(ai).aresume() == 0
 

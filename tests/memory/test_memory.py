@@ -24,8 +24,11 @@ WINDOW = 600
 class TinyModel:
     @hookimpl
     def register_models(self, register: Any) -> None:
-        register(ModelInfo(provider="main", id="tiny", context_window=WINDOW, max_output_tokens=100,
-                           capabilities=FAKE_CAPABILITIES))
+        register(
+            ModelInfo(
+                provider="main", id="tiny", context_window=WINDOW, max_output_tokens=100, capabilities=FAKE_CAPABILITIES
+            )
+        )
 
 
 def summarise(request: ChatRequest) -> str:
@@ -93,11 +96,17 @@ async def test_a_conversation_grows_past_the_window_and_keeps_working(database_u
 
         with ai.services.database.read() as conn:
             memory = conn.execute(
-                text("SELECT key, covered_messages, summaries, cost, summarizer_conversation_id, model "
-                     "FROM ai_conversation_memory WHERE conversation_id = :id"), {"id": chat.id}
+                text(
+                    "SELECT key, covered_messages, summaries, cost, summarizer_conversation_id, model "
+                    "FROM ai_conversation_memory WHERE conversation_id = :id"
+                ),
+                {"id": chat.id},
             ).one()
             summariser_rows = conn.execute(
-                text("SELECT cost, cost_known, provider FROM ai_messages WHERE conversation_id = :id AND role = 'assistant'"),
+                text(
+                    "SELECT cost, cost_known, provider FROM ai_messages "
+                    "WHERE conversation_id = :id AND role = 'assistant'"
+                ),
                 {"id": memory.summarizer_conversation_id},
             ).all()
         assert memory.key == context_key(chat.id) == f"ai:conversation:{chat.id}:context"

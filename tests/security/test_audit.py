@@ -76,9 +76,14 @@ def _fill(database_url: str, calls: int = 5) -> None:
 
 
 TAMPERING = {
-    "changed payload": "UPDATE ai_call_audit SET payload = REPLACE(payload, '\"tenant\":\"acme\"', '\"tenant\":\"evil\"') WHERE seq = 3",
+    "changed payload": (
+        'UPDATE ai_call_audit SET payload = REPLACE(payload, \'"tenant":"acme"\', \'"tenant":"evil"\') WHERE seq = 3'
+    ),
     "changed column": "UPDATE ai_call_audit SET tenant = 'evil' WHERE seq = 3",
-    "changed hash too": "UPDATE ai_call_audit SET payload = REPLACE(payload, 'acme', 'evil'), hash = 'f' || SUBSTR(hash, 2) WHERE seq = 3",
+    "changed hash too": (
+        "UPDATE ai_call_audit SET payload = REPLACE(payload, 'acme', 'evil'), hash = 'f' || SUBSTR(hash, 2) "
+        "WHERE seq = 3"
+    ),
     "deleted row": "DELETE FROM ai_call_audit WHERE seq = 3",
     "deleted newest": "DELETE FROM ai_call_audit WHERE seq = 5",
     "reordered": "UPDATE ai_call_audit SET seq = CASE seq WHEN 2 THEN 3 ELSE 2 END WHERE seq IN (2, 3)",
@@ -110,7 +115,9 @@ def test_rewriting_the_whole_tail_is_caught_by_the_anchor(database_url: str, db:
     anchor = AuditTrail(db).verify().head_hash
     with db.write() as conn:  # delete the newest record and move the head back: only the anchor tells
         conn.execute(text("DELETE FROM ai_call_audit WHERE seq = 5"))
-        conn.execute(text("UPDATE ai_call_audit_head SET seq = 4, hash = (SELECT hash FROM ai_call_audit WHERE seq = 4)"))
+        conn.execute(
+            text("UPDATE ai_call_audit_head SET seq = 4, hash = (SELECT hash FROM ai_call_audit WHERE seq = 4)")
+        )
     assert AuditTrail(db).verify().ok
     assert not AuditTrail(db).verify(expect_head=anchor).ok
 
@@ -137,7 +144,9 @@ def test_concurrent_threads_append_in_one_order(database_url: str, db: Database)
 
     def writer(worker: int) -> None:
         for index in range(10):
-            seq, _ = trail.append({"provider": "fake", "model": "echo", "outcome": "answered", "n": f"{worker}-{index}"})
+            seq, _ = trail.append(
+                {"provider": "fake", "model": "echo", "outcome": "answered", "n": f"{worker}-{index}"}
+            )
             with lock:
                 seen.append(seq)
 
@@ -154,7 +163,9 @@ def _append_in_process(url: str, worker: int) -> None:
     database = Database.open(url)
     try:
         for index in range(15):
-            AuditTrail(database).append({"provider": "p", "model": "m", "outcome": "answered", "n": f"{worker}-{index}"})
+            AuditTrail(database).append(
+                {"provider": "p", "model": "m", "outcome": "answered", "n": f"{worker}-{index}"}
+            )
     finally:
         database.close()
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from servers.fixtures import _openai_server_session, driver_config, openai_server  # noqa: F401
+from servers.fixtures import driver_config
 from servers.openai_compat import Completion, OpenAICompatServer
 from sqlalchemy import text
 
@@ -21,12 +21,13 @@ SECRETS = [value for value, _ in ALL]
 
 
 def make_ai(server: OpenAICompatServer, database_url: str | None, **pii: Any) -> Any:
+    from ai_core import AI
     from ai_openai.driver import OpenAIDriver
 
-    from ai_core import AI
-
     config = load_settings(
-        persistence=database_url is not None, database_url=database_url, pii=pii or {"enabled": True},
+        persistence=database_url is not None,
+        database_url=database_url,
+        pii=pii or {"enabled": True},
         default_model="openai/gpt-4o-mini",
     )
     return AI(drivers={"openai": OpenAIDriver(driver_config(server))}, registry=fake_registry(), settings=config)
@@ -43,7 +44,7 @@ def sent_text(server: OpenAICompatServer) -> str:
 
 
 @pytest.fixture
-def ai(openai_server: OpenAICompatServer, database_url: str) -> Iterator[Any]:  # noqa: F811
+def ai(openai_server: OpenAICompatServer, database_url: str) -> Iterator[Any]:
     with make_ai(openai_server, database_url) as instance:
         yield instance
 
@@ -55,7 +56,10 @@ documents = st.lists(st.tuples(words, st.sampled_from(SECRETS)), min_size=1, max
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(documents, documents)
 def test_embedded_values_reach_neither_the_provider_nor_the_store(
-    ai: Any, openai_server: OpenAICompatServer, prompt: list[tuple[str, str]], answer: list[tuple[str, str]]  # noqa: F811
+    ai: Any,
+    openai_server: OpenAICompatServer,
+    prompt: list[tuple[str, str]],
+    answer: list[tuple[str, str]],
 ) -> None:
     openai_server.reset()
     prompt_text = "".join(f"{w} {s} " for w, s in prompt)
@@ -73,7 +77,8 @@ def test_embedded_values_reach_neither_the_provider_nor_the_store(
 
 @pytest.mark.anyio
 async def test_a_stream_split_inside_every_pattern_is_redacted(
-    openai_server: OpenAICompatServer, database_url: str  # noqa: F811
+    openai_server: OpenAICompatServer,
+    database_url: str,
 ) -> None:
     answer = " and ".join(SECRETS)
     openai_server.reply(Completion(text=answer, chunk_size=3))  # three characters a chunk: every value is split
@@ -95,7 +100,8 @@ async def test_a_stream_split_inside_every_pattern_is_redacted(
 
 @pytest.mark.anyio
 async def test_store_original_keeps_what_was_typed_but_the_provider_sees_it_redacted(
-    openai_server: OpenAICompatServer, database_url: str  # noqa: F811
+    openai_server: OpenAICompatServer,
+    database_url: str,
 ) -> None:
     async with make_ai(openai_server, database_url, redact="request", store="original") as ai:
         await ai.conversation().user("mail me at john.doe@example.com").asend()
@@ -106,7 +112,10 @@ async def test_store_original_keeps_what_was_typed_but_the_provider_sees_it_reda
 
 @pytest.mark.anyio
 async def test_store_both_keeps_the_original_encrypted(
-    openai_server: OpenAICompatServer, database_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    openai_server: OpenAICompatServer,
+    database_url: str,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import hashlib
 
@@ -129,12 +138,14 @@ async def test_store_both_keeps_the_original_encrypted(
         assert all("4111" not in row.encrypted_original for row in rows)
 
 
-def test_unconfigured_pii_costs_nothing_and_changes_nothing(openai_server: OpenAICompatServer) -> None:  # noqa: F811
+def test_unconfigured_pii_costs_nothing_and_changes_nothing(openai_server: OpenAICompatServer) -> None:
     from ai_core import AI
     from ai_openai.driver import OpenAIDriver
 
     openai_server.reply(Completion(text="a.b@example.com"))
     config = load_settings(persistence=False, default_model="openai/gpt-4o-mini")
-    with AI(drivers={"openai": OpenAIDriver(driver_config(openai_server))}, registry=fake_registry(), settings=config) as ai:
+    with AI(
+        drivers={"openai": OpenAIDriver(driver_config(openai_server))}, registry=fake_registry(), settings=config
+    ) as ai:
         assert "pii" not in {layer.name for layer in ai.middleware}
         assert ai.conversation().user("x@example.com").send().text == "a.b@example.com"

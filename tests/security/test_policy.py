@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from servers.fixtures import _openai_server_session, driver_config, openai_server  # noqa: F401
+from servers.fixtures import driver_config
 from servers.openai_compat import OpenAICompatServer
 
 from ai_core import errors
@@ -15,17 +15,24 @@ from ai_core.testing import fake_registry
 
 
 def make_ai(server: OpenAICompatServer, policies: list[dict[str, Any]] | None = None, **options: Any) -> Any:
+    from ai_core import AI
     from ai_openai.driver import OpenAIDriver
 
-    from ai_core import AI
-
     config = load_settings(persistence=False, default_model="openai/gpt-4o-mini", policies=policies or [])
-    return AI(drivers={"openai": OpenAIDriver(driver_config(server))}, registry=fake_registry(), settings=config, **options)
+    return AI(
+        drivers={"openai": OpenAIDriver(driver_config(server))}, registry=fake_registry(), settings=config, **options
+    )
 
 
 POLICIES = [
-    {"name": "acme", "tenant": "acme", "allowed_models": ["openai/gpt-4o-mini"], "max_tokens": 200,
-     "required_metadata": ["purpose"], "max_prompt_chars": 100},
+    {
+        "name": "acme",
+        "tenant": "acme",
+        "allowed_models": ["openai/gpt-4o-mini"],
+        "max_tokens": 200,
+        "required_metadata": ["purpose"],
+        "max_prompt_chars": 100,
+    },
     {"name": "interns", "tenant": "acme", "user": "intern", "allowed_providers": ["fake"]},
 ]
 
@@ -39,11 +46,19 @@ POLICIES = [
         (lambda c: c.metadata(purpose="x").max_tokens(500).user("hi"), "max_tokens", "above the allowed 200"),
         (lambda c: c.user("hi"), "metadata", "required metadata missing: purpose"),
         (lambda c: c.metadata(purpose="x").user("x" * 101), "messages", "101 characters"),
-        (lambda c: c.for_user("intern").metadata(purpose="x").user("hi"), "provider", "provider 'openai' is not allowed"),
+        (
+            lambda c: c.for_user("intern").metadata(purpose="x").user("hi"),
+            "provider",
+            "provider 'openai' is not allowed",
+        ),
     ],
 )
 async def test_refused_before_any_request_reaches_the_server(
-    openai_server: OpenAICompatServer, build: Any, loc: str, words: str, streaming: bool  # noqa: F811
+    openai_server: OpenAICompatServer,
+    build: Any,
+    loc: str,
+    words: str,
+    streaming: bool,
 ) -> None:
     async with make_ai(openai_server, POLICIES) as ai:
         chat = build(ai.conversation(tenant="acme"))
@@ -59,16 +74,19 @@ async def test_refused_before_any_request_reaches_the_server(
 
 
 @pytest.mark.anyio
-async def test_allowed_calls_go_through_with_max_tokens_capped(openai_server: OpenAICompatServer) -> None:  # noqa: F811
+async def test_allowed_calls_go_through_with_max_tokens_capped(openai_server: OpenAICompatServer) -> None:
     async with make_ai(openai_server, POLICIES) as ai:
         await ai.conversation(tenant="acme").metadata(purpose="support").user("hi").asend()
-        assert openai_server.chat_bodies[-1].get("max_tokens", openai_server.chat_bodies[-1].get("max_completion_tokens")) == 200
+        assert (
+            openai_server.chat_bodies[-1].get("max_tokens", openai_server.chat_bodies[-1].get("max_completion_tokens"))
+            == 200
+        )
         await ai.conversation(tenant="other").model("openai/gpt-4o").user("no policy applies").asend()
         assert len(openai_server.chat_bodies) == 2
 
 
 @pytest.mark.anyio
-async def test_a_policy_given_to_one_instance(openai_server: OpenAICompatServer) -> None:  # noqa: F811
+async def test_a_policy_given_to_one_instance(openai_server: OpenAICompatServer) -> None:
     layer = PolicyMiddleware(policies=[{"allowed_models": ["openai/gpt-4o"]}])
     async with make_ai(openai_server, middleware=[layer]) as ai:
         with pytest.raises(errors.RequestValidationError, match="gpt-4o-mini' is not allowed"):
@@ -76,7 +94,7 @@ async def test_a_policy_given_to_one_instance(openai_server: OpenAICompatServer)
     assert openai_server.chat_bodies == []
 
 
-def test_a_bad_policy_is_one_configuration_line(openai_server: OpenAICompatServer) -> None:  # noqa: F811
+def test_a_bad_policy_is_one_configuration_line(openai_server: OpenAICompatServer) -> None:
     with pytest.raises(errors.ConfigurationError, match=r"invalid policy #1 \(max_tokens\)"):
         make_ai(openai_server, [{"max_tokens": -1}])
     with pytest.raises(errors.ConfigurationError, match="invalid policy #1"):

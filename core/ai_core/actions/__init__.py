@@ -206,7 +206,7 @@ class ActionManager:
         return True
 
     async def aresume(self) -> int:
-        """Run every action left ``requested``, or ``running`` past its lease (a dead worker's). Returns how many ran."""
+        """Run every action left ``requested``, or ``running`` past its lease (a dead worker's); how many ran."""
         now = datetime.now(UTC)
         database = self.services.database
         if database is not None:

@@ -43,8 +43,13 @@ def verify(expect_head: str | None, as_json: bool) -> None:
     finally:
         database.close()
     if as_json:
-        payload = {"ok": report.ok, "records": report.records, "head_seq": report.head_seq,
-                   "head_hash": report.head_hash, "problems": report.problems}
+        payload = {
+            "ok": report.ok,
+            "records": report.records,
+            "head_seq": report.head_seq,
+            "head_hash": report.head_hash,
+            "problems": report.problems,
+        }
         click.echo(json.dumps(payload, indent=2))
     else:
         for problem in report.problems:
@@ -70,7 +75,9 @@ def _since(value: str | None) -> datetime | None:
 
 @audit.command("export")
 @click.option("--since", default=None, help="Only records from this date or time on (UTC unless it says).")
-@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-", help="File to write (default: stdout).")
+@click.option(
+    "--output", "-o", type=click.File("w", encoding="utf-8"), default="-", help="File to write (default: stdout)."
+)
 def export(since: str | None, output: Any) -> None:
     """Write audit records as JSON lines, oldest first."""
     from ai_core.security.audit import AuditTrail

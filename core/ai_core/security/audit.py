@@ -173,7 +173,7 @@ class AuditTrail:
                 yield {**json.loads(row.payload), "prev_hash": row.prev_hash, "hash": row.hash}
 
 
-def _column_problems(seq: int, row: Mapping[str, Any]) -> list[str]:
+def _column_problems(seq: int, row: Any) -> list[str]:
     try:
         payload = json.loads(row["payload"])
     except ValueError:

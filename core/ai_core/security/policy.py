@@ -67,7 +67,8 @@ class RequestPolicy(BaseModel):
         if self.allowed_providers is not None and request.provider not in self.allowed_providers:
             refuse(
                 "provider",
-                f"provider {request.provider!r} is not allowed (allowed: {', '.join(self.allowed_providers) or 'none'})",
+                f"provider {request.provider!r} is not allowed "
+                f"(allowed: {', '.join(self.allowed_providers) or 'none'})",
             )
         qualified = request.qualified_model
         if self.allowed_models is not None and not any(fnmatchcase(qualified, p) for p in self.allowed_models):
