@@ -163,6 +163,8 @@ def test_validation_never_raises(arguments: dict[str, Any] | None) -> None:
         return
     prefix = "MCP error -32602: Input validation error: Invalid arguments for tool sequentialthinking: "
     assert checked.startswith(prefix)
+    if any(isinstance(v, str) and "\n" in v for v in (arguments or {}).values()):
+        return  # a refused string is quoted as it is, newlines and all: lines are not problems then
     fields = [line.rsplit(" at ", 1)[1] for line in checked.removeprefix(prefix).split("\n")]
     order = [f[0] for f in FIELDS]
     assert fields == sorted(fields, key=order.index)  # in the schema's order
