@@ -21,6 +21,7 @@ PAGES = [
     "webhooks.md",
     "notifications.md",
     "observability.md",
+    "mcp.md",
     "sequential-thinking.md",
     "scale.md",
     "security.md",
