@@ -55,3 +55,14 @@ def test_amounts_the_fast_path_cannot_read_fall_back_to_exact_sums(database) -> 
         costs[0] = Decimal(7)
     report = spend_report(database, Filters(), by="provider")
     assert report["total"]["cost"] == quantize_money(sum(costs, start=Decimal(0)))
+
+
+def test_many_keys_chart_the_top_ones_and_the_rest_together(database) -> None:
+    costs = [Decimal(i) / 1000 for i in range(1, 61)]
+    _write(database, costs)
+    report = spend_report(database, Filters(), by="user", grain="week")
+    assert len(report["rows"]) == 60 and report["keys"] == [f"u{i}" for i in range(59, 51, -1)]
+    assert sum((s["total"] for s in report["series"]), start=Decimal(0)) == report["total"]["cost"] == sum(costs)
+    for item in report["series"]:
+        assert sum(item["values"].values(), start=item["other"]) == item["total"]
+    assert any(item["other"] for item in report["series"])

@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Date, Select, case, cast, func, literal, null, select
+from sqlalchemy import Date, Select, case, cast, func, literal, literal_column, null, select
 from sqlalchemy.sql import ColumnElement
 
 from ai_core.dashboard.sums import OddAmounts, exact_sum_columns, fallback_columns, read_sum
@@ -136,7 +136,7 @@ def _split(by: str, key: str | None) -> list[str | None]:
 def _key_expression(by: str) -> ColumnElement[Any]:
     return {
         "provider": _t.c.provider,
-        "model": _t.c.provider + literal("/") + _t.c.model,
+        "model": _t.c.provider + literal_column("'/'") + _t.c.model,
         "user": _t.c.user_key,
         "tenant": _t.c.tenant_key,
         "tag": _t.c.tags_key,
@@ -181,7 +181,9 @@ def spend_report(database: Database, filters: Filters, *, by: str = "provider", 
         raise ValueError(f"cannot group spend by {by!r}")
     if grain not in GRAINS:
         raise ValueError(f"no such period {grain!r}")
-    key = _key_expression(by).label("key")
+    # Grouped by the output names: PostgreSQL would not see two copies of an expression
+    # with bound parameters as the same expression.
+    key = _key_expression(by).label("dash_key")
 
     def totals(money: Sequence[Any]) -> Select[Any]:
         query = select(
@@ -192,7 +194,7 @@ def spend_report(database: Database, filters: Filters, *, by: str = "provider", 
             func.sum(_t.c.output_tokens).label("output_tokens"),
             func.sum(_t.c.unknown_cost_requests).label("unknown_cost_requests"),
             *money,
-        ).group_by(_key_expression(by), _t.c.currency)
+        ).group_by(literal_column("dash_key"), _t.c.currency)
         return _tracking_where(query, filters)
 
     per_key: dict[tuple[str | None, str], dict[str, Any]] = {}
@@ -200,7 +202,7 @@ def spend_report(database: Database, filters: Filters, *, by: str = "provider", 
         grouped = summed_rows(conn, database.dialect, _t.c.cost, totals)
         for row, cost in grouped:
             currency = row.currency or "USD"
-            for name in _split(by, row.key):
+            for name in _split(by, row.dash_key):
                 entry = per_key.setdefault((name, currency), {by: name, "currency": currency, **_blank()})
                 for column in ("requests", "input_tokens", "output_tokens", "unknown_cost_requests"):
                     entry[column] += int(getattr(row, column) or 0)
@@ -217,18 +219,20 @@ def spend_report(database: Database, filters: Filters, *, by: str = "provider", 
             chart_key = case((_key_expression(by).in_(stored), _key_expression(by)), else_=null())
 
         def over_time(money: Sequence[Any]) -> Select[Any]:
-            query = select(bucket.label("bucket"), chart_key.label("key"), *money).group_by(bucket, chart_key)
+            query = select(bucket.label("dash_bucket"), chart_key.label("dash_key"), *money).group_by(
+                literal_column("dash_bucket"), literal_column("dash_key")
+            )
             return _tracking_where(query, filters)
 
         timed = summed_rows(conn, database.dialect, _t.c.cost, over_time) if grouped else []
     per_bucket: dict[date, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     other: dict[date, Decimal] = defaultdict(Decimal)
     for row, cost in timed:
-        start = _as_date(row.bucket)
-        if row.key is None:  # stored keys are never NULL: this is the chart's "other"
+        start = _as_date(row.dash_bucket)
+        if row.dash_key is None:  # stored keys are never NULL: this is the chart's "other"
             other[start] += cost
             continue
-        for name in _split(by, row.key):
+        for name in _split(by, row.dash_key):
             if name in top:
                 per_bucket[start][name] += cost
             else:
