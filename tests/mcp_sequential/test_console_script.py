@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp_sequential.helpers import QUIET, console_script, schema_errors
+from mcp_sequential.helpers import QUIET, console_script, reference_command, schema_errors
 
 T = "sequentialthinking"
 
@@ -47,6 +47,30 @@ async def test_an_sdk_client_thinks_through_the_script(tmp_path: Path) -> None:
     assert "💭 Thought 1/3" in log and "🔄 Revision 2/3 (revising thought 1)" in log
     assert "🌿 Branch 5/5 (from thought 1, ID: other)" in log
     assert "│ step 1" in log and "no number" not in log
+
+
+@pytest.mark.anyio
+async def test_the_stderr_log_is_the_reference_s(tmp_path: Path) -> None:
+    """Same calls, same boxes on stderr, byte for byte (wide characters and missing fields too)."""
+    calls = [
+        args(1, 3),
+        {**args(2, 3, isRevision=True), "thought": "Revise 🧠 ünï"},  # no revisesThought: "undefined"
+        args(3, 3, branchFromThought=1),  # no branchId
+        {**args(4, 3, branchFromThought=1, branchId="x"), "thought": "a thought wider than its header, quite a bit"},
+        {"thought": "refused", "thoughtNumber": 0},
+    ]
+    logs = []
+    for command in (reference_command()[0], console_script()):
+        log = tmp_path / f"{Path(command).name}.txt"
+        params = StdioServerParameters(command=command, env={"DISABLE_THOUGHT_LOGGING": "false"})
+        with log.open("w") as errlog:
+            async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+                for call in calls:
+                    await client.call_tool(T, call)
+        logs.append(log.read_text("utf-8"))
+    theirs, ours = logs
+    assert ours == theirs
+    assert ours.count("┌") == 4 and "(revising thought undefined)" in ours and "ID: undefined" in ours
 
 
 def run_session(lines: list[dict[str, Any]], env: dict[str, str]) -> tuple[list[dict[str, Any]], str, int]:

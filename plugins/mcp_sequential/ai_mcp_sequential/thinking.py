@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "FIELDS",
     "MAX_SAFE_INTEGER",
     "TOOL_NAME",
     "ThoughtData",
