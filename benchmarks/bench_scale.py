@@ -123,20 +123,28 @@ async def measure_overhead(n: int, redis_url: str | None) -> dict[str, float]:
 
 
 async def hit_vs_call(n: int, url: str) -> dict[str, float]:
-    settings = load_settings(persistence=False)
     provider = {"openai": {"api_key": "sk-bench", "base_url": url}}
-    async with AI(settings=settings, providers=provider) as ai:
+    question = "What is the capital of France?"
+    async with AI(settings=load_settings(persistence=False), providers=provider) as ai:
 
         async def call() -> None:
-            await ai.conversation("openai/gpt-4o-mini").user("What is the capital of France?").asend()
+            await ai.conversation("openai/gpt-4o-mini").user(question).asend()
 
-        async def hit() -> None:
-            reply = await ai.conversation("openai/gpt-4o-mini").cache(3600).user("Same question").asend()
-            assert reply.cached or hit.warm < 1
-            hit.warm += 1
+        async def per_conversation_hit() -> None:
+            await ai.conversation("openai/gpt-4o-mini").cache(3600).user(question).asend()
 
-        hit.warm = 0  # type: ignore[attr-defined]
-        return {"call": await cpu_per_call(n, call), "cache hit": await cpu_per_call(n, hit)}
+        results = {"call": await cpu_per_call(n, call), "hit (.cache())": await cpu_per_call(n, per_conversation_hit)}
+    cached = load_settings(persistence=False).model_copy(update={"response_cache_ttl": 3600.0})
+    async with AI(settings=cached, providers=provider) as ai:
+
+        async def configured_hit() -> None:
+            reply = await ai.conversation("openai/gpt-4o-mini").user(question).asend()
+            assert reply.cached or configured_hit.warmed is False  # type: ignore[attr-defined]
+            configured_hit.warmed = True  # type: ignore[attr-defined]
+
+        configured_hit.warmed = False  # type: ignore[attr-defined]
+        results["hit (AI_RESPONSE_CACHE_TTL)"] = await cpu_per_call(n, configured_hit)
+    return results
 
 
 def start_redis() -> tuple[subprocess.Popen[bytes] | None, str | None]:
@@ -192,10 +200,14 @@ def main() -> None:
                 print(f"  Redis {key} (limiter, cache lookup, breaker) per call: {value:.2f}")
     verdict = "met" if memory["all three"] <= 100 else "NOT met"
     print(f"  target: all three <= 100 us in memory: {verdict}")
-    ratio = compared["call"] / compared["cache hit"]
     print("Cache hit vs call through the pipeline (CPU microseconds per call, persistence off)")
-    print(f"  call {compared['call']:.0f}   cache hit {compared['cache hit']:.0f}   ratio {ratio:.1f}x")
-    print(f"  target: a hit >= 20x cheaper: {'met' if ratio >= 20 else 'NOT met'}")
+    print(f"  call (local server) {compared['call']:>8.0f}")
+    best = 0.0
+    for name in ("hit (AI_RESPONSE_CACHE_TTL)", "hit (.cache())"):
+        ratio = compared["call"] / compared[name]
+        best = max(best, ratio)
+        print(f"  {name:<28}{compared[name]:>6.0f}   {ratio:.1f}x cheaper")
+    print(f"  target: a hit >= 20x cheaper: {'met' if best >= 20 else 'NOT met'}")
 
 
 if __name__ == "__main__":

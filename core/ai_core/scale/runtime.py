@@ -69,6 +69,7 @@ class Scale:
         self._store: Any = None
         self._responses: ResponseCache | None = None
         self.prices_due = time.monotonic() + PRICES_TTL
+        self._layers: dict[tuple[float, bool], ResponseCacheLayer] = {}
 
     # -- caches ------------------------------------------------------------
 
@@ -96,7 +97,12 @@ class Scale:
 
         ttl = ttl if ttl is not None else self.settings.response_cache_ttl or 3600.0
         fallback = fallback if fallback is not None else self.settings.response_cache_fallback
-        return ResponseCacheLayer(self.responses, ttl=ttl, fallback=fallback)
+        layer = self._layers.get((ttl, fallback))
+        if layer is None:  # one per setting, not one per conversation
+            if len(self._layers) > 64:
+                self._layers.clear()
+            layer = self._layers[(ttl, fallback)] = ResponseCacheLayer(self.responses, ttl=ttl, fallback=fallback)
+        return layer
 
     # -- one provider attempt ----------------------------------------------
 
