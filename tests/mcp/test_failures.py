@@ -198,3 +198,41 @@ def test_when_this_process_dies_its_stdio_servers_die_too(tmp_path: Path, how: s
     finally:
         proc.kill()
         proc.wait()
+
+
+async def test_a_turn_cancelled_during_a_tool_call_stores_an_answer_for_every_call(servers: Any) -> None:
+    from ai_core.pipeline.store import MemoryStore
+
+    fake = FakeDriver.scripted(
+        [
+            [
+                ToolCallPart(id="done", name="slow__pid", arguments={}),
+                ToolCallPart(id="stuck", name="slow__work", arguments={}),
+                ToolCallPart(id="never", name="slow__pid", arguments={}),
+            ],
+            "after",
+        ]
+    )
+    store = MemoryStore()
+    async with AI(persistence=False, store=store, drivers={"fake": fake}, mcp_servers=servers(slow="hang")) as ai:
+        reached = anyio.Event()
+
+        def watch(request: Any) -> None:
+            if request.call_id == "stuck":
+                reached.set()
+
+        conv = ai.conversation("fake/echo").mcp("slow").approver(watch)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(conv.user("go").asend)
+            await reached.wait()
+            await anyio.sleep(0.3)  # the call is in flight
+            tasks.cancel_scope.cancel()
+        record = await store.load(conv.id)
+        assert record is not None
+        got = {p.tool_call_id: p for m in record.messages for p in m.parts if isinstance(p, ToolResultPart)}
+        assert got["done"].content.isdigit()
+        assert got["stuck"].is_error and got["never"].is_error and "cancelled" in got["never"].content
+        # the conversation is valid to send again: every call has its answer
+        resumed = ai.conversation(id=conv.id)
+        assert (await resumed.user("again").asend()).text == "after"
+        assert [m.role for m in fake.calls[-1].messages] == ["user", "assistant", "tool", "tool", "tool", "user"]

@@ -222,7 +222,12 @@ class TurnRunner:
                 for call in response.tool_calls
             ])
             raise errors.ToolLoopError(f"the model still wanted tools after {round_number} rounds")
-        run = await toolbox.run(response.tool_calls, conv._run_context())
+        try:
+            run = await toolbox.run(response.tool_calls, conv._run_context())
+        except BaseException:  # cancelled mid-tools: store every call's answer, then stop
+            if toolbox.interrupted is not None:
+                await self._append(conv, turn, toolbox.interrupted.results)
+            raise
         await self._append(conv, turn, run.results)
         if run.deferred:  # the turn ends here; conversation.approve()/deny() continue it
             with anyio.CancelScope(shield=True):

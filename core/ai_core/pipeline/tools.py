@@ -104,6 +104,7 @@ class ToolBox:
         self._mcp: dict[str, tuple[ConnectedServer, str]] = {}
         self.owners: dict[str, tuple[str | None, str]] = {}
         """Model-facing name -> (MCP server or None, the tool's own name)."""
+        self.interrupted: ToolRun | None = None
 
     def add_spec(self, spec: ToolSpec) -> None:
         self._claim(spec.name, f"the declared tool {spec.name!r}")
@@ -166,8 +167,24 @@ class ToolBox:
         )
 
     async def run(self, calls: list[ToolCallPart], context: RunContext) -> ToolRun:
-        """Approve and run each call in order; every failure becomes an error result."""
+        """Approve and run each call in order; every failure becomes an error result.
+
+        Cancelled part-way, it leaves in :attr:`interrupted` the results so far plus
+        a "not run" result for each call left, for the caller to store: the
+        conversation then answers every call and stays valid to send again."""
         outcome = ToolRun()
+        self.interrupted = None
+        try:
+            await self._run_each(calls, context, outcome)
+        except BaseException:
+            answered = {m.parts[0].tool_call_id for m in outcome.results if isinstance(m.parts[0], ToolResultPart)}
+            left = [c for c in calls if c.id not in answered]  # deferred ones too: nobody will decide them
+            stopped = [_result_message(c, ToolResult("not run: the turn was cancelled", is_error=True)) for c in left]
+            self.interrupted = ToolRun(results=[*outcome.results, *stopped])
+            raise
+        return outcome
+
+    async def _run_each(self, calls: list[ToolCallPart], context: RunContext, outcome: ToolRun) -> None:
         for call in calls:
             server_name, tool = self.owners.get(call.name, (None, call.name))
             _emit_requested(context, call, server_name, tool if call.name in self.owners else None)
@@ -185,7 +202,6 @@ class ToolBox:
             )
             if result is not None:
                 outcome.results.append(_result_message(call, result))
-        return outcome
 
     async def _decide_and_run(
         self, call: ToolCallPart, server_name: str | None, tool: str, context: RunContext, outcome: ToolRun
