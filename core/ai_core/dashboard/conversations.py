@@ -97,15 +97,15 @@ def list_conversations(
     searched = None
     if search:
         window = _filtered(select(_c.c.id), filters).order_by(_c.c.updated_at.desc()).limit(SEARCH_WINDOW).subquery()
-        pattern = f"%{like_escape(search.lower())}%"
-        text_matches = exists().where(
-            _m.c.conversation_id == _c.c.id,
-            func.lower(cast(_m.c.parts, Text)).like(pattern, escape="\\"),
-        )
-        query = query.where(
-            _c.c.id.in_(select(window.c.id)),
-            or_(func.lower(func.coalesce(_c.c.title, "")).like(pattern, escape="\\"), text_matches),
-        )
+        pattern = f"%{like_escape(search)}%"
+
+        def matches(column: Any) -> Any:  # SQLite's LIKE ignores ASCII case already; PostgreSQL needs ILIKE
+            if database.dialect == "sqlite":
+                return column.like(pattern, escape="\\")
+            return column.ilike(pattern, escape="\\")
+
+        text_matches = exists().where(_m.c.conversation_id == _c.c.id, matches(cast(_m.c.parts, Text)))
+        query = query.where(_c.c.id.in_(select(window.c.id)), or_(matches(_c.c.title), text_matches))
         with database.read() as conn:
             searched = conn.execute(select(func.count()).select_from(window)).scalar_one()
     with database.read() as conn:

@@ -293,7 +293,7 @@ def failures_page(database: Database, filters: Filters, *, grain: str) -> Page:
                 Column("provider", "provider"),
                 Column("error_type", "error type"),
                 Column("failures", "failures", "int"),
-                Column("last_seen", "last seen", "time"),
+                Column("last_day", "last seen", "date"),
             ],
             report["rows"],
             total={"provider": "total", "failures": report["total"]},
