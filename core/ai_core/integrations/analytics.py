@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import statistics
 import threading
+import time
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
@@ -64,12 +65,23 @@ class AnalyticsListener(BindableHandler):
 
 
 class AnalyticsUpdater(BoundHandler):
-    """Sync: runs on the event worker, in event order."""
+    """Sync: runs on the event worker, in event order.
+
+    A refresh reads the day's rows of each key it recomputes, so under load
+    they are batched: at most one refresh per ``interval`` seconds, the keys
+    touched meanwhile refreshed together when it is due (a timer makes sure it
+    happens even if no turn follows).
+    """
+
+    interval = 1.0
 
     def __init__(self, database: Database) -> None:
         self.database = database
         self._dirty: set[Key] = set()
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
+        self._last = 0.0
+        self._timer: threading.Timer | None = None
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, MessageAdded):
@@ -78,18 +90,36 @@ class AnalyticsUpdater(BoundHandler):
         elif isinstance(event, RequestFailed):
             self._dirty.add((event.occurred_at.date(), event.provider, event.model))
         elif isinstance(event, ConversationUpdated) and self._dirty:
-            self.flush()
+            wait = self._last + self.interval - time.monotonic()
+            if wait <= 0:
+                self.flush()
+            elif self._timer is None:
+                self._timer = threading.Timer(wait, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
 
     def flush(self) -> None:
-        with self._lock:
-            keys, self._dirty = self._dirty, set()
-        if keys:
+        """Refresh every key touched since the last refresh, now."""
+        with self._flushing:
+            with self._lock:
+                keys, self._dirty = self._dirty, set()
+                timer, self._timer = self._timer, None
+            if timer is not None and timer is not threading.current_thread():
+                timer.cancel()
+            self._last = time.monotonic()
+            if not keys:
+                return
             try:
                 refresh_analytics(self.database, keys)
             except Exception as exc:
                 with self._lock:
                     self._dirty |= keys  # tried again at the next turn
                 log.warning("analytics_refresh_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def drain(self, timeout: float | None = 30) -> bool:
+        """Refresh what is pending now (tests, shutdown)."""
+        self.flush()
+        return True
 
     def close(self, timeout: float | None = 10) -> None:
         self.flush()

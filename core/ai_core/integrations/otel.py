@@ -224,6 +224,21 @@ class _CallRecord:
         self.span.end()
 
 
+_off: dict[int, tuple[Any, bool]] = {}
+
+
+def _turned_off(call: Call) -> bool:
+    """``otel`` in ``AI_LISTENERS_DISABLED`` turns the spans off too (remembered per settings object)."""
+    settings = call.services.settings
+    known = _off.get(id(settings))
+    if known is None or known[0] is not settings:
+        if len(_off) > 64:  # settings of AI instances long gone
+            _off.clear()
+        names = {name.strip() for name in (settings.listeners_disabled or "").split(",")}
+        known = _off[id(settings)] = (settings, "otel" in names)
+    return known[1]
+
+
 class OTelMiddleware(Middleware):
     """The outermost layer but one (order 10): a span around each model call, retries included."""
 
@@ -231,7 +246,7 @@ class OTelMiddleware(Middleware):
     order = 10
 
     async def __call__(self, call: Call, call_next: Next) -> ChatResponse:
-        if not _instruments.active():
+        if not _instruments.active() or _turned_off(call):
             return await call_next(call)
         record = _CallRecord(call, current=True)
         try:
@@ -243,7 +258,7 @@ class OTelMiddleware(Middleware):
         return response
 
     def stream(self, call: Call, call_next: StreamNext) -> AsyncIterator[StreamEvent]:
-        if not _instruments.active():
+        if not _instruments.active() or _turned_off(call):
             return call_next(call)
         return self._traced_stream(call, call_next)
 
