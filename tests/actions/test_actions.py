@@ -221,3 +221,31 @@ def test_an_action_killed_mid_run_is_completed_once_by_the_next_process(database
                 {"c": row.conversation_id, "t": f"%[action send_followup_email (id {action_id}) succeeded] sent to%"},
             ).scalar()
         assert outcome == 1  # appended to the stored conversation, once
+
+
+@pytest.mark.anyio
+async def test_the_approval_hook_sees_an_action_before_it_is_stored() -> None:
+    from ai_core.mcp.approval import Approval
+
+    ai = make_ai(None, [CALL, "understood", CALL, "queued"])
+    runs: list[str] = []
+    ai.action("send_followup_email")(lambda to, subject: runs.append(to) or "sent")
+    seen_requests: list[Any] = []
+
+    def no_mail_to_ada(request: Any) -> Approval:
+        seen_requests.append(request)
+        if request.arguments.get("to") == "ada@example.com" and len(seen_requests) == 1:
+            return Approval.deny("Ada asked for no more e-mail")
+        return Approval.approve()
+
+    async with ai:
+        chat = ai.conversation().actions().approver(no_mail_to_ada)
+        await chat.user("mail Ada").asend()
+        denied = next(m for m in chat.messages if m.role == "tool").parts[0]
+        assert denied.is_error and "Ada asked for no more e-mail" in denied.content
+        await ai.events.adrain()
+        assert runs == [] and await ActionManager.of(ai).aresume() == 0  # nothing stored, nothing ran
+        await chat.user("try again").asend()
+        await ai.events.adrain()
+        assert runs == ["ada@example.com"]
+        assert seen_requests[0].name == "send_followup_email" and seen_requests[0].server is None
