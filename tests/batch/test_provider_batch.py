@@ -163,6 +163,31 @@ async def test_budgets_are_charged_per_item(batch_server: OpenAIBatchServer, dat
 
 
 @pytest.mark.anyio
+async def test_hard_budgets_are_checked_for_the_whole_batch_before_it_is_submitted(
+    batch_server: OpenAIBatchServer, database_url: str
+) -> None:
+    """Each item is admitted as the pipeline would admit it, holding its worst case until all are
+    admitted: two items of at most 1,000 output tokens fit in the budget, the others are refused and
+    never sent. The holds are released after the upload; the answers are charged when recorded."""
+    from datetime import UTC, datetime
+
+    from ai_core.budgets import Budget, BudgetMiddleware
+
+    budget = Budget(limit=Decimal("0.0013"), name="tight")  # a worst case is just over $0.0006
+    items = [{**item, "max_tokens": 1000} for item in _items(4)]
+    async with _ai(batch_server, database_url, budgets=[budget]) as ai:
+        results = await run_provider_batch(ai, items, job="t", poll_interval=0.01)
+        ledger = BudgetMiddleware.ledger_for(ai.services)
+        spent, held = ledger.usage(budget.key("*"), budget.period_start(datetime.now(UTC)))
+    assert results is not None
+    by_id = {r.id: r for r in results}
+    assert [by_id[f"item-{i}"].ok for i in range(4)] == [True, True, False, False]
+    assert by_id["item-3"].error_type == "BudgetExceededError"
+    assert len(batch_server.batch_bodies) == 2
+    assert spent == 2 * HALF_PRICE and held == 0
+
+
+@pytest.mark.anyio
 async def test_without_persistence_or_with_two_providers_it_is_refused(batch_server: OpenAIBatchServer) -> None:
     async with _ai(batch_server, None) as ai:
         with pytest.raises(errors.ConfigurationError, match="persistence"):

@@ -88,8 +88,9 @@ async def run_provider_batch(
     unanswered = [item for item in pending if batch_conversation_id(job, item.id) not in ledger.answered]
     provider = _provider_of(ai, unanswered or pending)
     state = await load_job(database, job)
+    refused: set[str] = set()
     if unanswered and (state is None or state.finished):
-        state = await _upload_items(ai, job, provider, unanswered, finish, report)
+        state, refused = await _upload_items(ai, job, provider, unanswered, finish, report)
     if state is not None and not state.finished and state.batch_id is None:
         await _create_batch(await _driver(ai, state.provider), database, state, report)
     answers: dict[str, ChatResponse | errors.AIError] = {}
@@ -107,7 +108,7 @@ async def run_provider_batch(
     replayable = [item for item in pending if item.id not in waiting or isinstance(answers.get(item.id), ChatResponse)]
     replayed = {item.id for item in replayable}
     for item in pending:
-        if item.id in replayed:
+        if item.id in replayed or item.id in refused:
             continue
         found = answers.get(item.id)
         error = found if isinstance(found, errors.AIError) else _missing(state, batch)
@@ -156,39 +157,85 @@ async def _driver(ai: AI, provider: str) -> OpenAIChatDriver:
 async def _upload_items(
     ai: AI, job: str, provider: str, items: list[BatchItem], finish: Callable[[BatchResult], Any],
     report: StatusCallback,
-) -> JobState | None:  # fmt: skip
-    """Upload the items' requests; the job's row says so before anything else happens."""
-    from ai_core.dialects.openai_chat import wire
-    from ai_core.pipeline.tools import ToolBox
+) -> tuple[JobState | None, set[str]]:  # fmt: skip
+    """Admit the items through the budgets, upload their requests, and save the job's row.
 
+    Returns the job and the ids of the items refused here (each already given its result).
+    """
     database = ai.services.database
     assert database is not None
     driver = await _driver(ai, provider)
     lines: list[bytes] = []
-    for item in items:
-        try:
-            builder = _builder(ai, item, None, resume=False)
-            _, model = builder._resolve_model()
-            request = builder._request(provider, model, list(item.messages), ToolBox())
-            body = wire.build_body(request, driver.profile)
-        except errors.AIError as exc:
-            finish(BatchResult.failed(item.id, exc))
-            continue
-        line = {"custom_id": item.id, "method": "POST", "url": "/v1/chat/completions", "body": body}
-        lines.append(json.dumps(line, ensure_ascii=False).encode())
-    if not lines:
-        return None
-    content = b"\n".join(lines) + b"\n"
-    state = JobState(
-        id=job_id(job), name=job[:1024], provider=provider, status="uploading",
-        items_digest=hashlib.sha256(content).hexdigest(), item_count=len(lines),
-    )  # fmt: skip
-    uploaded = await _upload(driver, content, f"ai-core-{state.id}.jsonl")
-    state.input_file_id = str(uploaded["id"])
-    state.status = "uploaded"
-    await save_job(database, state)
-    report("uploaded", uploaded)
-    return state
+    refused: set[str] = set()
+    admission = _Admission(ai)
+    try:
+        for item in items:
+            try:
+                body = await admission.body(item, provider, driver, batch_conversation_id(job, item.id))
+            except errors.AIError as exc:
+                result = BatchResult.failed(item.id, exc, batch_conversation_id(job, item.id))
+                result.model = item.model
+                finish(result)
+                refused.add(item.id)
+                continue
+            line = {"custom_id": item.id, "method": "POST", "url": "/v1/chat/completions", "body": body}
+            lines.append(json.dumps(line, ensure_ascii=False).encode())
+        if not lines:
+            return None, refused
+        content = b"\n".join(lines) + b"\n"
+        state = JobState(
+            id=job_id(job), name=job[:1024], provider=provider, status="uploading",
+            items_digest=hashlib.sha256(content).hexdigest(), item_count=len(lines),
+        )  # fmt: skip
+        uploaded = await _upload(driver, content, f"ai-core-{state.id}.jsonl")
+        state.input_file_id = str(uploaded["id"])
+        state.status = "uploaded"
+        await save_job(database, state)
+        report("uploaded", uploaded)
+        return state, refused
+    finally:
+        with anyio.CancelScope(shield=True):
+            await admission.release()
+
+
+class _Admission:
+    """The budget layers' check of every item before the batch is paid for.
+
+    Each item is admitted as the pipeline would admit it (per-request caps, a
+    ``max_tokens`` where a hard budget needs one, refusal when it cannot fit),
+    and its hold is kept until every item is admitted, so the batch as a whole
+    must fit. The holds are then released: the answers are charged at their
+    real cost when they are recorded.
+    """
+
+    def __init__(self, ai: AI) -> None:
+        from ai_core.budgets.middleware import BudgetMiddleware
+
+        self.ai = ai
+        self.layers = [layer for layer in ai.middleware if isinstance(layer, BudgetMiddleware)]
+        self.holds: list[tuple[Any, Any]] = []
+
+    async def body(self, item: BatchItem, provider: str, driver: OpenAIChatDriver, conversation_id: str) -> Any:
+        from ai_core.dialects.openai_chat import wire
+        from ai_core.pipeline.tools import ToolBox
+
+        builder = _builder(self.ai, item, None, resume=False)
+        _, model = builder._resolve_model()
+        request = builder._request(provider, model, list(item.messages), ToolBox())
+        call = Call(
+            request=request, services=self.ai.services, conversation_id=conversation_id, user=item.user,
+            tenant=item.tenant, tags=item.tags, state={"max_cost": item.max_cost, "fallbacks": ()},
+        )  # fmt: skip
+        for layer in self.layers:
+            call, hold = await layer._admit(call)
+            if hold is not None:
+                self.holds.append((layer, hold))
+        return wire.build_body(call.request, driver.profile)
+
+    async def release(self) -> None:
+        for layer, hold in self.holds:
+            await layer._run(self.ai.services, "release", hold)
+        self.holds.clear()
 
 
 async def _create_batch(driver: OpenAIChatDriver, database: Any, state: JobState, report: StatusCallback) -> None:
@@ -338,7 +385,13 @@ async def _record(
     from ai_core.app import AI
 
     provider = _provider_of(ai, items)
-    settings = ai.services.settings.model_copy(update={"retry_attempts": 0})
+    # Paid already: every budget counts these answers, none may refuse them (admission was at submission).
+    soft = [
+        {**b, "hard": False, "per_request": None, "unknown_cost": "count_as",
+         "unknown_cost_amount": b.get("unknown_cost_amount") or 0}
+        for b in ai.services.settings.budgets
+    ]  # fmt: skip
+    settings = ai.services.settings.model_copy(update={"retry_attempts": 0, "budgets": soft})
     replay = AI(
         settings=settings,
         registry=ai.services.registry,
@@ -346,7 +399,7 @@ async def _record(
         middleware=[BatchPrice()],
     )
     try:
-        tagged = [replace(item, metadata={**item.metadata, ITEM_KEY: item.id}) for item in items]
+        tagged = [replace(item, metadata={**item.metadata, ITEM_KEY: item.id}, max_cost=None) for item in items]
         await run_batch(replay, tagged, concurrency=16, job=job, on_result=finish)
     finally:
         with anyio.CancelScope(shield=True):
