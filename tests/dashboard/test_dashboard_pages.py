@@ -182,6 +182,12 @@ def test_models_failures_budgets_status(seeded, serve, page, shoot) -> None:
     shoot("budgets")
 
     page.get(f"{served.base}/status")
-    state = page.find_element(By.TAG_NAME, "main").text
-    assert "ai_core.scale" in state and "ai_core.queue" in state
+    modules = page.find_element(By.ID, "modules").text
+    assert "ai_core.scale: " in modules and "ai_core.queue: " in modules
+    if "ai_core.scale: installed" in modules:  # what `ai status` shows, section by section
+        for section in ("breakers", "limits", "queue", "database"):
+            assert page.find_element(By.ID, f"status-{section}").text, section
+        assert "AI_REDIS_URL" in page.find_element(By.ID, "status-breakers").text
+    else:
+        assert "not part of this installation" in page.find_element(By.TAG_NAME, "main").text
     shoot("status")

@@ -11,6 +11,9 @@ it), a strict Content-Security-Policy and ``Cache-Control: no-store``.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import inspect
 import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from ai_core.budgets.model import Budget
+    from ai_core.config import Settings
     from ai_core.storage.database import Database
 
 __all__ = ["COOKIE", "DEFAULT_DAYS", "create_app"]
@@ -187,7 +191,12 @@ def _filters(request: Request, viewer: Viewer) -> Filters:
 
 
 def create_app(
-    database: Database, *, token: str | None = None, budgets: Sequence[Budget] = (), database_text: str = ""
+    database: Database,
+    *,
+    token: str | None = None,
+    budgets: Sequence[Budget] = (),
+    database_text: str = "",
+    settings: Settings | None = None,
 ) -> Starlette:
     """The dashboard over ``database``. ``token``: ``AI_DASHBOARD_TOKEN`` (None: loopback, no login)."""
     if database.dialect == "sqlite":
@@ -232,6 +241,9 @@ def create_app(
         )
 
     def guarded(handler: Any) -> Any:
+        if inspect.iscoroutinefunction(handler):
+            return handler
+
         def endpoint(request: Request) -> Response:
             try:
                 return handler(request)  # type: ignore[no-any-return]
@@ -284,13 +296,13 @@ def create_app(
         grain = _choice(request.query_params.get("grain"), GRAINS, "day", "grain")
         return render(request, failures_page(database, filters, grain=grain), "failures.html", filters)
 
-    def status(request: Request) -> Response:
+    async def status(request: Request) -> Response:
         if viewer_of(request).scoped:
             page = Page("status", "Status", notes=["Status is shared by every tenant: ask the operator."])
-            page.context["sections"] = []
-            page.context["database"] = ""
+            page.context.update(sections=[], modules=[], database="")
             return render(request, page, "status.html")
-        return render(request, status_page(database, database_text=database_text), "status.html")
+        found = await _collect_status(settings)
+        return render(request, status_page(found, database_text=database_text), "status.html")
 
     def home(request: Request) -> Response:
         return RedirectResponse("/spend", status_code=303)
@@ -309,6 +321,22 @@ def create_app(
     app = Starlette(routes=routes)
     app.add_middleware(_Guard, token=token)  # type: ignore[arg-type]
     return app
+
+
+async def _collect_status(settings: Settings | None) -> dict[str, Any] | None:
+    """``ai status``'s sections (``ai_core.scale.status``), or None when that module is not installed."""
+    if importlib.util.find_spec("ai_core.scale") is None:
+        return None
+    try:
+        module = importlib.import_module("ai_core.scale.status")
+    except ImportError:
+        return None
+    if settings is None:
+        from ai_core.config import load_settings
+
+        settings = load_settings()
+    found: dict[str, Any] = await module.collect_status(settings)
+    return found
 
 
 def _map_sqlite_reads(database: Database) -> None:

@@ -37,9 +37,10 @@ __all__ = [
 ]
 
 STATUS_MODULES = ("ai_core.scale", "ai_core.queue")
-"""Modules the status page reports on when they exist: each may offer
-``dashboard_status(database) -> list[dict]`` (tables: ``name``, ``title``,
-``columns`` as ``[key, header]`` pairs, ``rows``)."""
+"""Modules the status page names, installed or not. When ``ai_core.scale`` is
+installed the page shows what ``ai status`` shows: the sections of
+``ai_core.scale.status.collect_status`` (providers, breakers, limits, caches,
+the queue slot that ``ai_core.queue`` fills, the database)."""
 
 
 @dataclass
@@ -319,34 +320,53 @@ def failures_page(database: Database, filters: Filters, *, grain: str) -> Page:
     return page
 
 
-def status_page(database: Database, *, database_text: str) -> Page:
-    """What the scale and queue modules report, when they exist; says plainly when they do not."""
+def status_page(found: dict[str, Any] | None, *, database_text: str) -> Page:
+    """The sections of ``ai status`` (``found``: what ``collect_status`` returned, or
+    None when ``ai_core.scale`` is not installed), each as tables; says plainly what is missing."""
     page = Page("status", "Status")
     page.context["database"] = database_text
-    sections = []
+    modules = []
     for name in STATUS_MODULES:
-        section: dict[str, Any] = {"module": name, "tables": []}
-        if importlib.util.find_spec(name) is None:
-            section["state"] = f"{name} is not part of this installation: nothing to show."
+        present = importlib.util.find_spec(name) is not None
+        modules.append({"module": name, "present": present})
+    page.context["modules"] = modules
+    sections = []
+    if found is None:
+        page.notes.append("ai_core.scale is not part of this installation: no breakers, limits or queue to show.")
+    for name, section in (found or {}).items():
+        entry: dict[str, Any] = {"name": name, "tables": [], "error": None}
+        if isinstance(section, dict) and "error" in section:
+            entry["error"] = redact(str(section["error"]))
         else:
-            try:
-                module = importlib.import_module(name)
-                report = getattr(module, "dashboard_status", None)
-                if report is None:
-                    section["state"] = f"{name} is installed but offers no dashboard_status(): nothing to show yet."
-                else:
-                    for item in report(database):
-                        table = TableView(
-                            f"{name.rsplit('.', 1)[-1]}_{item['name']}",
-                            str(item.get("title", item["name"])),
-                            [Column(str(k), str(h)) for k, h in item["columns"]],
-                            list(item["rows"]),
-                        )
-                        section["tables"].append(table)
-                        page.tables.append(table)
-                    section["state"] = f"{name}: reported below."
-            except Exception as exc:  # a broken optional module must not take the page down
-                section["state"] = redact(f"{name} could not report: {type(exc).__name__}: {exc}")
-        sections.append(section)
+            for table in _status_tables(name, section):
+                entry["tables"].append(table)
+                page.tables.append(table)
+        sections.append(entry)
     page.context["sections"] = sections
     return page
+
+
+def _status_tables(name: str, section: Any) -> list[TableView]:
+    """A status section as tables: its plain values as one, each list or mapping of records as another."""
+    if not isinstance(section, dict):
+        return [TableView(name, name, [Column("value", "value")], [{"value": redact(str(section))}])]
+    tables = []
+    plain = [
+        {"setting": key, "value": redact(str(value))}
+        for key, value in section.items()
+        if not isinstance(value, (list, dict))
+    ]
+    if plain:
+        tables.append(TableView(name, name, [Column("setting", "setting"), Column("value", "value")], plain))
+    for key, value in section.items():
+        records: list[dict[str, Any]] = []
+        if isinstance(value, list):
+            records = [v if isinstance(v, dict) else {"value": v} for v in value]
+        elif isinstance(value, dict):
+            records = [{"name": k, **(v if isinstance(v, dict) else {"value": v})} for k, v in value.items()]
+        else:
+            continue
+        keys = list(dict.fromkeys(k for record in records for k in record))
+        rows = [{k: redact(str(record.get(k, ""))) for k in keys} for record in records]
+        tables.append(TableView(f"{name}_{key}", f"{name}: {key}", [Column(k, k) for k in keys], rows))
+    return tables
