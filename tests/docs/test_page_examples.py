@@ -24,6 +24,7 @@ PAGES = [
     "mcp.md",
     "sequential-thinking.md",
     "scale.md",
+    "batches.md",
     "security.md",
     "memory.md",
     "actions.md",
