@@ -8,7 +8,7 @@ import pytest
 from mcp.server.mcpserver import Context, MCPServer
 
 from ai_core import AI, AgentActionCompleted, AgentActionRequested, FakeDriver, MCPServerSpec, ToolCalled
-from ai_core.errors import ConfigurationError
+from ai_core.errors import ConfigurationError, RequestValidationError
 from ai_core.events.listener import Listener
 from ai_core.types import ChatRequest, ToolCallPart, ToolResultPart
 
@@ -96,7 +96,7 @@ async def test_a_tool_choice_no_server_has_is_refused_before_any_provider_call()
     fake = FakeDriver.scripted(["never"])
     async with AI(persistence=False, drivers={"fake": fake}, mcp_servers={"docs": search_server("docs")}) as ai:
         conv = ai.conversation("fake/echo").mcp("docs").tool_choice("search")
-        with pytest.raises(ConfigurationError, match=r"'search'.*docs__search"):
+        with pytest.raises(RequestValidationError, match=r"'search'.*docs__search"):
             await conv.user("go").asend()
         with pytest.raises(ConfigurationError, match="no tool 'missing'"):
             await ai.conversation("fake/echo").mcp("docs", tools=["search", "missing"]).user("go").asend()

@@ -147,11 +147,13 @@ class ToolBox:
     def check_offered(self, names: Sequence[str]) -> None:
         """Refuse (before any provider call) a tool choice naming a tool nobody offers."""
         for name in names:
-            if name not in self.specs:
-                raise errors.ConfigurationError(
+            if self.specs and name not in self.specs:
+                message = (
                     f"tool {name!r} is offered to the model but no server or function has it "
-                    f"(offered: {', '.join(sorted(self.specs)) or 'none'})"
+                    f"(offered: {', '.join(sorted(self.specs))})"
                 )
+                problem = {"loc": ("tool_choice",), "msg": message, "type": "value_error", "input": name}
+                raise errors.RequestValidationError(message, errors=[problem])
 
     def _runs(self, name: str) -> bool:
         return name in self._functions or name in self._mcp
