@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -74,14 +75,33 @@ async def test_the_stderr_log_is_the_reference_s(tmp_path: Path) -> None:
 
 
 def run_session(lines: list[dict[str, Any]], env: dict[str, str]) -> tuple[list[dict[str, Any]], str, int]:
-    """Write JSON-RPC lines to the script, close stdin, and read every answer until it exits."""
-    process = subprocess.run(
-        [console_script()],
-        input="".join(json.dumps(line) + "\n" for line in lines),
-        capture_output=True, text=True, timeout=120, env={**os.environ, **env}, check=False,
+    """Send JSON-RPC lines one by one (reading each request's answer), then close stdin and wait.
+
+    The answers are awaited before EOF: like any SDK server, it drops requests still running when
+    its stdin closes (the reference answers them first).
+    """
+    process = subprocess.Popen(
+        [console_script()], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **env},
     )  # fmt: skip
-    answers = [json.loads(line) for line in process.stdout.splitlines()]
-    return answers, process.stderr, process.returncode
+    assert process.stdin is not None and process.stdout is not None
+    answers = []
+    try:
+        for line in lines:
+            process.stdin.write(json.dumps(line) + "\n")
+            process.stdin.flush()
+            if "id" in line:
+                ready, _, _ = select.select([process.stdout], [], [], 120)  # a generous bound: only a hang trips it
+                assert ready, f"no answer to {line['method']}"
+                answers.append(json.loads(process.stdout.readline()))
+        process.stdin.close()
+        code = process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.stderr is not None
+    return answers, process.stderr.read(), code
 
 
 def test_plain_json_rpc_over_stdio_and_a_clean_exit() -> None:
