@@ -9,8 +9,13 @@ import click
 
 @click.command()
 @click.option("--threads", type=click.IntRange(1, 256), default=4, show_default=True, help="Tasks run at once.")
-@click.option("--stop-timeout", type=click.FloatRange(min=0), default=30, show_default=True,
-              help="Seconds running tasks get to finish on Ctrl-C or SIGTERM.")  # fmt: skip
+@click.option(
+    "--stop-timeout",
+    type=click.FloatRange(min=0),
+    default=30,
+    show_default=True,
+    help="Seconds running tasks get to finish on Ctrl-C or SIGTERM.",
+)
 @click.option("--status", "show_status", is_flag=True, help="Show the queue's state and exit.")
 @click.option("--json", "as_json", is_flag=True, help="With --status: as JSON.")
 def worker(threads: int, stop_timeout: float, show_status: bool, as_json: bool) -> None:

@@ -53,9 +53,7 @@ def make_broker(settings: Settings) -> RedisBroker:
                 import dramatiq
                 from dramatiq.brokers.redis import RedisBroker
             except ImportError:
-                raise ConfigurationError(
-                    "the task queue needs Dramatiq: pip install 'ai-core[queue]'"
-                ) from None
+                raise ConfigurationError("the task queue needs Dramatiq: pip install 'ai-core[queue]'") from None
             broker = RedisBroker(
                 url=url,
                 namespace=queue.namespace,

@@ -10,6 +10,7 @@ there or neither is.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import DateTime, String, select
 from sqlalchemy.engine import Connection
@@ -42,13 +43,11 @@ def is_processed(conn: Connection, event_id: str, listener: str) -> bool:
 
 def mark_processed(conn: Connection, event_id: str, listener: str, event_name: str) -> bool:
     """Insert the marker in ``conn``'s transaction; False when it was already there (a concurrent twin)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        statement = pg_insert(_table).on_conflict_do_nothing()
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        statement = sqlite_insert(_table).on_conflict_do_nothing()
+    statement: Any = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(_table)
+    statement = statement.on_conflict_do_nothing()
     values = {"event_id": event_id, "listener": listener[:255], "event_name": event_name[:64], "processed_at": utcnow()}
-    return conn.execute(statement, values).rowcount == 1
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT here (pipelined connections).
+    return conn.execute(statement.returning(_table.c.event_id), values).first() is not None

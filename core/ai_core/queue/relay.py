@@ -86,9 +86,10 @@ class QueueRelay:
                 self._broker = make_broker(self._settings)
             payload = event.model_dump_json()
             retries = self._settings.queue.retries
-            for n, (key, _listener) in enumerate(targets):
+            for key, _listener in targets:
                 send_event(self._broker, key, event.name, payload, retries=retries)
                 self.sent += 1
+                n += 1
         except Exception as exc:  # Redis down, Dramatiq missing: run the rest here rather than lose them
             error = f"{type(exc).__name__}: {exc}"
             log.warning("event_not_queued", event_name=event.name, error=error, listeners=len(targets) - n)

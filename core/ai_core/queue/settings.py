@@ -18,7 +18,15 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 if TYPE_CHECKING:
     from ai_core.config import Settings
 
-__all__ = ["DEFAULT_SCHEDULE", "EVENTS_QUEUE", "JOBS_QUEUE", "LOCAL_LISTENERS", "QueueSettings", "queue_url", "schedule_of"]
+__all__ = [
+    "DEFAULT_SCHEDULE",
+    "EVENTS_QUEUE",
+    "JOBS_QUEUE",
+    "LOCAL_LISTENERS",
+    "QueueSettings",
+    "queue_url",
+    "schedule_of",
+]
 
 EVENTS_QUEUE = "ai-core-events"
 JOBS_QUEUE = "ai-core-jobs"

@@ -31,12 +31,20 @@ def queue_status(settings: Settings | None = None) -> dict[str, Any]:
     status: dict[str, Any] = {"engine": "in-process", "configured": url is not None, "schedule": schedule_of(settings)}
     if url is None:
         return status
-    from ai_core.storage.urls import masked_url
     from ai_core.queue.worker import job_key
+    from ai_core.storage.urls import masked_url
 
     namespace = settings.queue.namespace
-    status.update(engine="dramatiq", url=masked_url(url), namespace=namespace, queues={}, in_progress=0,
-                  workers=0, jobs={}, error=None)  # fmt: skip
+    status.update(
+        engine="dramatiq",
+        url=masked_url(url),
+        namespace=namespace,
+        queues={},
+        in_progress=0,
+        workers=0,
+        jobs={},
+        error=None,
+    )
     try:
         import redis
 
@@ -75,8 +83,9 @@ def format_queue_status(status: dict[str, Any]) -> list[str]:
             return [*lines, f"  unreachable: {status['error']}"]
         lines.append(f"  workers alive: {status['workers']}, messages held by workers: {status['in_progress']}")
         for queue, counts in status["queues"].items():
-            lines.append(f"  {queue}: {counts['waiting']} waiting, {counts['retrying']} retrying, "
-                         f"{counts['dead']} dead")  # fmt: skip
+            lines.append(
+                f"  {queue}: {counts['waiting']} waiting, {counts['retrying']} retrying, {counts['dead']} dead"
+            )
     schedule = ", ".join(f"{name} every {_every(seconds)}" for name, seconds in status["schedule"].items())
     lines.append(f"  schedule: {schedule or 'off'}")
     for name, record in status.get("jobs", {}).items():

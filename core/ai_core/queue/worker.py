@@ -65,8 +65,14 @@ class WorkerRuntime:
         listener = self.listeners.get(key)
         if listener is None:  # retried (another worker may have the plugin), then dead-lettered
             raise LookupError(f"no listener {key!r} in this worker's plugins")
-        deliver(self.ai.services.database, listener, key, event_name, payload,
-                async_backend=self.settings.queue.async_backend)  # fmt: skip
+        deliver(
+            self.ai.services.database,
+            listener,
+            key,
+            event_name,
+            payload,
+            async_backend=self.settings.queue.async_backend,
+        )
 
     def job(self, name: str) -> None:
         from ai_core.queue.jobs import run_job
@@ -76,8 +82,9 @@ class WorkerRuntime:
         try:
             summary = run_job(self.ai, name)
         except Exception as exc:
-            self.broker.client.hset(key, mapping={"last_error": f"{type(exc).__name__}: {exc}"[:500],
-                                                  "last_failed": started})  # fmt: skip
+            self.broker.client.hset(
+                key, mapping={"last_error": f"{type(exc).__name__}: {exc}"[:500], "last_failed": started}
+            )
             raise
         pipe = self.broker.client.pipeline()
         pipe.hincrby(key, "runs", 1)

@@ -1,0 +1,163 @@
+"""Real worker and scheduler processes against the session's Redis, for the queue tests.
+
+A :class:`Stack` is one test's world: a SQLite file, an empty Redis database, a
+config file with a short ``requeue_after`` (so a killed worker's task comes back
+in about a second, not a minute), and the ``qtest`` plugin (tests/queue/
+qtest_listeners.py) installed as an entry point that both the test process and
+the workers load.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+WAIT = 90.0  # seconds before a wait calls it a hang (never a timing assertion)
+
+
+def wait_until(predicate: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Stack:
+    root: Path
+    redis_url: str
+    schedule: dict[str, float] = field(default_factory=dict)
+    async_backend: str = "asyncio"
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.signals = self.root / "signals"
+        self.signals.mkdir()
+        self.db_url = f"sqlite:///{self.root / 'ai.db'}"
+        site = self.root / "site"
+        info = site / "qtest-1.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: qtest\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text("[ai_core]\nqtest = qtest_listeners\n")
+        self.site = site
+        schedule = ", ".join(f'"{name}" = {seconds}' for name, seconds in self.schedule.items())
+        self.config = self.root / "config.toml"
+        self.config.write_text(
+            "[queue]\nrequeue_after = 1.0\nmaintenance_chance = 1000000\nretries = 2\n"
+            f'async_backend = "{self.async_backend}"\nschedule = {{ {schedule} }}\n'
+        )
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AI_")}
+        self.env.update(
+            AI_QUEUE_URL=self.redis_url,
+            AI_DATABASE_URL=self.db_url,
+            AI_CONFIG_FILE=str(self.config),
+            AI_DATA_DIR=str(self.root / "data"),
+            AI_CORE_PLUGINS="fake,qtest",
+            QTEST_DIR=str(self.signals),
+            PYTHONPATH=os.pathsep.join([str(site), str(HERE), os.environ.get("PYTHONPATH", "")]),
+        )
+
+    # -- processes ------------------------------------------------------------------------------
+
+    def ai(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``ai ARGS`` to completion."""
+        return subprocess.run(
+            [sys.executable, "-c", "from ai_core.cli import main; main()", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+            check=check,
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        """``ai ARGS`` in the background, in its own process group."""
+        log = open(self.root / f"{args[0]}-{len(self.processes)}.log", "wb")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from ai_core.cli import main; main()", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self.processes.append(process)
+        return process
+
+    def kill(self, process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> int:
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        return process.wait(timeout=WAIT)
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                self.kill(process)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')}" for p in sorted(self.root.glob("*.log")))
+
+    # -- what happened --------------------------------------------------------------------------
+
+    def started(self, event_id: str | None = None) -> list[tuple[str, int]]:
+        """(event id, pid) of every start of the response listener, in any process."""
+        found = []
+        for path in self.signals.glob("started-*"):
+            _, event, pid, _ = path.name.split("-")
+            if event_id is None or event == event_id:
+                found.append((event, int(pid)))
+        return found
+
+    def effects(self) -> list[tuple[str, int, str]]:
+        import sqlite3
+
+        with sqlite3.connect(self.root / "ai.db") as conn:
+            try:
+                return [tuple(row) for row in conn.execute("SELECT event_id, pid, kind FROM qtest_effects")]
+            except sqlite3.OperationalError:  # no listener committed anything yet
+                return []
+
+    def markers(self) -> list[tuple[str, str]]:
+        import sqlite3
+
+        with sqlite3.connect(self.root / "ai.db") as conn:
+            return [tuple(row) for row in conn.execute("SELECT event_id, listener FROM ai_processed_events")]
+
+    def settings(self) -> Any:
+        from ai_core.config import Settings
+
+        return Settings(queue_url=self.redis_url, queue={"requeue_after": 1.0, "schedule": self.schedule})
+
+    def status(self) -> dict[str, Any]:
+        """What ``ai worker --status --json`` prints (read in this process: a CLI start per poll is slow)."""
+        from ai_core.queue.status import queue_status
+
+        return queue_status(self.settings())
+
+    def idle(self) -> bool:
+        """Nothing waiting, retrying or held by a worker."""
+        status = self.status()
+        queues = status["queues"].values()
+        return status["in_progress"] == 0 and all(q["waiting"] == 0 and q["retrying"] == 0 for q in queues)
+
+
+def make_stack(root: Path, redis_url: str, **options: Any) -> Iterator[Stack]:
+    stack = Stack(root, redis_url, **options)
+    try:
+        yield stack
+    finally:
+        stack.stop_all()
