@@ -67,6 +67,10 @@ _EXPORTS: dict[str, str] = {
     "BudgetMiddleware": "ai_core.budgets.middleware",
     "expire_stale_holds": "ai_core.budgets",
     "conversation_detail": "ai_core.storage.browse",
+    # batches
+    "BatchItem": "ai_core.batch.items",
+    "BatchResult": "ai_core.batch.items",
+    "run_provider_batch": "ai_core.batch.provider_job",
     # costs
     "PriceBook": "ai_core.costs",
     "compute_cost": "ai_core.costs",
