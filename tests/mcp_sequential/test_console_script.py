@@ -111,12 +111,15 @@ def test_plain_json_rpc_over_stdio_and_a_clean_exit() -> None:
                              "clientInfo": {"name": "plain", "version": "1"}}}  # fmt: skip
     call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
             "params": {"name": T, "arguments": args(1, 1, nextThoughtNeeded="False")}}  # fmt: skip
+    malformed = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": T, "arguments": "x"}}
     answers, stderr, code = run_session(
-        [initialize, {"jsonrpc": "2.0", "method": "notifications/initialized"}, call], QUIET
+        [initialize, {"jsonrpc": "2.0", "method": "notifications/initialized"}, call, malformed], QUIET
     )
     assert code == 0, stderr
     assert "Traceback" not in stderr and "┌" not in stderr  # logging disabled
-    init, result = answers
+    init, result, refused = answers
+    # Arguments that are not an object: a JSON-RPC error (the reference's says -32603 and lists zod's issues).
+    assert refused["error"]["code"] == -32602 and schema_errors("2025-11-25", "JSONRPCErrorResponse", refused) == []
     assert init["result"]["protocolVersion"] == "2025-06-18"
     assert init["result"]["serverInfo"]["name"] == "sequential-thinking-server"
     assert result["result"]["structuredContent"]["nextThoughtNeeded"] is False
