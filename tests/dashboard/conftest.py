@@ -24,6 +24,7 @@ from support.db_fixtures import database, database_url, db_backend, postgres_ser
 CHROMIUM = Path(os.environ.get("AI_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("AI_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
 BUDGET = {"limit": "1", "scope": "tenant", "period": "monthly", "name": "tenant-monthly"}
+PASTED_KEY = "sk-live1234567890abcdefXYZ"
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
@@ -58,7 +59,8 @@ def seeded(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         second = ann.user("Please look up order 42").tool(lookup_order).tool_choice("required").send()
         seed.ids["ann"] = first.conversation_id
         seed.costs["ann"] = first.cost.total + second.cost.total
-        carl = ai.conversation("fake/echo", user="carl", tenant="acme").user("Quarterly report, please").send()
+        carl = ai.conversation("fake/echo", user="carl", tenant="acme")
+        carl = carl.user(f"Quarterly report, please; my key is {PASTED_KEY}").send()
         seed.ids["carl"], seed.costs["carl"] = carl.conversation_id, carl.cost.total
         bob = ai.conversation("fake/echo", user="bob", tenant="globex", tags=("secret",))
         seed.ids["bob"] = bob.user("globex confidential merger plans").send().conversation_id

@@ -17,6 +17,8 @@ from click.testing import CliRunner
 
 from ai_core.cli import cli
 
+PASTED_KEY = "sk-live1234567890abcdefXYZ"  # in carl's prompt (conftest.py's seed)
+
 
 def _usage(by: str, since: str) -> dict[str, Any]:
     result = CliRunner().invoke(cli, ["usage", "--by", by, "--since", since, "--json"], catch_exceptions=False)
@@ -148,6 +150,8 @@ def test_conversation_filters_and_search(seeded, serve, page) -> None:
     assert [row["id"] for row in _table(page, "conversations")] == [seeded.ids["ann"]]
     page.get(f"{served.base}/conversations?q=QUARTERLY")
     assert [row["id"] for row in _table(page, "conversations")] == [seeded.ids["carl"]]
+    page.get(f"{served.base}/conversations/{seeded.ids['carl']}")
+    assert "Quarterly report, please" in page.page_source and PASTED_KEY not in page.page_source
     page.get(f"{served.base}/conversations?model=fake/echo&user=bob")
     assert [row["id"] for row in _table(page, "conversations")] == [seeded.ids["bob"]]
 

@@ -151,6 +151,8 @@ def _parts_view(message: Any) -> list[dict[str, Any]]:
             shown.append({"kind": kind, "text": where})
         else:
             shown.append({"kind": kind, "text": ""})
+    for item in shown:  # a key pasted into a prompt is not shown either
+        item["text"] = redact(item["text"])
     return shown
 
 
