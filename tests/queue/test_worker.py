@@ -100,7 +100,7 @@ async def test_async_conversation_events_reach_a_worker(stack: Stack, monkeypatc
     assert len({event for event, _, _ in effects}) == 3
     wait_until(stack.idle, "the queue to drain")
     status = stack.status()
-    assert status["engine"] == "dramatiq" and status["workers"] >= 1 and status["error"] is None
+    assert status["engine"] == "dramatiq" and status["workers"] >= 1 and "error" not in status
 
 
 def test_unreachable_queue_runs_the_listener_in_process(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -58,4 +58,8 @@ def _lines(name: str, section: dict[str, Any]) -> list[str]:
         for row in section.get("now", []):
             lines.append(f"now: {row['limit']}: {row['remaining']} left")
         return lines
+    if name == "queue":
+        from ai_core.queue.status import format_queue_status
+
+        return [line.removeprefix("  ") for line in format_queue_status(section)]
     return [f"{key}: {value}" for key, value in section.items()]

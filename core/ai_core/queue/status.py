@@ -4,8 +4,8 @@ One dict, JSON-ready: the engine (``in-process`` when no queue is configured),
 the queue's masked URL, per queue the messages waiting, waiting for a retry and
 dead-lettered, the messages workers hold (running or prefetched), the workers
 alive (a heartbeat within ``requeue_after``), the schedule and each job's last
-run as workers recorded it. An unreachable Redis is an ``error`` line, not an
-exception: a status screen must show the rest.
+run as workers recorded it. An unreachable Redis is an ``error`` entry (present
+only then), not an exception: a status screen must show the rest.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ def queue_status(settings: Settings | None = None) -> dict[str, Any]:
         in_progress=0,
         workers=0,
         jobs={},
-        error=None,
     )
     try:
         import redis
@@ -74,12 +73,12 @@ def queue_status(settings: Settings | None = None) -> dict[str, Any]:
 
 
 def format_queue_status(status: dict[str, Any]) -> list[str]:
-    """The status as lines a person reads."""
+    """The status as lines a person reads (``ai worker --status``; ``ai status`` shows them under ``queue``)."""
     if not status["configured"]:
         lines = ["queue: in process (set AI_QUEUE_URL to run listeners and jobs on `ai worker`)"]
     else:
         lines = [f"queue: dramatiq at {status['url']} (namespace {status['namespace']})"]
-        if status.get("error"):
+        if "error" in status:
             return [*lines, f"  unreachable: {status['error']}"]
         lines.append(f"  workers alive: {status['workers']}, messages held by workers: {status['in_progress']}")
         for queue, counts in status["queues"].items():

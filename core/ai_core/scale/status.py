@@ -24,8 +24,8 @@ STATUS_SECTIONS: dict[str, str] = {
     "breakers": "ai_core.scale.status:breakers_section",
     "limits": "ai_core.scale.status:limits_section",
     "cache": "ai_core.scale.status:cache_section",
-    # The queue engine fills this slot: point it at its own ``(settings) -> dict`` function.
-    "queue": "ai_core.scale.status:queue_placeholder_section",
+    # The background-work engine's state (in-process, or Dramatiq over Redis: docs/queue.md).
+    "queue": "ai_core.queue.status:queue_status",
     "database": "ai_core.scale.status:database_section",
 }
 
