@@ -157,3 +157,17 @@ async def test_namespaced_names_and_odd_meta() -> None:
     assert session.length == 4  # each went to the session
     kept = thinking.call(T, args(5), meta={"ai_core": {"conversation_id": "n"}})  # no earlier_calls: trusted
     assert kept.structured is not None and kept.structured["thoughtHistoryLength"] == 5
+
+
+async def test_servers_can_share_one_state(mode: str) -> None:
+    """``create_server(thinking=...)``: two server objects, one set of conversation histories."""
+    from mcp import Client
+
+    from ai_mcp_sequential import SequentialThinking, create_server
+
+    shared = SequentialThinking()  # empty, hence falsy: it must still be the one used
+    one, two = create_server(thinking=shared), create_server(thinking=shared)
+    async with Client(one, mode=mode) as first, Client(two, mode=mode) as second:
+        await first.call_tool(T, args(1), meta=meta("s"))
+        result = structured(await second.call_tool(T, args(2), meta=meta("s")))
+    assert result["thoughtHistoryLength"] == 2 and one.thinking is two.thinking is shared

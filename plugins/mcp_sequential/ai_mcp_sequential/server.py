@@ -93,8 +93,10 @@ def create_server(
         reference); None, the default in process, logs nothing.
     :param thinking: share the state of an existing :class:`SequentialThinking` instead.
     """
-    state = thinking or SequentialThinking(
-        max_conversations=max_conversations, max_thoughts=max_thoughts, on_thought=on_thought
+    state = (
+        thinking
+        if thinking is not None
+        else SequentialThinking(max_conversations=max_conversations, max_thoughts=max_thoughts, on_thought=on_thought)
     )
 
     @asynccontextmanager
@@ -132,6 +134,7 @@ async def serve_stdio(server: Server[Session] | None = None) -> None:
     """Serve over this process's stdin and stdout until the client closes stdin."""
     from mcp.server.stdio import stdio_server
 
-    server = server or create_server(on_thought=log_to_stderr)
+    if server is None:
+        server = create_server(on_thought=log_to_stderr)
     async with stdio_server() as (read_stream, write_stream):
         await server.run(read_stream, write_stream, server.create_initialization_options())
