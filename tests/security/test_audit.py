@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -159,30 +158,29 @@ def test_concurrent_threads_append_in_one_order(database_url: str, db: Database)
     assert trail.verify().ok
 
 
-def _append_in_process(url: str, worker: int) -> None:
-    database = Database.open(url)
-    try:
-        for index in range(15):
-            AuditTrail(database).append(
-                {"provider": "p", "model": "m", "outcome": "answered", "n": f"{worker}-{index}"}
-            )
-    finally:
-        database.close()
+APPENDER = """
+import sys
+from ai_core.security.audit import AuditTrail
+from ai_core.storage.database import Database
+
+database = Database.open(sys.argv[1])
+for index in range(15):
+    AuditTrail(database).append({"provider": "p", "model": "m", "outcome": "answered", "n": f"{sys.argv[2]}-{index}"})
+database.close()
+"""
 
 
 def test_two_processes_append_to_one_sqlite_chain(sqlite_template: Any, tmp_path: Any) -> None:
     """SQLite across processes (PostgreSQL's writers are real parallel connections in the threads test)."""
     import shutil
+    import subprocess
+    import sys
 
     shutil.copyfile(sqlite_template, tmp_path / "shared.db")
     database_url = f"sqlite:///{tmp_path / 'shared.db'}"
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_append_in_process, args=(database_url, n)) for n in range(2)]
+    workers = [subprocess.Popen([sys.executable, "-c", APPENDER, database_url, str(n)]) for n in range(2)]
     for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(120)
-        assert worker.exitcode == 0
+        assert worker.wait(120) == 0
     with Database.open(database_url) as db:
         report = AuditTrail(db).verify()
     assert report.ok and report.records == 30
