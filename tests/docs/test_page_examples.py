@@ -25,6 +25,7 @@ PAGES = [
     "sequential-thinking.md",
     "scale.md",
     "batches.md",
+    "queue.md",
     "security.md",
     "memory.md",
     "actions.md",
