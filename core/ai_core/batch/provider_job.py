@@ -379,7 +379,9 @@ async def _record(
     finish: Callable[[BatchResult], Any],
 ) -> None:  # fmt: skip
     """Each answered item through the pipeline (budgets, price, ledger, events), by an ``AI``
-    of its own whose provider replays the downloaded answers, without retries."""
+    of its own whose provider replays the downloaded answers: no retries, rate limits or
+    response cache, budgets that count without refusing. Its listeners are the installed
+    plugins' (webhooks, analytics, ...); ones added to ``ai`` alone do not see these events."""
     if not items:
         return
     from ai_core.app import AI
@@ -391,7 +393,13 @@ async def _record(
          "unknown_cost_amount": b.get("unknown_cost_amount") or 0}
         for b in ai.services.settings.budgets
     ]  # fmt: skip
-    settings = ai.services.settings.model_copy(update={"retry_attempts": 0, "budgets": soft})
+    update: dict[str, Any] = {"retry_attempts": 0, "budgets": soft}
+    fields = type(ai.services.settings).model_fields
+    if "rate_limits" in fields:  # replaying sends nothing: no limit may delay or refuse it
+        update["rate_limits"] = []
+    if "response_cache_ttl" in fields:  # and no cached answer may stand in for the one paid for
+        update["response_cache_ttl"] = None
+    settings = ai.services.settings.model_copy(update=update)
     replay = AI(
         settings=settings,
         registry=ai.services.registry,
