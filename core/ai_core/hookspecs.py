@@ -156,6 +156,10 @@ def register_listeners(register: Callable[[Any], None]) -> None:
     Return nothing. Every implementation is called. Listeners run in the
     background; a failing one is logged and isolated. ``AI_LISTENERS_DISABLED``
     (comma-separated listener names) turns listeners off.
+    With ``AI_QUEUE_URL`` set they run on ``ai worker`` processes instead,
+    found there by module and name, acknowledged late: an event may arrive
+    twice, so write through :func:`ai_core.queue.delivery_connection` (see
+    docs/queue.md).
 
     Called by: :class:`ai_core.events.EventDispatcher`.
     """
