@@ -28,7 +28,7 @@ from ai_core.events.listener import Listener
 from ai_core.events.types import ConversationUpdated, Event, MessageAdded, RequestFailed
 from ai_core.integrations.base import BindableHandler, BoundHandler
 from ai_core.logging import get_logger
-from ai_core.storage.analytics import _percentile, _unknown
+from ai_core.storage.analytics import _percentile, _unknown, lock_derived_tables
 from ai_core.storage.analytics_tables import ModelPerformance, UsageAnalytics
 from ai_core.storage.base import table_of
 from ai_core.storage.columns import utcnow
@@ -137,6 +137,7 @@ def refresh_analytics(database: Database, keys: Iterable[Key]) -> int:
         return or_(*(and_(table.c[day] == d, table.c.provider == p, table.c.model == m) for d, p, m in keys))
 
     with database.write() as conn:
+        lock_derived_tables(conn)
         conn.execute(delete(_usage).where(tuple_(_usage.c.day, _usage.c.provider, _usage.c.model).in_(keys)))
         conn.execute(
             delete(_performance).where(

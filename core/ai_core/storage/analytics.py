@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Integer, case, cast, delete, func, select
+from sqlalchemy import Integer, case, cast, delete, func, select, text
 from sqlalchemy.sql import ColumnElement
 
 from ai_core.storage.analytics_tables import CostTracking, ModelPerformance, UsageAnalytics
@@ -29,7 +29,7 @@ from ai_core.storage.money import money_sum
 if TYPE_CHECKING:
     from ai_core.storage.database import Database
 
-__all__ = ["GROUPINGS", "Grouping", "rebuild_analytics", "usage_report"]
+__all__ = ["GROUPINGS", "Grouping", "lock_derived_tables", "rebuild_analytics", "usage_report"]
 
 Grouping = Literal["provider", "model", "user", "day", "tag", "tenant"]
 GROUPINGS: tuple[str, ...] = ("provider", "model", "user", "day", "tag", "tenant")
@@ -120,6 +120,7 @@ def rebuild_analytics(database: Database, *, since: date | None = None) -> dict[
         _unknown().label("unknown_cost_requests"),
     ]
     with database.write() as conn:
+        lock_derived_tables(conn)
         for table in (_usage, _tracking, _performance):
             conn.execute(delete(table).where(day_filter(table.c.day)))
 
@@ -205,6 +206,14 @@ def rebuild_analytics(database: Database, *, since: date | None = None) -> dict[
         "ai_cost_tracking": len(tracking_rows),
         "ai_model_performance": len(performance_rows),
     }
+
+
+def lock_derived_tables(conn: Any) -> None:
+    """Serialise writers of the derived tables (a rebuild, the live analytics listener) for the
+    rest of the transaction: on PostgreSQL two of them deleting and inserting the same rows at
+    once would collide on the unique keys. SQLite's writers are serialised already."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(725300106)"))
 
 
 def _percentile(values: list[float], fraction: float) -> float | None:
