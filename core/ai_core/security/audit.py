@@ -30,16 +30,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 
 from ai_core.security.tables import AuditHead, AuditRecord
 from ai_core.storage.base import table_of
 from ai_core.storage.columns import as_utc
+from ai_core.storage.fastsql import Prepared
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from ai_core.storage.database import Database
+    from ai_core.storage.fastsql import RawTransaction
 
 __all__ = ["GENESIS", "AuditTrail", "VerifyReport", "canonical", "chain_hash"]
 
@@ -67,6 +67,29 @@ class VerifyReport:
         return not self.problems
 
 
+def _head_init(dialect: str) -> Any:
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert  # type: ignore[assignment]
+    return dialect_insert(table_of(AuditHead)).on_conflict_do_nothing()
+
+
+def _head_lock(dialect: str) -> Any:
+    head = table_of(AuditHead)
+    query = select(head.c.seq, head.c.hash).where(head.c.chain == bindparam("b_chain"))
+    return query if dialect == "sqlite" else query.with_for_update()  # SQLite: the writer lock orders writers
+
+
+_HEAD_INIT = Prepared(_head_init)
+_HEAD_LOCK = Prepared(_head_lock)
+_INSERT = Prepared(insert(table_of(AuditRecord)))
+_HEAD_MOVE = Prepared(
+    update(table_of(AuditHead))
+    .where(table_of(AuditHead).c.chain == bindparam("b_chain"))
+    .values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
+)
+
 _COLUMNS = (
     ("user_id", "user"),
     ("tenant", "tenant"),
@@ -86,49 +109,41 @@ class AuditTrail:
     # -- writing ---------------------------------------------------------------
 
     async def aappend(self, entry: Mapping[str, Any]) -> tuple[int, str]:
-        return await self.database.run(self.append, entry)
+        """:meth:`append` off the event loop, through the database's write batching
+        (on SQLite, concurrent calls' records share one transaction with the ledger's writes)."""
+        return await self.database.write_job(lambda tx: self.append_in(tx, entry))
 
     def append(self, entry: Mapping[str, Any]) -> tuple[int, str]:
         """Add one record (``entry`` needs ``provider``, ``model``, ``outcome``); return its seq and hash."""
-        occurred = entry.get("occurred_at") or datetime.now(UTC)
-        with self.database.write() as conn:
-            seq, prev = self._lock_head(conn)
-            seq += 1
-            payload = canonical({**entry, "chain": self.chain, "seq": seq, "occurred_at": occurred.isoformat()})
-            digest = chain_hash(prev, payload)
-            conn.execute(
-                table_of(AuditRecord)
-                .insert()
-                .values(
-                    chain=self.chain,
-                    seq=seq,
-                    occurred_at=occurred,
-                    user_id=entry.get("user"),
-                    tenant=entry.get("tenant"),
-                    provider=str(entry["provider"]),
-                    model=str(entry["model"]),
-                    outcome=str(entry["outcome"]),
-                    payload=payload,
-                    prev_hash=prev,
-                    hash=digest,
-                )
-            )
-            head = table_of(AuditHead)
-            conn.execute(head.update().where(head.c.chain == self.chain).values(seq=seq, hash=digest))
-        return seq, digest
+        with self.database.raw_write() as tx:
+            return self.append_in(tx, entry)
 
-    def _lock_head(self, conn: Connection) -> tuple[int, str]:
-        head = table_of(AuditHead)
-        if self.database.is_sqlite:
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-        conn.execute(insert(head).values(chain=self.chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
-        query = select(head.c.seq, head.c.hash).where(head.c.chain == self.chain)
-        if not self.database.is_sqlite:
-            query = query.with_for_update()
-        row = conn.execute(query).one()
-        return int(row.seq), str(row.hash)
+    def append_in(self, tx: RawTransaction, entry: Mapping[str, Any]) -> tuple[int, str]:
+        """Append inside the write transaction ``tx``: lock the head, insert, move the head."""
+        occurred = entry.get("occurred_at") or datetime.now(UTC)
+        tx.execute(_HEAD_INIT, {"chain": self.chain, "seq": 0, "hash": GENESIS})
+        seq, prev = tx.execute(_HEAD_LOCK, {"b_chain": self.chain}).fetchone()
+        seq = int(seq) + 1
+        payload = canonical({**entry, "chain": self.chain, "seq": seq, "occurred_at": occurred.isoformat()})
+        digest = chain_hash(str(prev), payload)
+        tx.execute(
+            _INSERT,
+            {
+                "chain": self.chain,
+                "seq": seq,
+                "occurred_at": occurred,
+                "user_id": entry.get("user"),
+                "tenant": entry.get("tenant"),
+                "provider": str(entry["provider"]),
+                "model": str(entry["model"]),
+                "outcome": str(entry["outcome"]),
+                "payload": payload,
+                "prev_hash": prev,
+                "hash": digest,
+            },
+        )
+        tx.execute(_HEAD_MOVE, {"b_chain": self.chain, "b_seq": seq, "b_hash": digest})
+        return seq, digest
 
     # -- reading -----------------------------------------------------------------
 
