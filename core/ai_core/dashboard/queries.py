@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Date, Select, case, cast, func, literal, literal_column, null, select
+from sqlalchemy import Date, Select, case, cast, func, literal_column, null, select
 from sqlalchemy.sql import ColumnElement
 
 from ai_core.dashboard.sums import OddAmounts, exact_sum_columns, fallback_columns, read_sum
@@ -162,17 +162,14 @@ def _blank() -> dict[str, Any]:
     return {"requests": 0, "input_tokens": 0, "output_tokens": 0, "unknown_cost_requests": 0, "cost": Decimal(0)}
 
 
-_FEW_KEYS = 40
-"""Up to this many keys the chart groups by each; beyond, by the top ones and "other"."""
-
-
 def spend_report(database: Database, filters: Filters, *, by: str = "provider", grain: str = "day") -> dict[str, Any]:
     """Spend by ``by`` over time (``grain``): ``rows`` (one per key and currency, the
     shape of ``ai usage --json``), ``total`` and ``series`` for the chart.
 
-    Two grouped queries, each returning few rows however many the range holds:
-    totals per key, then cost per period for the chart (per key when there are
-    few keys, else for the top :data:`TOP_SERIES` and the rest together).
+    Grouped in the database, so what comes back is a row per key and period
+    however many rows the range holds; for users and tenants (possibly many)
+    totals per key come first, then the chart's periods for the top
+    :data:`TOP_SERIES` keys and the rest together.
 
     By tag, a call counts once under each tag it had when it was made, and calls
     without a tag are left out, as ``ai usage --by tag`` does.
@@ -184,18 +181,24 @@ def spend_report(database: Database, filters: Filters, *, by: str = "provider", 
     # Grouped by the output names: PostgreSQL would not see two copies of an expression
     # with bound parameters as the same expression.
     key = _key_expression(by).label("dash_key")
+    bucket = _bucket_expression(grain, database.dialect)
+    # Users and tenants can be many: totals per key first, then the chart for the top
+    # ones. Providers, models and tag sets are few: one query per period and key does both.
+    many = by in ("user", "tenant")
+    counts = [
+        func.sum(_t.c.requests).label("requests"),
+        func.sum(_t.c.input_tokens).label("input_tokens"),
+        func.sum(_t.c.output_tokens).label("output_tokens"),
+        func.sum(_t.c.unknown_cost_requests).label("unknown_cost_requests"),
+    ]
 
     def totals(money: Sequence[Any]) -> Select[Any]:
-        query = select(
-            key,
-            _t.c.currency,
-            func.sum(_t.c.requests).label("requests"),
-            func.sum(_t.c.input_tokens).label("input_tokens"),
-            func.sum(_t.c.output_tokens).label("output_tokens"),
-            func.sum(_t.c.unknown_cost_requests).label("unknown_cost_requests"),
-            *money,
-        ).group_by(literal_column("dash_key"), _t.c.currency)
-        return _tracking_where(query, filters)
+        columns: list[Any] = [key, _t.c.currency, *counts, *money]
+        grouping: list[Any] = [literal_column("dash_key"), _t.c.currency]
+        if not many:
+            columns.insert(0, bucket.label("dash_bucket"))
+            grouping.insert(0, literal_column("dash_bucket"))
+        return _tracking_where(select(*columns).group_by(*grouping), filters)
 
     per_key: dict[tuple[str | None, str], dict[str, Any]] = {}
     with database.read() as conn:
@@ -209,22 +212,21 @@ def spend_report(database: Database, filters: Filters, *, by: str = "provider", 
                 entry["cost"] += cost
         rows = sorted(per_key.values(), key=lambda r: (-r["cost"], str(r[by])))
         top = list(dict.fromkeys(r[by] for r in rows))[:TOP_SERIES]
-        bucket = _bucket_expression(grain, database.dialect)
-        if not grouped:
-            chart_key: ColumnElement[Any] = literal(None)
-        elif by == "tag" or len(grouped) <= _FEW_KEYS:
-            chart_key = _key_expression(by)
-        else:
+        if not many:
+            timed = grouped
+        elif grouped:
             stored = ["" if k is None else k for k in top]
             chart_key = case((_key_expression(by).in_(stored), _key_expression(by)), else_=null())
 
-        def over_time(money: Sequence[Any]) -> Select[Any]:
-            query = select(bucket.label("dash_bucket"), chart_key.label("dash_key"), *money).group_by(
-                literal_column("dash_bucket"), literal_column("dash_key")
-            )
-            return _tracking_where(query, filters)
+            def over_time(money: Sequence[Any]) -> Select[Any]:
+                query = select(bucket.label("dash_bucket"), chart_key.label("dash_key"), *money).group_by(
+                    literal_column("dash_bucket"), literal_column("dash_key")
+                )
+                return _tracking_where(query, filters)
 
-        timed = summed_rows(conn, database.dialect, _t.c.cost, over_time) if grouped else []
+            timed = summed_rows(conn, database.dialect, _t.c.cost, over_time)
+        else:
+            timed = []
     per_bucket: dict[date, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     other: dict[date, Decimal] = defaultdict(Decimal)
     for row, cost in timed:

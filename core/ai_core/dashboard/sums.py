@@ -32,11 +32,11 @@ def exact_sum_columns(column: ColumnElement[Any], dialect: str, prefix: str = ""
     if dialect != "sqlite":
         return [money_sum(column).label(f"{prefix}money_sum")]
     column = type_coerce(column, String())  # the stored text, so literals bind as text, not as money
-    point = func.instr(column, ".")
-    integer = cast(func.substr(column, 1, point - 1), Integer)
-    high = cast(func.substr(column, point + 1, 9), Integer)
-    low = cast(func.substr(column, point + 10, 9), Integer)
-    odd = case(((column.like("-%")) | (point == 0) | (func.length(column) - point != 18), 1), else_=0)
+    # Fixed-point text with 18 decimals: the parts sit at fixed places from the end.
+    integer = cast(func.substr(column, 1, func.length(column) - 19), Integer)
+    high = cast(func.substr(column, -18, 9), Integer)
+    low = cast(func.substr(column, -9), Integer)
+    odd = case(((func.substr(column, -19, 1) != ".") | (func.substr(column, 1, 1) == "-"), 1), else_=0)
     return [
         func.sum(integer).label(f"{prefix}money_int"),
         func.sum(high).label(f"{prefix}money_hi"),
