@@ -163,3 +163,12 @@ def test_the_command_prints_its_url_and_serves(seeded, tmp_path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_without_the_extra_the_command_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    result = CliRunner().invoke(cli, ["dashboard"])
+    assert result.exit_code == 1 and 'pip install "ai-core[dashboard]"' in result.output
