@@ -19,7 +19,7 @@ Configuration (``pii = {...}`` in the config file, ``AI_PII`` as JSON, or
     SHA-256 of the redacted text.
 
 Streams are redacted as they arrive, holding back at most the longest
-detector's match length (about 500 characters with the built-ins); a stream
+detector's match length (539 characters with the built-ins); a stream
 that fails never releases the held text unredacted. Order 30: inside the
 policy layer, outside budgets and caches (a cache never stores the original).
 The counts of what was redacted go to ``call.state["pii_redactions"]`` for the
