@@ -5,7 +5,8 @@
 For each engine that is installed (Celery, Dramatiq, Taskiq with taskiq-redis),
 a real ``redis-server`` is started on 127.0.0.1 (a free port, no persistence),
 one worker process of the engine is started with one execution slot (Celery
-``--pool solo``, Dramatiq ``--processes 1 --threads 1``, Taskiq ``--workers 1``),
+``--pool solo``, Dramatiq ``--processes 1 --threads 1`` or ``BENCH_THREADS``
+threads, Taskiq ``--workers 1``, whose one process runs tasks concurrently),
 every task is acknowledged late (after it ran) where the engine allows it, and
 the producer sends ``--tasks`` tasks the way an application would (Celery and
 Dramatiq: a sync call; Taskiq: ``await task.kiq()``). Each task increments a
@@ -204,30 +205,37 @@ def run_engine(engine: str, url: str, tasks: int) -> dict[str, float]:
     client = redis.Redis.from_url(url)
     client.flushdb()
     env = {**os.environ, "BENCH_ENGINE": engine, "BENCH_REDIS_URL": url, "PYTHONPATH": str(HERE)}
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - not a pipe: a worker logging every task would fill it
     worker = subprocess.Popen(
-        _worker_command(engine),
-        cwd=HERE,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        _worker_command(engine), cwd=HERE, env=env, start_new_session=True, stdout=log, stderr=log
     )
     producer = _Producer(engine)
     try:
-        producer.send(1)  # warm up: the worker is ready once this ran
-        _wait_for(client, 1, timeout=60)
+        # Warm up until a task runs: a consumer group created after a send (Taskiq) never sees it.
+        deadline = time.monotonic() + 120
+        while not int(client.get(COUNTER) or 0):
+            if time.monotonic() > deadline or worker.poll() is not None:
+                log.seek(0)
+                raise SystemExit(f"{engine} worker never ran a task: {log.read().decode()[-500:]}")
+            producer.send(1)
+            for _ in range(100):
+                if int(client.get(COUNTER) or 0):
+                    break
+                time.sleep(0.02)
+        time.sleep(1)  # the stragglers of the warm-up
+        base = int(client.get(COUNTER) or 0)
         worker_cpu0 = _tree_cpu(worker.pid)
         wall0, cpu0 = time.perf_counter(), time.process_time()
         producer.send(tasks)
         sent_wall, sent_cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        _wait_for(client, tasks + 1)
+        _wait_for(client, base + tasks)
         wall = time.perf_counter() - wall0
         worker_cpu = _tree_cpu(worker.pid) - worker_cpu0
     finally:
         producer.close()
         os.killpg(worker.pid, signal.SIGTERM)
         try:
-            worker.wait(timeout=15)
+            worker.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
@@ -247,6 +255,7 @@ def main() -> None:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: no orphan worker
         result = run_engine(args.child, args.url, args.tasks)
         print(" ".join(f"{key}={value:.1f}" for key, value in result.items()))
         return
