@@ -8,6 +8,7 @@ the builder module keeps one job.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from ai_core import errors
@@ -120,12 +121,18 @@ class MCPConversation:
         if any(isinstance(item, MCPAttachment) for item in self._pending):
             self._pending = await resolve_attachments(self._ai._mcp, self._pending)
 
-    async def _stream_after_resolving(
-        self, stream: Callable[[], AsyncIterator[StreamEvent]]
-    ) -> AsyncIterator[StreamEvent]:
+    def _stream_after_resolving(self, stream: Callable[[], AsyncIterator[StreamEvent]]) -> AsyncIterator[StreamEvent]:
+        """``stream()`` itself when nothing waits to be fetched (closing it closes the
+        turn's stream at once), else the same after fetching prompts and resources."""
+        if not any(isinstance(item, MCPAttachment) for item in self._pending):
+            return stream()
+        return self._resolved_stream(stream)
+
+    async def _resolved_stream(self, stream: Callable[[], AsyncIterator[StreamEvent]]) -> AsyncIterator[StreamEvent]:
         await self._resolve_mcp()
-        async for event in stream():
-            yield event
+        async with aclosing(stream()) as events:  # type: ignore[type-var]
+            async for event in events:
+                yield event
 
     async def _add_mcp_tools(self, box: ToolBox) -> None:
         for name in self._mcp_names:
