@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, Text, cast, exists, func, or_, select
+from sqlalchemy import Select, Text, cast, exists, false, select
 
 from ai_core.dashboard.queries import Filters, like_escape
 from ai_core.redaction import redact
@@ -96,7 +96,6 @@ def list_conversations(
     query = _filtered(select(*_LIST_COLUMNS), filters).order_by(_c.c.updated_at.desc(), _c.c.id.desc())
     searched = None
     if search:
-        window = _filtered(select(_c.c.id), filters).order_by(_c.c.updated_at.desc()).limit(SEARCH_WINDOW).subquery()
         pattern = f"%{like_escape(search)}%"
 
         def matches(column: Any) -> Any:  # SQLite's LIKE ignores ASCII case already; PostgreSQL needs ILIKE
@@ -104,10 +103,24 @@ def list_conversations(
                 return column.like(pattern, escape="\\")
             return column.ilike(pattern, escape="\\")
 
-        text_matches = exists().where(_m.c.conversation_id == _c.c.id, matches(cast(_m.c.parts, Text)))
-        query = query.where(_c.c.id.in_(select(window.c.id)), or_(matches(_c.c.title), text_matches))
+        # The window's ids first, then their messages by the (conversation_id, position) index:
+        # a planner never gets the chance to scan every message of the ledger instead.
+        window = _filtered(select(_c.c.id), filters).order_by(_c.c.updated_at.desc()).limit(SEARCH_WINDOW)
         with database.read() as conn:
-            searched = conn.execute(select(func.count()).select_from(window)).scalar_one()
+            ids = list(conn.execute(window).scalars())
+            hits: set[str] = set()
+            for chunk in range(0, len(ids), 1000):
+                part = ids[chunk : chunk + 1000]
+                hits.update(conn.execute(select(_c.c.id).where(_c.c.id.in_(part), matches(_c.c.title))).scalars())
+                hits.update(
+                    conn.execute(
+                        select(_m.c.conversation_id)
+                        .where(_m.c.conversation_id.in_(part), matches(cast(_m.c.parts, Text)))
+                        .distinct()
+                    ).scalars()
+                )
+        searched = len(ids)
+        query = query.where(_c.c.id.in_(sorted(hits))) if hits else query.where(false())
     with database.read() as conn:
         rows = conn.execute(query.limit(page_size + 1).offset(offset)).mappings().all()
     result = []

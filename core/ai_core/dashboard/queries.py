@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Date, Select, case, cast, func, literal_column, null, select
+from sqlalchemy import Select, case, func, literal_column, null, select
 from sqlalchemy.sql import ColumnElement
 
 from ai_core.dashboard.sums import OddAmounts, exact_sum_columns, fallback_columns, read_sum
@@ -143,17 +143,6 @@ def _key_expression(by: str) -> ColumnElement[Any]:
     }[by]
 
 
-def _bucket_expression(grain: str, dialect: str) -> ColumnElement[Any]:
-    """The first day of ``grain`` holding ``day``, computed by the database."""
-    if grain == "day":
-        return _t.c.day
-    if dialect == "sqlite":
-        if grain == "month":
-            return func.strftime("%Y-%m-01", _t.c.day)
-        return func.date(_t.c.day, "weekday 0", "-6 days")  # the Monday of an ISO week
-    return cast(func.date_trunc(grain, _t.c.day), Date)
-
-
 def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
@@ -181,7 +170,9 @@ def spend_report(database: Database, filters: Filters, *, by: str = "provider", 
     # Grouped by the output names: PostgreSQL would not see two copies of an expression
     # with bound parameters as the same expression.
     key = _key_expression(by).label("dash_key")
-    bucket = _bucket_expression(grain, database.dialect)
+    # Grouped by day in the database (a column: nothing computed per row); days become
+    # weeks or months here, on a few hundred rows.
+    bucket = _t.c.day
     # Users and tenants can be many: totals per key first, then the chart for the top
     # ones. Providers, models and tag sets are few: one query per period and key does both.
     many = by in ("user", "tenant")
@@ -230,7 +221,7 @@ def spend_report(database: Database, filters: Filters, *, by: str = "provider", 
     per_bucket: dict[date, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     other: dict[date, Decimal] = defaultdict(Decimal)
     for row, cost in timed:
-        start = _as_date(row.dash_bucket)
+        start = bucket_start(_as_date(row.dash_bucket), grain)
         if row.dash_key is None:  # stored keys are never NULL: this is the chart's "other"
             other[start] += cost
             continue
