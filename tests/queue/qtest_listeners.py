@@ -43,6 +43,8 @@ def on_response(event: ResponseGenerated) -> None:
     deadline = time.monotonic() + 120
     while (folder / "block").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
+    if (folder / "fail").exists():
+        raise RuntimeError("qtest: told to fail")
     _record(event.id, "response")
 
 

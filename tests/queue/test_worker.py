@@ -121,3 +121,24 @@ def test_unreachable_queue_runs_the_listener_in_process(stack: Stack, monkeypatc
         ai.close()
     assert reply.text
     assert len(qtest_listeners.LOCAL_CALLS) == 1  # not lost: run here instead
+
+
+def test_a_failing_listener_is_retried_then_dead_lettered(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    (stack.signals / "fail").touch()
+    worker = stack.start("worker", "--threads", "1")
+    ai = _ai(stack, monkeypatch)
+    try:
+        ai.conversation("fake/echo").user("hello").send()
+        assert ai.events.drain(60)
+    finally:
+        ai.close()
+
+    def dead() -> bool:
+        return stack.status()["queues"]["ai-core-events"]["dead"] == 1
+
+    wait_until(dead, "the event to be dead-lettered after its retries")
+    starts = stack.started()
+    assert len(starts) == 3 and {pid for _, pid in starts} == {worker.pid}  # the first try and retries = 2
+    assert stack.effects() == [] and stack.markers() == []  # nothing half-applied
+    assert worker.poll() is None  # the worker outlives its listener's failures
+    assert "ai-core-events: 0 waiting, 0 retrying, 1 dead" in stack.ai("worker", "--status").stdout
