@@ -43,6 +43,7 @@ def read_items(path: Path) -> Iterator[BatchItem | BatchResult]:
                 data: Any = json.loads(text)
             except json.JSONDecodeError as exc:
                 yield _line_error(number, None, f"not valid JSON ({exc.msg} at column {exc.colno})")
+                continue
             except ValueError as exc:  # e.g. a number too long to convert
                 yield _line_error(number, None, f"not valid JSON ({exc})")
                 continue
