@@ -242,3 +242,14 @@ async def test_prices_another_process_stored_are_read_again_once_a_day(
         second = await ai.conversation("openai/gpt-brand-new").user("Hi").asend()
     assert first.cost is not None and first.cost.total is None  # unknown, never zero
     assert second.cost is not None and second.cost.total == Decimal("0.002")
+
+
+async def test_a_model_held_by_its_limit_hands_the_call_to_the_fallback() -> None:
+    limits = [{"scope": "model", "name": "fake/echo", "requests_per_minute": 1}]
+    async with fake_ai(rate_limits=limits) as ai:
+        ai.providers.scale.limiter.wait = 0  # type: ignore[union-attr]
+        await ai.conversation("fake/echo").user("Hi").asend()
+        reply = await ai.conversation("fake/echo").fallback("fake/other").user("Hi").asend()
+        with pytest.raises(RateLimitReachedError):
+            await ai.conversation("fake/echo").user("Hi").asend()
+    assert reply.model == "other"
