@@ -206,6 +206,7 @@ def create_app(
     env.filters["money"] = lambda v: "" if v is None else money_value(v)
     env.filters["cell"] = cell_text
     env.filters["num"] = lambda v: "" if v is None else f"{int(v):,}"
+    env.filters["when"] = _when
     env.globals["NAV"] = NAV
     env.globals["GRAINS"] = GRAINS
     env.globals["GROUPINGS"] = SPEND_GROUPINGS
@@ -326,6 +327,13 @@ def create_app(
     app = Starlette(routes=routes)
     app.add_middleware(_Guard, token=token)  # type: ignore[arg-type]
     return app
+
+
+def _when(value: datetime) -> str:
+    """A moment as a person reads it, in UTC (PostgreSQL hands back its session's time zone)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
 async def _collect_status(settings: Settings | None) -> dict[str, Any] | None:
