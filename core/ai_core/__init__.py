@@ -101,6 +101,16 @@ _EXPORTS: dict[str, str] = {
     "configure_logging": "ai_core.logging",
     # the plugin contract (imports pluggy, so only on use)
     "hookimpl": "ai_core.hookspecs",
+    # request security, memory, agent actions (docs/security.md, memory.md, actions.md)
+    "PolicyMiddleware": "ai_core.security.policy",
+    "RequestPolicy": "ai_core.security.policy",
+    "PIIMiddleware": "ai_core.security.pii_layer",
+    "PIIFilter": "ai_core.security.pii",
+    "Detector": "ai_core.security.pii",
+    "AuditTrail": "ai_core.security.audit",
+    "ActionSpec": "ai_core.actions",
+    "ActionManager": "ai_core.actions",
+    "resume_actions": "ai_core.actions",
 }
 
 _TYPES = (
