@@ -25,6 +25,12 @@ def stack(tmp_path: Path, redis_url: str, sqlite_template: Path) -> Iterator[Sta
     yield from make_stack(tmp_path, redis_url)
 
 
+@pytest.fixture
+def any_db_stack(tmp_path: Path, redis_url: str, database_url: str) -> Iterator[Stack]:  # noqa: F811
+    """A stack on SQLite and on PostgreSQL (the ``database_url`` parameters)."""
+    yield from make_stack(tmp_path, redis_url, db_url=database_url)
+
+
 @pytest.fixture(autouse=True)
 def _no_queue_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
     """A queue configured in the environment must not leak into a test that expects none."""

@@ -38,6 +38,8 @@ def wait_until(predicate: Callable[[], Any], what: str, timeout: float = WAIT) -
 class Stack:
     root: Path
     redis_url: str
+    db_url: str = ""
+    """The database every process shares (default: a SQLite file in ``root``)."""
     schedule: dict[str, float] = field(default_factory=dict)
     async_backend: str = "asyncio"
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -45,7 +47,7 @@ class Stack:
     def __post_init__(self) -> None:
         self.signals = self.root / "signals"
         self.signals.mkdir()
-        self.db_url = f"sqlite:///{self.root / 'ai.db'}"
+        self.db_url = self.db_url or f"sqlite:///{self.root / 'ai.db'}"
         site = self.root / "site"
         info = site / "qtest-1.0.dist-info"
         info.mkdir(parents=True)
@@ -122,20 +124,34 @@ class Stack:
                 found.append((event, int(pid)))
         return found
 
-    def effects(self) -> list[tuple[str, int, str]]:
-        import sqlite3
+    def _rows(self, sql: str) -> list[tuple[Any, ...]]:
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.exc import DBAPIError
 
-        with sqlite3.connect(self.root / "ai.db") as conn:
-            try:
-                return [tuple(row) for row in conn.execute("SELECT event_id, pid, kind FROM qtest_effects")]
-            except sqlite3.OperationalError:  # no listener committed anything yet
-                return []
+        engine = create_engine(self.db_url)
+        try:
+            with engine.connect() as conn:
+                return [tuple(row) for row in conn.execute(text(sql))]
+        except DBAPIError:  # no listener committed anything yet: no table
+            return []
+        finally:
+            engine.dispose()
+
+    def effects(self) -> list[tuple[str, int, str]]:
+        return [(str(e), int(p), str(k)) for e, p, k in self._rows("SELECT event_id, pid, kind FROM qtest_effects")]
 
     def markers(self) -> list[tuple[str, str]]:
-        import sqlite3
+        return [(str(e), str(n)) for e, n in self._rows("SELECT event_id, listener FROM ai_processed_events")]
 
-        with sqlite3.connect(self.root / "ai.db") as conn:
-            return [tuple(row) for row in conn.execute("SELECT event_id, listener FROM ai_processed_events")]
+    def drop_effects(self) -> None:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.db_url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("DROP TABLE IF EXISTS qtest_effects"))
+        finally:
+            engine.dispose()
 
     def settings(self) -> Any:
         from ai_core.config import Settings
@@ -161,3 +177,4 @@ def make_stack(root: Path, redis_url: str, **options: Any) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop_all()
+        stack.drop_effects()  # a PostgreSQL database is shared by the session's tests

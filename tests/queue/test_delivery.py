@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +17,14 @@ from ai_core.queue.delivery import deliver, delivery_connection, event_class
 from ai_core.queue.processed import is_processed, mark_processed
 
 EFFECTS = "CREATE TABLE IF NOT EXISTS qtest_unit_effects (event_id VARCHAR(64))"
+
+
+@pytest.fixture
+def database(database: Any) -> Iterator[Any]:
+    """The shared database, without the tests' own table afterwards (PostgreSQL's is shared by the session)."""
+    yield database
+    with database.write() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS qtest_unit_effects"))
 
 
 def _count(database: Any, event_id: str) -> int:

@@ -86,7 +86,8 @@ def test_worker_killed_mid_task_loses_nothing_and_applies_the_event_once(
 
 
 @pytest.mark.anyio
-async def test_async_conversation_events_reach_a_worker(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_async_conversation_events_reach_a_worker(any_db_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack = any_db_stack
     worker = stack.start("worker", "--threads", "2")
     ai = _ai(stack, monkeypatch)
     try:
