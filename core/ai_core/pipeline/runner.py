@@ -83,18 +83,30 @@ class TurnRunner:
         # Composed once per instance; a conversation with its own layers composes its own.
         self.handler: Next = compose(self.layers, self.endpoint.send)
         self.stream_handler: StreamNext = compose_stream(self.layers, self.endpoint.stream)
+        self._stacks: dict[Any, tuple[tuple[Middleware, ...], Next, StreamNext]] = {}
 
     def handlers(self, conv: ConversationBuilder) -> tuple[Next, StreamNext]:
         """The middleware stack for ``conv``: the instance's, less the layers it
         skips, plus its own (its ``before_send`` callbacks innermost)."""
         if not (conv._layers or conv._skipped or conv._before_send):
             return self.handler, self.stream_handler
+        # Conversations that add the same layer objects (``.cache(ttl)`` shares one per
+        # setting) reuse one composed stack instead of composing it on every call.
+        key = None if conv._before_send else (tuple(map(id, conv._layers)), frozenset(conv._skipped))
+        found = self._stacks.get(key) if key is not None else None
+        if found is not None and all(a is b for a, b in zip(found[0], conv._layers, strict=True)):
+            return found[1], found[2]
         layers = [layer for layer in self.layers if layer.name not in conv._skipped]
         layers += conv._layers
         if conv._before_send:
             layers.append(BeforeSend(conv._before_send))
         ordered = order_layers(layers)
-        return compose(ordered, self.endpoint.send), compose_stream(ordered, self.endpoint.stream)
+        handlers = compose(ordered, self.endpoint.send), compose_stream(ordered, self.endpoint.stream)
+        if key is not None:
+            if len(self._stacks) >= 64:
+                self._stacks.clear()
+            self._stacks[key] = (tuple(conv._layers), *handlers)
+        return handlers
 
     # -- one turn ----------------------------------------------------------
 
