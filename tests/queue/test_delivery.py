@@ -3,6 +3,7 @@ and the default: no queue configured, listeners run in process as before."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -157,6 +158,11 @@ def test_worker_without_a_queue_is_one_clear_line(tmp_path: Any) -> None:
         timeout=120,
     )
     assert status.returncode == 0 and status.stdout.startswith("queue: in process")
+    as_json = subprocess.run(
+        [sys.executable, "-c", "from ai_core.cli import main; main()", "worker", "--status", "--json"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert json.loads(as_json.stdout)["engine"] == "in-process"
 
 
 def test_queue_url_is_masked_in_the_status(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -109,3 +109,33 @@ def test_bad_schedule_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.Monk
     with pytest.raises(ConfigurationError, match=r"unknown job.*sync-modles") as caught:
         load_settings()
     assert "\n" not in str(caught.value)
+
+
+def test_scheduler_without_a_queue_runs_jobs_in_its_own_process(tmp_path: Path, sqlite_template: Path) -> None:
+    """`ai scheduler` with no AI_QUEUE_URL: today's in-process behaviour, on the configured schedule."""
+    import os
+    import subprocess
+    import sys
+
+    shutil.copyfile(sqlite_template, tmp_path / "ai.db")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[queue]\nschedule = { "sync-models" = 0, "calculate-costs" = 0, "cleanup-conversations" = 0, '
+        '"generate-analytics" = 0.3 }\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AI_")}
+    env.update(AI_CONFIG_FILE=str(config), AI_DATABASE_URL=f"sqlite:///{tmp_path / 'ai.db'}",
+               AI_DATA_DIR=str(tmp_path), AI_CORE_PLUGINS="fake")  # fmt: skip
+    log = tmp_path / "scheduler.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from ai_core.cli import main; main()", "--log-level", "info", "scheduler"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: log.read_text().count("job_done") >= 2, "two in-process runs of generate-analytics")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 143
+    text = log.read_text()
+    assert "run in this process" in text and "generate-analytics" in text
