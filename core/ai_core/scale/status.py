@@ -3,9 +3,8 @@
 Each section is a function ``(settings) -> dict`` (sync or async) that never
 raises: a part that cannot be read says so in its ``error`` entry. Other parts
 of ai-core add sections to :data:`STATUS_SECTIONS` (an import string, loaded
-only when ``ai status`` runs). The ``queue`` slot is for the background-work
-engine (issue 11's queue work): until it is filled, the section reports that
-listeners and jobs run in-process.
+only when ``ai status`` runs); ``queue`` is the background-work engine's
+(:mod:`ai_core.queue.status`).
 """
 
 from __future__ import annotations
@@ -113,10 +112,6 @@ def cache_section(settings: Settings) -> dict[str, Any]:
         "models_ttl": MODELS_TTL,
         "prices_ttl": PRICES_TTL,
     }
-
-
-def queue_placeholder_section(settings: Settings) -> dict[str, Any]:
-    return {"engine": "in-process", "note": "listeners and jobs run inside each process"}
 
 
 def database_section(settings: Settings) -> dict[str, Any]:
