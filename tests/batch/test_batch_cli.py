@@ -175,3 +175,40 @@ def test_ctrl_c_half_way_then_resume_sends_every_item_once(
     for line in lines:
         assert line["text"] == before[line["id"]]["text"] and line["usage"] == before[line["id"]]["usage"]
         assert line["cost"] is not None and line["cost"] == before[line["id"]]["cost"]
+
+
+def test_a_second_ctrl_c_stops_at_once_and_the_next_run_completes(
+    openai_server: OpenAICompatServer, tmp_path: Path, sqlite_template: Path
+) -> None:
+    """The second Ctrl-C cancels the calls in flight instead of waiting for them; nothing
+    answered is lost, and only those cancelled calls (at most one per worker) are sent again."""
+    import shutil
+
+    database = tmp_path / "ai.db"
+    shutil.copyfile(sqlite_template, database)
+    openai_server.handler = _answer_by_prompt(delay=0.5)
+    count, workers = 40, 4
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write_items(source, count)
+    env = _env(openai_server, tmp_path, f"sqlite:///{database}")
+    command = _command(str(source), "-o", str(out), "-c", str(workers))
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + GENEROUS
+    while not (out.exists() and len(out.read_bytes().splitlines()) >= 4):
+        assert time.monotonic() < deadline and child.poll() is None, "the batch did not get going"
+        time.sleep(0.01)
+    child.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=GENEROUS)
+    assert child.returncode == 130, stderr
+    assert b"Traceback" not in stderr and b"stopped at once" in stderr
+    written = len(_lines(out))
+    assert written < count
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=GENEROUS)
+    assert again.returncode == 0, again.stderr
+    assert sorted(line["id"] for line in _lines(out)) == sorted(f"item-{i}" for i in range(count))
+    sent = _prompts_sent(openai_server)
+    assert set(sent) == {f"q{i}" for i in range(count)}
+    assert sum(1 for n in sent.values() if n > 1) <= workers and max(sent.values()) <= 2

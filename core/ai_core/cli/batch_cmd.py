@@ -160,7 +160,7 @@ async def _watch_signals(stop: Any, scope: Any, interrupted: list[str]) -> None:
                 stop.set()
                 click.echo("\nstopping: finishing the calls in flight (Ctrl-C again to stop at once)", err=True)
                 continue
-            interrupted.append("term" if signum == signal.SIGTERM else "int")
+            interrupted.append("term" if signum == signal.SIGTERM else "hard")
             stop.set()
             scope.cancel()
             return
@@ -178,6 +178,8 @@ def _finish(outcome: tuple[BatchProgress, str | None], output_path: Path, earlie
     line += f"; cost {tally.cost_text()}; results in {output_path}"
     click.echo(line, err=True)
     if interrupted is not None:
+        if interrupted in ("hard", "term"):
+            click.echo("stopped at once: the calls in flight were cancelled (answers already in are kept)", err=True)
         click.echo("interrupted: run the same command again to resume", err=True)
         raise click.exceptions.Exit(143 if interrupted == "term" else 130)
     failed = tally.failed + earlier_failed
