@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from ai_core import AI, AgentActionCompleted, Approval, FakeDriver, ToolApprover, ToolCallRequest
+from ai_core import (
+    AI,
+    AgentActionCompleted,
+    Approval,
+    FakeDriver,
+    ToolApprover,
+    ToolCallRequest,
+    conversation_detail,
+)
 from ai_core.errors import ConfigurationError, ToolCallsPendingError
 from ai_core.events.listener import Listener
 from ai_core.hookspecs import hookimpl
@@ -105,27 +113,30 @@ CHILD = textwrap.dedent(
 
 
 @pytest.mark.parametrize("decision", ["approve", "deny"])
-async def test_a_deferred_call_waits_and_is_decided_in_another_process(
+def test_a_deferred_call_waits_and_is_decided_in_another_process(
     database_url: str, script_server: Any, tmp_path: Path, decision: str
 ) -> None:
+    """Sync API on purpose: the child process decides with it; both backends run the async
+    deferral in test_with_several_deferred_calls_the_turn_continues_after_the_last_decision."""
+
     def defer_rm(request: ToolCallRequest) -> Approval | None:
         return Approval.defer("needs a human") if "rm" in request.arguments["text"] else None
 
     server = script_server("ok")
     fake = FakeDriver.scripted([two_calls()])
-    async with AI(database_url=database_url, drivers={"fake": fake}, mcp_servers={"tools": server}) as ai:
+    with AI(database_url=database_url, drivers={"fake": fake}, mcp_servers={"tools": server}) as ai:
         conv = ai.conversation("fake/echo").mcp("tools").approver(defer_rm)
-        reply = await conv.user("clean up").asend()
+        reply = conv.user("clean up").send()
         assert [c.id for c in reply.tool_calls] == ["safe", "risky"]  # the turn ended on the deferred call
-        pending = await conv.apending_calls()
+        pending = conv.pending_calls()
         assert [(p.call_id, p.server, p.tool, p.arguments, p.reason) for p in pending] == [
             ("risky", "tools", "work", {"text": "rm -rf"}, "needs a human")
         ]
         assert set(results(conv.messages)) == {"safe"}
         with pytest.raises(ToolCallsPendingError, match="risky"):
-            await conv.user("and now?").asend()
+            conv.user("and now?").send()
         with pytest.raises(ConfigurationError, match="no tool call 'nope'"):
-            await conv.aapprove("nope")
+            conv.approve("nope")
         conversation_id = conv.id
     assert len(fake.calls) == 1
 
@@ -142,17 +153,20 @@ async def test_a_deferred_call_waits_and_is_decided_in_another_process(
     assert outcome["text"] == "answered after the decision"
     assert outcome["sent"] == ["user", "assistant", "tool", "tool"]  # every call answered before the model ran
 
-    async with AI(database_url=database_url) as ai:
+    with AI(database_url=database_url) as ai:
         stored = ai.conversation(id=conversation_id)
-        assert await stored.apending_calls() == []
-        await stored._load(ai.services.store)
-        got = results(stored.messages)
+        assert stored.pending_calls() == []
+        assert ai.services.database is not None
+        detail = conversation_detail(ai.services.database, conversation_id)
+        assert detail is not None
+        messages = [row["message"] for row in detail["messages"]]
+        got = results(messages)
         if decision == "approve":
             assert got["risky"].content == "worked: rm -rf" and not got["risky"].is_error
         else:
             assert got["risky"].is_error and got["risky"].content == "the call was denied: the user said no"
-        assert [m.role for m in stored.messages] == ["user", "assistant", "tool", "tool", "assistant"]
-        assert stored.messages[-1].text == "answered after the decision"
+        assert [m.role for m in messages] == ["user", "assistant", "tool", "tool", "assistant"]
+        assert messages[-1].text == "answered after the decision"
 
 
 async def test_with_several_deferred_calls_the_turn_continues_after_the_last_decision(script_server: Any) -> None:
