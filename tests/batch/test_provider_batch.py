@@ -149,6 +149,35 @@ async def test_a_crash_between_upload_and_submission_submits_the_uploaded_file(
 
 
 @pytest.mark.anyio
+async def test_a_crash_after_submission_before_its_id_was_saved_finds_the_batch(
+    batch_server: OpenAIBatchServer, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ai_core.batch.provider_job as provider_job
+    from ai_core.batch import job_state
+
+    class Crash(Exception):
+        pass
+
+    real_save = job_state.save_job
+
+    async def save_but_not_the_submission(database: Any, state: Any) -> None:
+        if state.status == "submitted":
+            raise Crash  # the batch exists at the provider; its id never reached the database
+        await real_save(database, state)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(provider_job, "save_job", save_but_not_the_submission)
+        async with _ai(batch_server, database_url) as ai:
+            with pytest.raises(Crash):
+                await run_provider_batch(ai, _items(2), job="m", poll_interval=0.01)
+    assert (batch_server.uploads, batch_server.created) == (1, 1)
+    async with _ai(batch_server, database_url) as ai:
+        results = await run_provider_batch(ai, _items(2), job="m", poll_interval=0.01)
+    assert results is not None and all(r.ok for r in results)
+    assert (batch_server.uploads, batch_server.created, len(batch_server.batch_bodies)) == (1, 1, 2)
+
+
+@pytest.mark.anyio
 async def test_budgets_are_charged_per_item(batch_server: OpenAIBatchServer, database_url: str) -> None:
     from datetime import UTC, datetime
 

@@ -103,6 +103,13 @@ class OpenAIBatchServer(OpenAICompatServer):
         if parts[:1] == ["batches"]:
             if request.method == "POST" and len(parts) == 1:
                 self._create(handler, request)
+            elif request.method == "GET" and len(parts) == 1:
+                with self._batch_lock:
+                    listed = [batch.wire() for batch in reversed(self.batches.values())]
+                first, last = (listed[0]["id"], listed[-1]["id"]) if listed else (None, None)
+                handler._json(
+                    200, {"object": "list", "data": listed, "first_id": first, "last_id": last, "has_more": False}
+                )
             elif request.method == "GET" and len(parts) == 2 and parts[1] in self.batches:
                 handler._json(200, self._advance(self.batches[parts[1]]).wire())
             else:

@@ -89,10 +89,11 @@ async def run_provider_batch(
     provider = _provider_of(ai, unanswered or pending)
     state = await load_job(database, job)
     refused: set[str] = set()
+    resumed = state is not None and not state.finished
     if unanswered and (state is None or state.finished):
         state, refused = await _upload_items(ai, job, provider, unanswered, finish, report)
     if state is not None and not state.finished and state.batch_id is None:
-        await _create_batch(await _driver(ai, state.provider), database, state, report)
+        await _create_batch(await _driver(ai, state.provider), database, state, report, look_first=resumed)
     answers: dict[str, ChatResponse | errors.AIError] = {}
     batch: dict[str, Any] = {}
     if state is not None and not state.finished and state.batch_id is not None:
@@ -238,7 +239,20 @@ class _Admission:
         self.holds.clear()
 
 
-async def _create_batch(driver: OpenAIChatDriver, database: Any, state: JobState, report: StatusCallback) -> None:
+async def _create_batch(
+    driver: OpenAIChatDriver, database: Any, state: JobState, report: StatusCallback, *, look_first: bool
+) -> None:
+    """Create the batch for the uploaded file. ``look_first``: an earlier run may have created
+    it and stopped before saving its id, so first look for a recent batch of that file."""
+    if look_first:
+        listed = await driver.get_json("/batches", params={"limit": 100})
+        for batch in listed.get("data") or []:
+            if isinstance(batch, dict) and batch.get("input_file_id") == state.input_file_id:
+                state.batch_id = str(batch["id"])
+                state.status = "submitted"
+                await save_job(database, state)
+                report("submitted", batch)
+                return
     created = await driver.post_json(
         "/batches",
         {
