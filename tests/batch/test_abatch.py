@@ -170,3 +170,16 @@ async def test_concurrency_below_one_is_refused() -> None:
     async with AI(persistence=False, drivers={"fake": FakeDriver()}) as ai:
         with pytest.raises(errors.ConfigurationError, match="concurrency"):
             await ai.abatch(_items(1), concurrency=0)
+
+
+async def test_an_answer_the_ledger_could_not_record_is_kept_beside_its_error() -> None:
+    from ai_core.pipeline.store import MemoryStore
+
+    class FullDisk(MemoryStore):
+        async def record_call(self, turn: Any, response: ChatResponse, **kwargs: Any) -> str:
+            raise OSError(28, "No space left on device")
+
+    async with AI(store=FullDisk(), drivers={"fake": FakeDriver()}) as ai:
+        [result] = await ai.abatch(_items(1))
+    assert result.error_type == "LedgerWriteError" and not result.ok
+    assert result.text == "Echo: question 0" and result.cost is not None and result.cost.total

@@ -129,6 +129,12 @@ async def _send_one(ai: AI, item: BatchItem, job: str | None, ledger: LedgerStat
     try:
         builder = _builder(ai, item, conversation_id, resume=conversation_id in ledger.started)
         response = await builder.asend()
+    except errors.LedgerWriteError as exc:  # answered and paid, not recorded: keep the answer beside the error
+        if exc.response is None:
+            return BatchResult.failed(item.id, exc, conversation_id)
+        result = BatchResult.answered(item.id, exc.response)
+        result.error, result.error_type = " ".join(str(exc).split()), type(exc).__name__
+        return result
     except errors.AIError as exc:
         result = BatchResult.failed(item.id, exc, conversation_id)
         result.model = item.model
