@@ -36,3 +36,6 @@ def _no_queue_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
     """A queue configured in the environment must not leak into a test that expects none."""
     monkeypatch.delenv("AI_QUEUE_URL", raising=False)
     monkeypatch.delenv("AI_QUEUE", raising=False)
+    import qtest_listeners
+
+    qtest_listeners.LOCAL_CALLS.clear()  # what ran in this process, per test
