@@ -313,10 +313,12 @@ class SQLConversationStore:
         cost = response.cost
         amount = quantize_money(cost.total) if cost is not None and cost.total is not None else None
         cid = turn.conversation.id
+        billable = outcome != "cache_hit"  # a cache hit: the usage it saved, on its row only, never in totals
         position = self._advance(tx, turn, {
             "conversation_id": cid, "count": 1, "now": now, "provider": response.provider, "model": response.model,
             "cost": amount if amount is not None else Decimal(0), "unknown": 0 if amount is not None else 1,
-            "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+            "input_tokens": usage.input_tokens if billable else 0,
+            "output_tokens": usage.output_tokens if billable else 0,
         }, totals=True)
         turn_id = turn.message_ids[0] if turn.message_ids else None
         row = self._message_row(
@@ -326,7 +328,7 @@ class SQLConversationStore:
         row.update(
             provider=response.provider,
             model=response.model,
-            billable=True,
+            billable=billable,
             finish_reason=response.finish_reason,
             response_id=response.id,
             input_tokens=usage.input_tokens,
@@ -352,7 +354,8 @@ class SQLConversationStore:
             "conversation_id": cid, "kind": "model", "participant": f"{response.provider}/{response.model}",
             "joined_at": now, "role": None,
         })
-        add_to_cost_tracking(tx, row, tags=tags_key(tags), now=now)
+        if billable:
+            add_to_cost_tracking(tx, row, tags=tags_key(tags), now=now)
         return str(row["id"])
 
     def _save_failures(self, tx: RawTransaction, turn: TurnContext, errors: list[dict[str, Any]]) -> None:
