@@ -95,6 +95,10 @@ _EXPORTS: dict[str, str] = {
     "ExternalIntegrationTriggered": "ai_core.events.types",
     "AgentActionRequested": "ai_core.events.types",
     "AgentActionCompleted": "ai_core.events.types",
+    # the task queue (docs/queue.md)
+    "delivery_connection": "ai_core.queue.delivery",
+    "deliver_once": "ai_core.queue.delivery",
+    "queue_status": "ai_core.queue.status",
     # integrations
     "use_otel_providers": "ai_core.integrations.otel_setup",
     # logging
@@ -228,6 +232,8 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from ai_core.pipeline.store import ConversationStore, MemoryStore
     from ai_core.plugin_models import LoadError, PluginInfo, PluginProblem
     from ai_core.plugins import PluginRegistry, default_registry, reset_default_registry
+    from ai_core.queue.delivery import deliver_once, delivery_connection
+    from ai_core.queue.status import queue_status
     from ai_core.services import Services
     from ai_core.storage.browse import conversation_detail
     from ai_core.storage.database import Database

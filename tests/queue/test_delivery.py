@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from ai_core.events.listener import Listener
 from ai_core.events.types import ModelSynced
-from ai_core.queue.delivery import deliver, delivery_connection, event_class
+from ai_core.queue.delivery import deliver_once, delivery_connection, event_class
 from ai_core.queue.processed import is_processed, mark_processed
 
 EFFECTS = "CREATE TABLE IF NOT EXISTS qtest_unit_effects (event_id VARCHAR(64))"
@@ -64,7 +64,7 @@ def test_the_effect_and_the_marker_commit_together(database: Any) -> None:
 
     listener = Listener(events=ModelSynced, handler=failing, name="unit")
     with pytest.raises(RuntimeError):
-        deliver(database, listener, "tests:unit", event.name, payload)
+        deliver_once(database, listener, "tests:unit", event.name, payload)
     assert _count(database, event.id) == 0  # rolled back with the marker that was never written
     with database.read() as conn:
         assert not is_processed(conn, event.id, "tests:unit")
@@ -76,8 +76,8 @@ def test_the_effect_and_the_marker_commit_together(database: Any) -> None:
         calls.append(received.id)
 
     listener = Listener(events=ModelSynced, handler=working, name="unit")
-    assert deliver(database, listener, "tests:unit", event.name, payload) is True
-    assert deliver(database, listener, "tests:unit", event.name, payload) is False  # redelivered: skipped
+    assert deliver_once(database, listener, "tests:unit", event.name, payload) is True
+    assert deliver_once(database, listener, "tests:unit", event.name, payload) is False  # redelivered: skipped
     assert _count(database, event.id) == 1
     assert calls == [event.id, event.id]
     assert delivery_connection() is None  # outside a delivery
@@ -103,7 +103,7 @@ async def test_async_listener_gets_the_delivery_on_both_backends(database: Any, 
     # A worker thread runs the listener on the configured backend (here: the test's).
     payload = event.model_dump_json()
     done = await anyio.to_thread.run_sync(
-        lambda: deliver(database, listener, "tests:unit-async", event.name, payload, async_backend=anyio_backend)
+        lambda: deliver_once(database, listener, "tests:unit-async", event.name, payload, async_backend=anyio_backend)
     )
     assert done is True and seen == [anyio_backend]
     assert _count(database, event.id) == 1

@@ -1,6 +1,6 @@
 """Run one queued event through one listener, once in effect.
 
-The worker calls :func:`deliver` for every ``ai_core_deliver`` message:
+The worker calls :func:`deliver_once` for every ``ai_core_deliver`` message:
 
 1. an event whose marker exists (its effect is committed) is acknowledged and skipped;
 2. the listener runs; :func:`delivery_connection` gives it a write transaction
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ai_core.events.listener import Listener
     from ai_core.storage.database import Database
 
-__all__ = ["Delivery", "deliver", "delivery_connection", "event_class"]
+__all__ = ["Delivery", "deliver_once", "delivery_connection", "event_class"]
 
 log = get_logger("ai_core.queue")
 
@@ -109,7 +109,7 @@ def event_class(name: str) -> type[Event]:
     raise LookupError(f"unknown event type {name!r}")
 
 
-def deliver(
+def deliver_once(
     database: Database, listener: Listener, key: str, event_name: str, payload: str, *, async_backend: str = "asyncio"
 ) -> bool:
     """Run ``listener`` on the event in ``payload`` unless done before; True when it ran and committed."""

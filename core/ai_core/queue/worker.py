@@ -60,12 +60,12 @@ class WorkerRuntime:
             dramatiq.Actor(fn, broker=self.broker, actor_name=name, queue_name=queue, priority=0, options={})
 
     def deliver(self, key: str, event_name: str, payload: str) -> None:
-        from ai_core.queue.delivery import deliver
+        from ai_core.queue.delivery import deliver_once
 
         listener = self.listeners.get(key)
         if listener is None:  # retried (another worker may have the plugin), then dead-lettered
             raise LookupError(f"no listener {key!r} in this worker's plugins")
-        deliver(
+        deliver_once(
             self.ai.services.database,
             listener,
             key,
