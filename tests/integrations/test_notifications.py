@@ -37,11 +37,12 @@ def test_a_budget_threshold_is_mailed_once(smtp_server: Mailbox, sqlite_db: str)
     assert sent == ["notification:smtp:delivered"]
 
 
-def test_an_error_storm_sends_one_slack_message(receiver: Receiver, sqlite_db: str) -> None:
+def test_an_error_storm_sends_one_slack_message(receiver: Receiver, database_url: str) -> None:
     storm = [ProviderUnavailableError(f"failure {n}", provider="fake") for n in range(12)]
     slack = {"type": "slack", "url": receiver.url}
     notifications = {"channels": [slack], "on": ["error_rate"], "error_rate_min_requests": 3}
-    ai = make_ai(sqlite_db, drivers={"fake": FakeDriver.scripted(storm)}, notifications=notifications, retry_attempts=0)
+    drivers = {"fake": FakeDriver.scripted(storm)}
+    ai = make_ai(database_url, drivers=drivers, notifications=notifications, retry_attempts=0)
     try:
         for _ in range(12):
             with pytest.raises(ProviderUnavailableError):

@@ -60,9 +60,9 @@ async def test_a_forged_signature_is_refused_by_the_receiver(receiver: Receiver,
 
 
 @pytest.mark.anyio
-async def test_failures_are_retried_with_backoff_then_delivered_once(receiver: Receiver, sqlite_db: str) -> None:
+async def test_failures_are_retried_with_backoff_then_delivered_once(receiver: Receiver, database_url: str) -> None:
     receiver.fail_next(2, status=503)
-    ai = make_ai(sqlite_db, webhooks=[endpoint(receiver.url, events=["response.generated"])])
+    ai = make_ai(database_url, webhooks=[endpoint(receiver.url, events=["response.generated"])])
     outcomes: list[tuple[str, int]] = []
     ai.on(ExternalIntegrationTriggered)(lambda event: outcomes.append((event.status, event.attempts)))
     try:

@@ -138,12 +138,21 @@ class DedupeMarks:
                     return False
                 self._memory[subject] = now
                 return True
+        from ai_core.storage.sql import dialect_insert_for
+
         with self.database.write() as conn:
-            row = conn.execute(select(_marks.c.sent_at).where(_marks.c.subject == subject)).first()
-            if row is None:
-                conn.execute(_marks.insert(), [{"subject": subject, "sent_at": now, "suppressed": 0}])
+            first = conn.execute(
+                dialect_insert_for(conn.dialect.name, _marks)
+                .values(subject=subject, sent_at=now, suppressed=0)
+                .on_conflict_do_nothing()
+                .returning(_marks.c.subject)
+            ).first()
+            if first is not None:  # the first message of this subject
                 return True
-            last = as_utc(row[0])
+            query = select(_marks.c.sent_at).where(_marks.c.subject == subject)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()  # two processes deciding at once: one sends
+            last = as_utc(conn.execute(query).scalar_one())
             if last is not None and now - last < self.period:
                 conn.execute(
                     update(_marks).where(_marks.c.subject == subject).values(suppressed=_marks.c.suppressed + 1)
