@@ -92,6 +92,11 @@ class AI:
                     ]
                 }
             )
+        if rate_limits:
+            from ai_core.scale.rules import as_rules
+
+            added = [rule.model_dump() for rule in as_rules(list(rate_limits))]
+            settings = settings.model_copy(update={"rate_limits": [*settings.rate_limits, *added]})
         registry = registry or default_registry()
         # A layer with ``enabled(settings)`` returning False (security layers left unconfigured) is left out: zero cost.
         layers = order_layers([
@@ -126,6 +131,8 @@ class AI:
         for listener in [*bound, *bind_listeners(listeners, self.services)]:
             self.services.events.add_listener(listener)
         self.providers = ProviderManager(self.services, overrides=providers, drivers=drivers)
+        if settings.response_cache_ttl is not None:  # every call cached (AI_RESPONSE_CACHE_TTL)
+            layers = order_layers([*layers, self.providers.scale.response_layer()])
         self.middleware = layers
         self._runner = TurnRunner(self.services, self.providers, layers)
         self._bridge = SyncBridge()

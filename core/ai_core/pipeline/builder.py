@@ -224,6 +224,20 @@ class ConversationBuilder(MCPConversation):
         self._fallbacks = (*self._fallbacks, *models)
         return self
 
+    def cache(self, ttl: float | None = None, *, fallback: bool | None = None) -> ConversationBuilder:
+        """Answer from the response cache when the same request (same model, messages and
+        options, same tenant) was answered less than ``ttl`` seconds ago (default:
+        ``AI_RESPONSE_CACHE_TTL``, else an hour); keep new answers there. A hit costs
+        nothing, touches no budget and is on the ledger as ``cache_hit``;
+        ``response.cached`` says so. ``fallback=True`` also answers from an expired
+        entry when every provider of the call is down. See docs/scale.md."""
+        if ttl is not None and not ttl > 0:
+            raise errors.RequestValidationError(f"cache ttl must be a positive number of seconds, got {ttl!r}")
+        self._layers = [layer for layer in self._layers if layer.name != "response_cache"]
+        self._layers.append(self._ai.providers.scale.response_layer(ttl, fallback))
+        self._skipped.add("response_cache")  # the instance's configured cache, if any, gives way to this one
+        return self
+
     def option(self, name: str, value: Any) -> ConversationBuilder:
         """A provider-specific request field, passed to the driver untouched."""
         self._provider_options[name] = value
