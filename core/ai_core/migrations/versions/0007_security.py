@@ -108,9 +108,7 @@ def upgrade() -> None:
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ai_agent_actions")),
     )
-    op.create_index(
-        op.f("ix_ai_agent_actions_conversation_id"), "ai_agent_actions", ["conversation_id"], unique=False
-    )
+    op.create_index(op.f("ix_ai_agent_actions_conversation_id"), "ai_agent_actions", ["conversation_id"], unique=False)
     op.create_index(
         op.f("ix_ai_agent_actions_status_lease_until"), "ai_agent_actions", ["status", "lease_until"], unique=False
     )
