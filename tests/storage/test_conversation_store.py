@@ -205,3 +205,31 @@ async def test_response_without_user_turn_creates_conversation(database) -> None
     await store.record_call(turn, _response())
     totals = await store.totals(turn.conversation.id)
     assert totals is not None and totals["message_count"] == 1
+
+
+async def test_a_turn_is_one_conversation_write_whether_or_not_the_store_has_seen_it(database) -> None:
+    """A conversation the store has not seen is inserted with its first call's totals in
+    one statement; when the "not stored" hint is wrong (the row exists) or the "stored"
+    hint is wrong (the row was deleted), the counts and totals still come out right."""
+    store = database.conversation_store()
+    first = _turn(text="first")
+    await store.save_user_turn(first)
+    await store.record_call(first, _response("one"))
+    assert first.conversation.stored
+
+    stale = _turn(first.conversation.id, "second")  # the same id, hint says "new"
+    assert not stale.conversation.stored
+    await store.save_user_turn(stale)
+    await store.record_call(stale, _response("two"))
+    totals = await store.totals(first.conversation.id)
+    assert totals is not None and totals["message_count"] == 4
+    assert totals["total_cost"] == Decimal("0.000015")
+    loaded = await store.load(first.conversation.id)
+    assert loaded is not None and [m.text for m in loaded.messages] == ["first", "one", "second", "two"]
+
+    gone = _turn(text="third")
+    gone.conversation.stored = True  # hint says "exists", but there is no row
+    await store.save_user_turn(gone)
+    await store.record_call(gone, _response("three"))
+    totals = await store.totals(gone.conversation.id)
+    assert totals is not None and totals["message_count"] == 2 and totals["unknown_cost_count"] == 0

@@ -59,6 +59,10 @@ class ConversationRecord:
     provider: str | None = None
     model: str | None = None
     """The model the conversation last used."""
+    stored: bool = False
+    """Known to exist in the store (loaded, or written by this process). A hint
+    only: the SQL store inserts a conversation it has not seen with its first
+    turn's totals in one statement, and falls back to an update if it exists."""
 
 
 def in_scope(owner_tenant: str | None, owner_user: str | None, tenant: str | None, user: str | None) -> bool:

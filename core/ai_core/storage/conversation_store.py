@@ -45,16 +45,18 @@ _failures = table_of(FailedAttempt)
 _MAX_ERROR_TEXT = 2000
 
 
-def _insert_ignore(table: Any) -> Prepared:
+def _insert_ignore(table: Any, returning: Any = None) -> Prepared:
     def build(dialect: str) -> Any:
         from ai_core.storage.sql import dialect_insert_for
 
-        return dialect_insert_for(dialect, table).on_conflict_do_nothing()
+        statement = dialect_insert_for(dialect, table).on_conflict_do_nothing()
+        return statement if returning is None else statement.returning(returning)
 
     return Prepared(build)
 
 
-_CREATE_CONVERSATION = _insert_ignore(_conversations)
+# RETURNING tells whether the row was created (psycopg's rowcount is -1 here, and unknown in pipeline mode).
+_CREATE_CONVERSATION = _insert_ignore(_conversations, returning=_conversations.c.id)
 _ADD_TAG = _insert_ignore(_tags)
 _ADD_PARTICIPANT = _insert_ignore(_participants)
 _INSERT_MESSAGE = Prepared(insert(_messages))
@@ -115,7 +117,10 @@ class SQLConversationStore:
     async def record_call(
         self, turn: TurnContext, response: ChatResponse, *, outcome: str = "answered", call_id: str | None = None
     ) -> str:
-        result: str = await self._write(turn, lambda tx: self._record_call(tx, turn, response, outcome, call_id))
+        # The staged user messages go in with the call's own row: one conversation update, one insert.
+        result: str = await self._write(
+            turn, lambda tx: self._record_call(tx, turn, response, outcome, call_id), takes_staged=True
+        )
         return result
 
     async def save_messages(self, turn: TurnContext, messages: list[Message]) -> list[str]:
@@ -137,13 +142,17 @@ class SQLConversationStore:
         if rows:
             await self._write(turn, lambda tx: self._save_failures(tx, turn, rows))
 
-    async def _write(self, turn: TurnContext, job: Callable[[RawTransaction], Any]) -> Any:
-        """Run ``job`` in a write transaction, after the turn's staged user messages."""
+    async def _write(
+        self, turn: TurnContext, job: Callable[[RawTransaction], Any], *, takes_staged: bool = False
+    ) -> Any:
+        """Run ``job`` in a write transaction, after the turn's staged user messages
+        (or with them, when the job ``takes_staged`` itself)."""
         if not turn.staged:
             return await self.database.write_job(job)
 
         def with_staged(tx: RawTransaction) -> Any:
-            self._save_user_turn(tx, turn)
+            if not takes_staged:
+                self._save_user_turn(tx, turn)
             result = job(tx)
             turn.staged = False  # only once every statement of the job has run
             return result
@@ -180,14 +189,20 @@ class SQLConversationStore:
             metadata=dict(row["metadata"] or {}),
             provider=row["provider"],
             model=row["model"],
+            stored=True,
         )
 
     # -- writes ------------------------------------------------------------------------
 
-    def _ensure_conversation(self, tx: RawTransaction, turn: TurnContext, now: Any) -> None:
+    def _ensure_conversation(
+        self, tx: RawTransaction, turn: TurnContext, now: Any, first: dict[str, Any] | None = None
+    ) -> bool:
+        """Create the conversation unless it exists (with ``first``'s count and
+        totals, when given); add its tags. Whether this created it."""
         record = turn.conversation
         tags = turn.all_tags
-        tx.execute(_CREATE_CONVERSATION, {
+        first = first or {}
+        created = tx.returned(_CREATE_CONVERSATION, {
             "id": record.id,
             "user_id": record.user or turn.user,
             "tenant": record.tenant or turn.tenant,
@@ -195,26 +210,39 @@ class SQLConversationStore:
             "title": record.title,
             "metadata": dict(record.metadata),
             "status": "active",
-            "provider": turn.provider,
-            "model": turn.model,
-            "message_count": 0,
-            "total_cost": Decimal(0),
-            "unknown_cost_count": 0,
-            "total_input_tokens": 0,
-            "total_output_tokens": 0,
+            "provider": first.get("provider", turn.provider),
+            "model": first.get("model", turn.model),
+            "message_count": first.get("count", 0),
+            "total_cost": first.get("cost", Decimal(0)),
+            "unknown_cost_count": first.get("unknown", 0),
+            "total_input_tokens": first.get("input_tokens", 0),
+            "total_output_tokens": first.get("output_tokens", 0),
             "created_at": now,
             "updated_at": now,
             "archived_at": None,
-        })
+        }) != []
         if tags:
             tx.executemany(_ADD_TAG, [{"conversation_id": record.id, "tag": tag} for tag in tags])
+        return created
+
+    @staticmethod
+    def _add_tags(tx: RawTransaction, turn: TurnContext) -> None:
+        cid = turn.conversation.id
+        tx.executemany(_ADD_TAG, [{"conversation_id": cid, "tag": tag} for tag in turn.all_tags])
 
     def _advance(self, tx: RawTransaction, turn: TurnContext, values: dict[str, Any], totals: bool) -> int:
         """Add messages (and totals) to the conversation, creating it on its first turn;
         return the new message count."""
+        record = turn.conversation
+        if not record.stored:
+            # A conversation this process has not seen is (almost always) new: one INSERT
+            # carries the turn's count and totals; if it exists after all, update it.
+            record.stored = True
+            if self._ensure_conversation(tx, turn, values["now"], values if totals else {"count": values["count"]}):
+                return int(values["count"])
         statement = _ADVANCE_WITH_TOTALS if totals else _ADVANCE
         rows = tx.returned(statement, values)
-        if not rows:
+        if not rows:  # deleted meanwhile (or the hint was wrong): create it, then count
             self._ensure_conversation(tx, turn, values["now"])
             rows = tx.returned(statement, values)
         return int(rows[0][0])
@@ -263,31 +291,44 @@ class SQLConversationStore:
 
     def _save_user_turn(self, tx: RawTransaction, turn: TurnContext) -> list[str]:
         now = utcnow()
-        messages = turn.new_messages
-        cid = turn.conversation.id
-        if turn.tags:  # new tags on a resumed conversation join its tag rows
-            self._ensure_conversation(tx, turn, now)
-        values = {"conversation_id": cid, "count": len(messages), "now": now, "provider": turn.provider,
+        count = len(turn.new_messages)
+        self._tag_resumed(tx, turn)
+        values = {"conversation_id": turn.conversation.id, "count": count, "now": now, "provider": turn.provider,
                   "model": turn.model}
-        last = self._advance(tx, turn, values, totals=False)
-        first = last - len(messages) + 1
+        rows = self._staged_rows(turn, self._advance(tx, turn, values, totals=False) - count + 1, now)
+        if rows:
+            tx.executemany(_INSERT_MESSAGE, rows)
+        participants = self._user_participant(turn, now)
+        if participants:
+            tx.executemany(_ADD_PARTICIPANT, participants)
+        return [row["id"] for row in rows]
+
+    def _tag_resumed(self, tx: RawTransaction, turn: TurnContext) -> None:
+        """New tags on a stored conversation join its tag rows (a new one gets them as it is created)."""
+        if turn.tags and turn.conversation.stored:
+            self._add_tags(tx, turn)
+
+    def _staged_rows(self, turn: TurnContext, first: int, now: Any) -> list[dict[str, Any]]:
+        """The rows of the turn's new (staged) messages, at positions from ``first``."""
+        cid = turn.conversation.id
         rows = [
             self._message_row(m, conversation_id=cid, position=first + i, turn=turn, now=now, turn_id=None)
-            for i, m in enumerate(messages)
+            for i, m in enumerate(turn.new_messages)
         ]
         for row, message_id in zip(rows, turn.message_ids, strict=False):
             row["id"] = message_id
         turn_id = next((r["id"] for r in rows if r["role"] == "user"), rows[0]["id"] if rows else None)
         for row in rows:
             row["turn_id"] = turn_id
-        if rows:
-            tx.executemany(_INSERT_MESSAGE, rows)
+        return rows
+
+    @staticmethod
+    def _user_participant(turn: TurnContext, now: Any) -> list[dict[str, Any]]:
         participant = turn.user or turn.conversation.user
-        if participant and any(m.role == "user" for m in messages):
-            tx.execute(_ADD_PARTICIPANT, {
-                "conversation_id": cid, "kind": "user", "participant": participant, "joined_at": now, "role": None,
-            })
-        return [row["id"] for row in rows]
+        if participant and any(m.role == "user" for m in turn.new_messages):
+            return [{"conversation_id": turn.conversation.id, "kind": "user", "participant": participant,
+                     "joined_at": now, "role": None}]
+        return []
 
     def _save_messages(self, tx: RawTransaction, turn: TurnContext, messages: list[Message]) -> list[str]:
         now = utcnow()
@@ -307,15 +348,20 @@ class SQLConversationStore:
         self, tx: RawTransaction, turn: TurnContext, response: ChatResponse, outcome: str, call_id: str | None
     ) -> str:
         """One model call: its message, usage and money, the conversation totals and
-        the cost-tracking row, in one transaction."""
+        the cost-tracking row, in one transaction; with the turn's staged user
+        messages when it is the turn's first write (one update, one insert)."""
         now = utcnow()
         usage = response.usage
         cost = response.cost
         amount = quantize_money(cost.total) if cost is not None and cost.total is not None else None
         cid = turn.conversation.id
         billable = outcome != "cache_hit"  # a cache hit: the usage it saved, on its row only, never in totals
+        staged = len(turn.new_messages) if turn.staged else 0
+        if staged:
+            self._tag_resumed(tx, turn)
         position = self._advance(tx, turn, {
-            "conversation_id": cid, "count": 1, "now": now, "provider": response.provider, "model": response.model,
+            "conversation_id": cid, "count": staged + 1, "now": now,
+            "provider": response.provider, "model": response.model,
             "cost": amount if amount is not None else Decimal(0), "unknown": 0 if amount is not None else 1,
             "input_tokens": usage.input_tokens if billable else 0,
             "output_tokens": usage.output_tokens if billable else 0,
@@ -349,11 +395,18 @@ class SQLConversationStore:
             call_id=call_id,
             tags=list(tags) if tags else None,
         )
-        tx.execute(_INSERT_MESSAGE, row)
-        tx.execute(_ADD_PARTICIPANT, {
+        participants = [{
             "conversation_id": cid, "kind": "model", "participant": f"{response.provider}/{response.model}",
             "joined_at": now, "role": None,
-        })
+        }]
+        if staged:
+            rows = self._staged_rows(turn, position - staged, now)
+            rows.append(row)
+            tx.executemany(_INSERT_MESSAGE, rows)
+            participants += self._user_participant(turn, now)
+        else:
+            tx.execute(_INSERT_MESSAGE, row)
+        tx.executemany(_ADD_PARTICIPANT, participants)
         if billable:
             add_to_cost_tracking(tx, row, tags=tags_key(tags), now=now)
         return str(row["id"])

@@ -82,6 +82,10 @@ class Database:
         self._write_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
         # One shared connection for an in-memory database: reads must queue too.
         self._read_lock = self._write_lock if in_memory else None
+        # File SQLite: writes are serialised by the lock anyway, so they keep one pooled
+        # connection instead of a checkout, reset and checkin per transaction.
+        self._keeps_writer = self.is_sqlite and not in_memory
+        self._writer: Any = None
         self._closed = False
 
     # -- opening -------------------------------------------------------------
@@ -207,7 +211,9 @@ class Database:
 
         lock: AbstractContextManager[Any] = self._write_lock if self._write_lock is not None else nullcontext()
         with lock:
-            raw = self.engine.raw_connection()
+            raw = self._writer if self._writer is not None else self.engine.raw_connection()
+            self._writer = None
+            committed = False
             try:
                 # On PostgreSQL the statements are pipelined (psycopg's pipeline
                 # mode): only a RETURNING waits for the server, the rest travel
@@ -230,8 +236,12 @@ class Database:
                     else:
                         raw.commit()
                     cursor.close()
+                    committed = True
             finally:
-                raw.close()
+                if committed and self._keeps_writer and not self._closed:
+                    self._writer = raw
+                else:  # after a failure, the next write starts on a fresh connection
+                    raw.close()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -260,6 +270,11 @@ class Database:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            lock: AbstractContextManager[Any] = self._write_lock if self._write_lock is not None else nullcontext()
+            with lock:
+                writer, self._writer = self._writer, None
+                if writer is not None:
+                    writer.close()
             self.engine.dispose()
 
     async def aclose(self) -> None:
