@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, Text, cast, exists, false, select
+from sqlalchemy import Select, Text, cast, exists, select
 
 from ai_core.dashboard.queries import Filters, like_escape
 from ai_core.redaction import redact
@@ -34,7 +34,8 @@ __all__ = ["PAGE_SIZE", "SEARCH_WINDOW", "conversation_detail", "list_conversati
 
 PAGE_SIZE = 50
 SEARCH_WINDOW = 5000
-"""How many of the newest matching conversations a text search reads."""
+"""How many of the newest matching conversations a text search reads, at most."""
+_SEARCH_CHUNK = 500
 
 _c = table_of(Conversation)
 _m = table_of(StoredMessage)
@@ -94,7 +95,7 @@ def list_conversations(
     page = max(1, page)
     offset = (page - 1) * page_size
     query = _filtered(select(*_LIST_COLUMNS), filters).order_by(_c.c.updated_at.desc(), _c.c.id.desc())
-    searched = None
+    searched: int | None = None
     if search:
         pattern = f"%{like_escape(search)}%"
 
@@ -103,15 +104,18 @@ def list_conversations(
                 return column.like(pattern, escape="\\")
             return column.ilike(pattern, escape="\\")
 
-        # The window's ids first, then their messages by the (conversation_id, position) index:
-        # a planner never gets the chance to scan every message of the ledger instead.
-        window = _filtered(select(_c.c.id), filters).order_by(_c.c.updated_at.desc()).limit(SEARCH_WINDOW)
+        # The window's ids first (newest first), then their messages by the (conversation_id,
+        # position) index, a chunk at a time, until the page is full: a planner never gets the
+        # chance to scan every message of the ledger, and a common word reads one chunk.
+        window = _filtered(select(_c.c.id), filters).order_by(_c.c.updated_at.desc(), _c.c.id.desc())
+        wanted = offset + page_size + 1
+        ordered: list[str] = []
+        searched = 0
         with database.read() as conn:
-            ids = list(conn.execute(window).scalars())
-            hits: set[str] = set()
-            for chunk in range(0, len(ids), 1000):
-                part = ids[chunk : chunk + 1000]
-                hits.update(conn.execute(select(_c.c.id).where(_c.c.id.in_(part), matches(_c.c.title))).scalars())
+            ids = list(conn.execute(window.limit(SEARCH_WINDOW)).scalars())
+            for chunk in range(0, len(ids), _SEARCH_CHUNK):
+                part = ids[chunk : chunk + _SEARCH_CHUNK]
+                hits = set(conn.execute(select(_c.c.id).where(_c.c.id.in_(part), matches(_c.c.title))).scalars())
                 hits.update(
                     conn.execute(
                         select(_m.c.conversation_id)
@@ -119,10 +123,15 @@ def list_conversations(
                         .distinct()
                     ).scalars()
                 )
-        searched = len(ids)
-        query = query.where(_c.c.id.in_(sorted(hits))) if hits else query.where(false())
-    with database.read() as conn:
-        rows = conn.execute(query.limit(page_size + 1).offset(offset)).mappings().all()
+                ordered += [i for i in part if i in hits]
+                searched += len(part)
+                if len(ordered) >= wanted:
+                    break
+            page_ids = ordered[offset:wanted]
+            rows = conn.execute(query.where(_c.c.id.in_(page_ids))).mappings().all() if page_ids else []
+    else:
+        with database.read() as conn:
+            rows = conn.execute(query.limit(page_size + 1).offset(offset)).mappings().all()
     result = []
     for row in rows[:page_size]:
         data = dict(row)

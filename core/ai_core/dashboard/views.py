@@ -182,8 +182,9 @@ def conversations_page(database: Database, filters: Filters, *, search: str | No
     )
     if listing["searched"] is not None:
         page.notes.append(
-            f"Searched the {listing['searched']} most recently updated conversations matching the filters "
-            f"(at most {listing['search_window']}); narrow the dates to search older ones."
+            f"Search reads the most recently updated conversations matching the filters, at most "
+            f"{listing['search_window']}; this page read {listing['searched']}. Narrow the dates to search "
+            "older ones."
         )
     page.context["listing"] = listing
     return page
