@@ -9,8 +9,9 @@ this provider's breaker, this provider's error rate) is sent at most once per
 ``dedupe_seconds``: a storm of errors sends one message. With a database the
 marks live in ``ai_notification_marks``, so processes sharing it share them.
 
-Sending runs on the event dispatcher's loop (SMTP in a worker thread), off
-every call. Each send is an :class:`~ai_core.events.types.ExternalIntegrationTriggered`.
+Counting and deduplicating run on the event worker; sending runs on a loop
+thread of its own (SMTP in a worker thread of that loop), off every call.
+Each send is an :class:`~ai_core.events.types.ExternalIntegrationTriggered`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections import deque
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
+import anyio
 from sqlalchemy import select, update
 
 from ai_core.errors import _money
@@ -42,6 +43,7 @@ from ai_core.integrations.tables import NotificationMark
 from ai_core.logging import get_logger
 from ai_core.storage.base import table_of
 from ai_core.storage.columns import as_utc, utcnow
+from ai_core.threads import LoopThread
 
 if TYPE_CHECKING:
     from ai_core.integrations.settings import NotificationSettings
@@ -69,7 +71,7 @@ class NotificationListener(BindableHandler):
         if not settings.channels or not settings.on:
             return None
         types = tuple(dict.fromkeys(t for trigger in settings.on for t in _TRIGGERS[trigger]))
-        return Listener(events=types, handler=Notifier(services, settings), name="notifications", timeout=120)
+        return Listener(events=types, handler=Notifier(services, settings), name="notifications")
 
 
 def describe(event: Event) -> tuple[str, str, str] | None:
@@ -163,7 +165,8 @@ class DedupeMarks:
 
 
 class Notifier(BoundHandler):
-    """Async: awaited on the dispatcher's loop, bounded by the listener's timeout."""
+    """Sync on the event worker (counting and deduplicating cost microseconds); the sends
+    themselves run on a loop thread of their own, started at the first one."""
 
     def __init__(self, services: Services, settings: NotificationSettings) -> None:
         self.services = services
@@ -171,28 +174,50 @@ class Notifier(BoundHandler):
         self.marks = DedupeMarks(services.database, settings.dedupe_seconds)
         self.error_rate = ErrorRate(settings)
         self.endpoints = {endpoint.name: endpoint for endpoint in services.settings.webhooks}
+        self._loop = LoopThread("ai-core-notifications")
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._pending = 0
 
-    async def __call__(self, event: Event) -> None:
+    def __call__(self, event: Event) -> None:
         found = self._subject(event)
-        if found is None:
+        if found is None or not self.marks.claim(found[0]):
             return
-        subject, title, text = found
-        if not await anyio.to_thread.run_sync(self.marks.claim, subject):
-            return
-        data = {"event": event.name, "event_id": event.id}
-        for channel in self.settings.channels:
-            status, code, error = "delivered", None, None
-            try:
-                code = await send_notification(channel, f"[ai-core] {title}", text, data, self.endpoints)
-            except Exception as exc:  # one channel failing must not stop the others
-                status, error = "failed", f"{type(exc).__name__}: {exc}"
-                log.warning("notification_failed", channel=channel.label(), subject=subject, error=error)
-            events = self.services.events
-            if events.wants(ExternalIntegrationTriggered):
-                events.emit(ExternalIntegrationTriggered(
-                    integration="notification", target=channel.label(), status=status, event_name=event.name,
-                    event_id=event.id, status_code=code, error=error,
-                ))  # fmt: skip
+        with self._lock:
+            self._pending += 1
+            portal = self._loop.portal or self._loop.start()
+        portal.start_task_soon(self._send, event.name, event.id, *found)
+
+    async def _send(self, event_name: str, event_id: str, subject: str, title: str, text: str) -> None:
+        try:
+            data = {"event": event_name, "event_id": event_id}
+            for channel in self.settings.channels:
+                status, code, error = "delivered", None, None
+                try:
+                    with anyio.fail_after(channel.timeout + 5):
+                        code = await send_notification(channel, f"[ai-core] {title}", text, data, self.endpoints)
+                except Exception as exc:  # one channel failing must not stop the others
+                    status, error = "failed", f"{type(exc).__name__}: {exc}"
+                    log.warning("notification_failed", channel=channel.label(), subject=subject, error=error)
+                events = self.services.events
+                if events.wants(ExternalIntegrationTriggered):
+                    events.emit(ExternalIntegrationTriggered(
+                        integration="notification", target=channel.label(), status=status, event_name=event_name,
+                        event_id=event_id, status_code=code, error=error,
+                    ))  # fmt: skip
+        finally:
+            with self._lock:
+                self._pending -= 1
+                self._idle.notify_all()
+
+    def drain(self, timeout: float | None = 30) -> bool:
+        """Wait until every notification decided on is sent (or failed)."""
+        with self._lock:
+            return self._idle.wait_for(lambda: self._pending <= 0, timeout=timeout)
+
+    def close(self, timeout: float | None = 10) -> None:
+        self.drain(timeout)
+        self._loop.stop()
 
     def _subject(self, event: Event) -> tuple[str, str, str] | None:
         if isinstance(event, RequestFailed | MessageAdded):
