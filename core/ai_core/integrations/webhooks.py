@@ -136,6 +136,8 @@ class WebhookSender(BoundHandler):
         self._pending = 0
         self._first_attempts = 0  # handed over, first attempt not finished: what close() waits for
         self._queues: dict[str, deque[tuple[str, str, str | None, str]]] = {}
+        self._inbox: deque[tuple[WebhookEndpoint, str, str, str | None, str]] = deque()
+        self._pumping = False
         self._consuming: set[str] = set()
         self._group: Any = None
         self._client: Any = None
@@ -153,8 +155,11 @@ class WebhookSender(BoundHandler):
         with self._lock:
             self._pending += len(targets)
             self._first_attempts += len(targets)
-        for endpoint in targets:  # the portal starts tasks in this order: per endpoint, events stay in order
-            portal.start_task_soon(self._enqueue, endpoint, event.id, event.name, tenant, body)
+            self._inbox.extend((endpoint, event.id, event.name, tenant, body) for endpoint in targets)
+            wake = not self._pumping
+            self._pumping = True
+        if wake:  # one hop into the loop per burst of events, not per event
+            portal.start_task_soon(self._pump)
 
     def _start(self) -> Any:
         with self._lock:
@@ -175,14 +180,23 @@ class WebhookSender(BoundHandler):
 
     # -- the delivery loop ------------------------------------------------------------
 
-    async def _enqueue(
-        self, endpoint: WebhookEndpoint, event_id: str, name: str, tenant: str | None, body: str
-    ) -> None:
-        queue = self._queues.setdefault(endpoint.name, deque())
-        queue.append((event_id, name, tenant, body))
-        if endpoint.name in self._consuming:
-            return  # the endpoint's consumer takes it, after the ones before it
-        self._consuming.add(endpoint.name)
+    async def _pump(self) -> None:
+        """Move what the event worker handed over to each endpoint's queue, in order."""
+        while True:
+            with self._lock:
+                if not self._inbox:
+                    self._pumping = False
+                    return
+                items, self._inbox = self._inbox, deque()
+            for endpoint, event_id, name, tenant, body in items:
+                self._queues.setdefault(endpoint.name, deque()).append((event_id, name, tenant, body))
+                if endpoint.name not in self._consuming:
+                    self._consuming.add(endpoint.name)
+                    self._group.start_soon(self._consume, endpoint)
+
+    async def _consume(self, endpoint: WebhookEndpoint) -> None:
+        """First attempts of one endpoint, one at a time, in the order the events happened."""
+        queue = self._queues[endpoint.name]
         try:
             while queue:
                 item = queue.popleft()
