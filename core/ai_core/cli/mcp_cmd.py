@@ -128,7 +128,7 @@ def test(names: tuple[str, ...]) -> None:
                 raise click.UsageError(
                     f"unknown MCP server {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})"
                 )
-            outcomes = []
+            outcomes: list[tuple[str, str | None, int]] = []
             for name in names or sorted(known):
                 try:
                     server = await ai._mcp.get(name)
