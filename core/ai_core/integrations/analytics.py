@@ -81,6 +81,7 @@ class AnalyticsUpdater(BoundHandler):
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
         self._last = 0.0
+        self._gap = self.interval
         self._timer: threading.Timer | None = None
 
     def __call__(self, event: Event) -> None:
@@ -90,7 +91,7 @@ class AnalyticsUpdater(BoundHandler):
         elif isinstance(event, RequestFailed):
             self._dirty.add((event.occurred_at.date(), event.provider, event.model))
         elif isinstance(event, ConversationUpdated) and self._dirty:
-            wait = self._last + self.interval - time.monotonic()
+            wait = self._last + self._gap - time.monotonic()
             if wait <= 0:
                 self.flush()
             elif self._timer is None:
@@ -106,11 +107,14 @@ class AnalyticsUpdater(BoundHandler):
                 timer, self._timer = self._timer, None
             if timer is not None and timer is not threading.current_thread():
                 timer.cancel()
-            self._last = time.monotonic()
+            self._last = started = time.monotonic()
             if not keys:
                 return
             try:
                 refresh_analytics(self.database, keys)
+                # A refresh reads the day's rows of its keys: on a big ledger it takes longer, so
+                # the next one waits ten times as long as this one took (at most a tenth of a thread).
+                self._gap = max(self.interval, 10 * (time.monotonic() - started))
             except Exception as exc:
                 with self._lock:
                     self._dirty |= keys  # tried again at the next turn
@@ -136,14 +140,9 @@ def refresh_analytics(database: Database, keys: Iterable[Key]) -> int:
     def of(table: Any, day: str) -> Any:
         return or_(*(and_(table.c[day] == d, table.c.provider == p, table.c.model == m) for d, p, m in keys))
 
-    with database.write() as conn:
-        lock_derived_tables(conn)
-        conn.execute(delete(_usage).where(tuple_(_usage.c.day, _usage.c.provider, _usage.c.model).in_(keys)))
-        conn.execute(
-            delete(_performance).where(
-                tuple_(_performance.c.day, _performance.c.provider, _performance.c.model).in_(keys)
-            )
-        )
+    # Read the ledger on a read connection: the scan never holds the writer lock that
+    # ledger writes wait for. Only the swap of the derived rows is a (short) write.
+    with database.read() as conn:
         failures: dict[Key, int] = {}
         for row in conn.execute(
             select(_failures.c.created_on, _failures.c.provider, _failures.c.model, func.count())
@@ -171,8 +170,6 @@ def refresh_analytics(database: Database, keys: Iterable[Key]) -> int:
                 "reasoning_tokens": row.reasoning or 0, "cost": row.cost or Decimal(0),
                 "avg_latency_ms": float(row.latency) if row.latency is not None else None, "built_at": now,
             })  # fmt: skip
-        if usage_rows:
-            conn.execute(_usage.insert(), usage_rows)
         latencies: dict[Key, list[float]] = {}
         successes: dict[Key, int] = {}
         for row in conn.execute(select(_m.c.created_on, _m.c.provider, _m.c.model, _m.c.latency_ms).where(*billable)):
@@ -193,6 +190,16 @@ def refresh_analytics(database: Database, keys: Iterable[Key]) -> int:
                 "p50_latency_ms": _percentile(values, 0.50), "p95_latency_ms": _percentile(values, 0.95),
                 "max_latency_ms": values[-1] if values else None, "built_at": now,
             })  # fmt: skip
+    with database.write() as conn:
+        lock_derived_tables(conn)
+        conn.execute(delete(_usage).where(tuple_(_usage.c.day, _usage.c.provider, _usage.c.model).in_(keys)))
+        conn.execute(
+            delete(_performance).where(
+                tuple_(_performance.c.day, _performance.c.provider, _performance.c.model).in_(keys)
+            )
+        )
+        if usage_rows:
+            conn.execute(_usage.insert(), usage_rows)
         if performance_rows:
             conn.execute(_performance.insert(), performance_rows)
     return len(usage_rows) + len(performance_rows)
