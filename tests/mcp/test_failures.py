@@ -236,3 +236,15 @@ async def test_a_turn_cancelled_during_a_tool_call_stores_an_answer_for_every_ca
         resumed = ai.conversation(id=conv.id)
         assert (await resumed.user("again").asend()).text == "after"
         assert [m.role for m in fake.calls[-1].messages] == ["user", "assistant", "tool", "tool", "tool", "user"]
+
+
+async def test_a_server_that_never_finishes_its_handshake_is_a_connection_error_and_is_stopped() -> None:
+    from ai_core import Settings
+
+    before = children()
+    settings = Settings(persistence=False, mcp={"connect_timeout": 1.5})
+    silent = {"command": sys.executable, "args": ["-c", "import time; time.sleep(120)"]}
+    async with AI(settings=settings, mcp_servers={"silent": silent}) as ai:
+        with pytest.raises(MCPConnectionError, match=r"'silent' did not finish its handshake within 1.5 s"):
+            await ai._mcp.get("silent")
+    assert await wait_until(lambda: children() <= before)

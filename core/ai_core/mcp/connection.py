@@ -60,6 +60,7 @@ class SDKConnection:
         self.broken = False
         self._garbage: Exception | None = None
         self._open_requests: set[anyio.CancelScope] = set()
+        self._scope = anyio.CancelScope()  # the owner task's: cancelled to abandon a handshake
 
     # -- lifetime ------------------------------------------------------------
 
@@ -84,28 +85,11 @@ class SDKConnection:
 
     async def _own(self) -> None:
         try:
-            async with AsyncExitStack() as stack:
-                from mcp import Client
-
-                target = self._target
-                if isinstance(target, str):  # a streamable HTTP URL, with our headers
-                    import httpx2
-                    from mcp.client.streamable_http import streamable_http_client
-
-                    http = await stack.enter_async_context(
-                        httpx2.AsyncClient(headers=self._headers or {}, timeout=httpx2.Timeout(30.0, read=300.0))
-                    )
-                    target = _watched(streamable_http_client(target, http_client=http), self._garbage_seen)
-                elif _is_stdio(target):
-                    from mcp.client.stdio import stdio_client
-
-                    target = _watched(stdio_client(target, errlog=_errlog()), self._garbage_seen)
-                self._client = await stack.enter_async_context(Client(target))
-                self._ready.set()
-                await self._close.wait()
+            with self._scope:
+                await self._enter_and_wait()
         except Exception as exc:  # reported to whoever waits for the connection
             self._error = exc
-        except BaseException as exc:  # cancelled with the event loop: cleanup ran above
+        except BaseException as exc:  # cancelled with the event loop: cleanup ran in the SDK
             self._error = exc
             raise
         finally:
@@ -114,9 +98,32 @@ class SDKConnection:
             self._ready.set()
             self._done.set()
 
+    async def _enter_and_wait(self) -> None:
+        async with AsyncExitStack() as stack:
+            from mcp import Client
+
+            target = self._target
+            if isinstance(target, str):  # a streamable HTTP URL, with our headers
+                import httpx2
+                from mcp.client.streamable_http import streamable_http_client
+
+                http = await stack.enter_async_context(
+                    httpx2.AsyncClient(headers=self._headers or {}, timeout=httpx2.Timeout(30.0, read=300.0))
+                )
+                target = _watched(streamable_http_client(target, http_client=http), self._garbage_seen)
+            elif _is_stdio(target):
+                from mcp.client.stdio import stdio_client
+
+                target = _watched(stdio_client(target, errlog=_errlog()), self._garbage_seen)
+            self._client = await stack.enter_async_context(Client(target))
+            self._ready.set()
+            await self._close.wait()
+
     async def aclose(self) -> None:
         """Close the session and stop the server (bounded; shielded from cancellation)."""
         self._close.set()
+        if self._client is None:  # still starting (or never started): stop the handshake itself
+            self._scope.cancel()
         with anyio.CancelScope(shield=True), anyio.move_on_after(15):
             await self._done.wait()
 
