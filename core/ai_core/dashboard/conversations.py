@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["PAGE_SIZE", "SEARCH_WINDOW", "conversation_detail", "list_conversations"]
 
 PAGE_SIZE = 50
-SEARCH_WINDOW = 5000
+SEARCH_WINDOW = 2000
 """How many of the newest matching conversations a text search reads, at most."""
 _SEARCH_CHUNK = 500
 
