@@ -57,7 +57,10 @@ def make_ai(listeners: list[Listener] | None = None) -> AI:
 async def test_mcp_tools_are_called_and_results_sent_back() -> None:
     called: list[ToolCalled] = []
     ai = make_ai([Listener(ToolCalled, called.append)])
-    chat = ai.conversation("fake/echo").mcp("adder").tool_choice("adder__add").option("fake_tool_arguments", {"a": 2, "b": 40})
+    chat = (
+        ai.conversation("fake/echo").mcp("adder").tool_choice("adder__add")
+        .option("fake_tool_arguments", {"a": 2, "b": 40})
+    )
     reply = await chat.user("what is 2+40?").asend()
     server = AdderServer.instances[-1]
     await ai.aclose()
