@@ -9,6 +9,12 @@ process group) always runs in the task that started it, also when the event
 loop is torn down at exit. Calls from any task of the same loop go through the
 entered session.
 
+The tool list is cached for the life of the connection and forgotten when the
+server says it changed: ``notifications/tools/list_changed`` on a handshake-era
+connection, a ``subscriptions/listen`` event (opened by the owner task) on a
+2026-07-28 one. A server declaring ``tools.listChanged: false`` is listed once.
+A 2026 server that cannot be listened to is listed on every request, as before.
+
 Every failure is mapped once, here, onto :class:`ai_core.errors.MCPError`'s
 subclasses, naming the server.
 """
@@ -29,6 +35,7 @@ from ai_core import errors
 from ai_core.mcp.spec import ToolResult
 
 if TYPE_CHECKING:
+    import anyio.abc
     import mcp_types
 
 __all__ = ["SDKConnection", "result_from_sdk"]
@@ -61,6 +68,9 @@ class SDKConnection:
         self._garbage: Exception | None = None
         self._open_requests: set[anyio.CancelScope] = set()
         self._scope = anyio.CancelScope()  # the owner task's: cancelled to abandon a handshake
+        self._tools: list[mcp_types.Tool] | None = None  # the cached tools/list answer
+        self._tools_changes = 0  # bumped by every change notice, so a listing in flight is not cached
+        self._tools_cacheable = False  # set once a change would reach us (or none can happen)
 
     # -- lifetime ------------------------------------------------------------
 
@@ -115,9 +125,51 @@ class SDKConnection:
                 from mcp.client.stdio import stdio_client
 
                 target = _watched(stdio_client(target, errlog=_errlog()), self._garbage_seen)
-            self._client = await stack.enter_async_context(Client(target))
-            self._ready.set()
-            await self._close.wait()
+            client = await stack.enter_async_context(Client(target, message_handler=self._on_message))
+            async with anyio.create_task_group() as tasks:
+                from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+                tools = client.server_capabilities.tools
+                if client.protocol_version in MODERN_PROTOCOL_VERSIONS and tools is not None and tools.list_changed:
+                    await tasks.start(self._watch_tools, client)
+                else:  # changes arrive as notifications, or the server promised there would be none
+                    self._tools_cacheable = True
+                self._client = client
+                self._ready.set()
+                await self._close.wait()
+                tasks.cancel_scope.cancel()
+
+    async def _on_message(self, message: Any) -> None:
+        from mcp_types import ToolListChangedNotification
+
+        if isinstance(message, ToolListChangedNotification):
+            self._forget_tools()
+
+    async def _watch_tools(self, client: Any, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        """Listen for tool-list changes (2026-07-28); tools are cached only while the stream is open."""
+        from mcp.shared.subscriptions import ToolsListChanged
+
+        started = False
+        try:
+            with anyio.move_on_after(self.connect_timeout) as waiting:
+                async with client.listen(tools_list_changed=True) as stream:
+                    waiting.deadline = math.inf  # acknowledged: listen for the life of the connection
+                    self._tools_cacheable = stream.honored.tools_list_changed is True
+                    task_status.started()
+                    started = True
+                    async for event in stream:
+                        if isinstance(event, ToolsListChanged):
+                            self._forget_tools()
+        except Exception:  # refused or dropped: list the tools on every request, as without a cache
+            pass
+        self._tools_cacheable = False
+        self._forget_tools()
+        if not started:
+            task_status.started()
+
+    def _forget_tools(self) -> None:
+        self._tools = None
+        self._tools_changes += 1
 
     async def aclose(self) -> None:
         """Close the session and stop the server (bounded; shielded from cancellation)."""
@@ -130,8 +182,15 @@ class SDKConnection:
     # -- requests ------------------------------------------------------------
 
     async def list_tools(self) -> list[mcp_types.Tool]:
+        """The server's tools: asked once per connection, again after the server says they changed."""
+        if self._tools is not None and not self.broken:
+            return list(self._tools)
+        changes = self._tools_changes
         result = await self._request("tools/list", lambda c: c.list_tools(), self.call_timeout)
-        return list(result.tools)
+        tools = list(result.tools)
+        if self._tools_cacheable and changes == self._tools_changes:
+            self._tools = tools
+        return list(tools)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], *, meta: dict[str, Any] | None = None, limit: float | None = None
