@@ -41,8 +41,18 @@ def _stat(pid: int) -> tuple[str, int] | None:
     return fields[0], int(fields[1])
 
 
+def _session_process(pid: int) -> bool:
+    """A process the test session keeps for itself (the dashboard tests' browser and its driver
+    start helper processes at any time), whose subtree is not the MCP client's doing."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+    except OSError:
+        return False
+    return b"chrom" in Path(command.decode(errors="replace")).name.encode()
+
+
 def children() -> set[int]:
-    """Every live (not zombie) descendant of this process."""
+    """Every live (not zombie) descendant of this process, but for the session's browser."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None and stat[0] != "Z":
@@ -50,7 +60,9 @@ def children() -> set[int]:
     found: set[int] = set()
     frontier = {os.getpid()}
     while frontier:
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        frontier = {
+            pid for pid, parent in parents.items() if parent in frontier and not _session_process(pid)
+        } - found
         found |= frontier
     return found
 
