@@ -194,6 +194,7 @@ def _routing(call: Call) -> dict[str, Any]:
         "fallbacks": call.state.get("fallbacks", ()),
         "tenant": call.tenant,
         "conversation_id": call.conversation_id,
+        "user": call.user,
     }
 
 
