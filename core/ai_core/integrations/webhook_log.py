@@ -6,7 +6,9 @@ threads, the CLI directly.
 
 from __future__ import annotations
 
+import builtins
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,6 +34,8 @@ class DeliveryLog(Protocol):
     def list(
         self, *, endpoint: str | None = None, status: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]: ...
+    def due(self, endpoints: Sequence[str], now: datetime, limit: int = 100) -> builtins.list[tuple[str, str]]: ...
+    def claim(self, delivery_id: str, now: datetime, until: datetime) -> dict[str, Any] | None: ...
 
 
 class SQLDeliveryLog:
@@ -59,6 +63,36 @@ class SQLDeliveryLog:
             query = query.where(_deliveries.c.status == status)
         with self.database.read() as conn:
             return [_plain(row) for row in conn.execute(query).mappings()]
+
+    def due(self, endpoints: Sequence[str], now: datetime, limit: int = 100) -> builtins.list[tuple[str, str]]:
+        """(id, endpoint) of these endpoints' deliveries waiting for a try that is due, oldest first."""
+        if not endpoints:
+            return []
+        c = _deliveries.c
+        query = (
+            select(c.id, c.endpoint)
+            .where(c.status == "pending", c.next_attempt_at <= now, c.endpoint.in_(list(endpoints)))
+            .order_by(c.next_attempt_at, c.created_at, c.id)
+            .limit(limit)
+        )
+        with self.database.read() as conn:
+            return [(row.id, row.endpoint) for row in conn.execute(query)]
+
+    def claim(self, delivery_id: str, now: datetime, until: datetime) -> dict[str, Any] | None:
+        """Take a due pending delivery for one attempt: its next try moves to ``until`` (the lease),
+        so no other process takes it meanwhile. The row as claimed, or None if it was not due (another
+        process holds it, or it was delivered, failed or replayed)."""
+        c = _deliveries.c
+        with self.database.write() as conn:
+            claimed = conn.execute(
+                update(_deliveries)
+                .where(c.id == delivery_id, c.status == "pending", c.next_attempt_at <= now)
+                .values(next_attempt_at=until, updated_at=now)
+            )
+            if claimed.rowcount != 1:
+                return None
+            row = conn.execute(select(_deliveries).where(c.id == delivery_id)).mappings().one()
+        return _plain(row)
 
 
 class MemoryDeliveryLog:
@@ -92,6 +126,26 @@ class MemoryDeliveryLog:
                 if (endpoint is None or r["endpoint"] == endpoint) and (status is None or r["status"] == status)
             ]  # fmt: skip
         return rows[:limit]
+
+    def due(self, endpoints: Sequence[str], now: datetime, limit: int = 100) -> builtins.list[tuple[str, str]]:
+        with self._lock:
+            rows = sorted(
+                (r for r in self._rows.values() if r["endpoint"] in endpoints and _due(r, now)),
+                key=lambda r: (r["next_attempt_at"], r["created_at"], r["id"]),
+            )
+        return [(r["id"], r["endpoint"]) for r in rows[:limit]]
+
+    def claim(self, delivery_id: str, now: datetime, until: datetime) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._rows.get(delivery_id)
+            if row is None or not _due(row, now):
+                return None
+            row.update(next_attempt_at=until, updated_at=now)
+            return dict(row)
+
+
+def _due(row: dict[str, Any], now: datetime) -> bool:
+    return row["status"] == "pending" and row["next_attempt_at"] is not None and row["next_attempt_at"] <= now
 
 
 def delivery_log(database: Database | None) -> DeliveryLog:

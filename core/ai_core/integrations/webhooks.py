@@ -13,8 +13,14 @@ holding up later events. Every delivery is a row of ``ai_webhook_deliveries``
 (status, attempts, last status code or error, next try), and each attempt's
 outcome is an :class:`~ai_core.events.types.ExternalIntegrationTriggered`
 event. Deliveries still pending when the process stops stay ``pending`` with
-their next try; ``ai webhooks replay ID`` sends one again (same ``webhook-id``,
-so a receiver that saw it already can drop it).
+their next try, and are resumed by the next sender of their endpoint (on
+binding to an ``AI`` with a database, then every :data:`RESUME_INTERVAL`
+seconds): every attempt first claims its row (a conditional UPDATE moving the
+next try to a lease of ``timeout`` + :data:`LEASE_MARGIN` seconds), so two
+processes sharing the database never send one delivery at the same time, and
+a delivery a dead process left in flight is taken again once its lease ends.
+``ai webhooks replay ID`` sends one again now (same ``webhook-id``, so a
+receiver that saw it already can drop it).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import deque
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -42,9 +48,19 @@ if TYPE_CHECKING:
     from ai_core.integrations.settings import WebhookEndpoint
     from ai_core.services import Services
 
-__all__ = ["WebhookListener", "WebhookSender", "backoff_delay", "new_delivery", "send_once"]
+__all__ = [
+    "LEASE_MARGIN", "RESUME_INTERVAL", "WebhookListener", "WebhookSender", "backoff_delay", "lease_until",
+    "new_delivery", "send_once",
+]  # fmt: skip
 
 log = get_logger("ai_core.webhooks")
+
+RESUME_INTERVAL = 30.0
+"""Seconds between two looks for pending deliveries that are due (left by this or another process)."""
+LEASE_MARGIN = 30.0
+"""Seconds beyond the endpoint's ``timeout`` that a claimed delivery stays with the process that claimed it."""
+RESUME_BATCH = 100
+RESUME_CONCURRENCY = 10
 
 
 class WebhookListener(BindableHandler):
@@ -58,6 +74,8 @@ class WebhookListener(BindableHandler):
         if not wanted:
             return None
         sender = WebhookSender(services, endpoints, delivery_log(services.database))
+        if services.database is not None:  # deliveries a stopped process left pending are resumed now
+            sender.resume()
         return Listener(events=wanted, handler=sender, name="webhooks")
 
 
@@ -83,14 +101,21 @@ def backoff_delay(endpoint: WebhookEndpoint, attempts: int) -> float:
     return base * (0.8 + 0.4 * random.random())
 
 
+def lease_until(endpoint: WebhookEndpoint, now: datetime) -> datetime:
+    """Until when a delivery claimed at ``now`` is this process's: no other one takes it before."""
+    return now + timedelta(seconds=endpoint.timeout + LEASE_MARGIN)
+
+
 def new_delivery(
     endpoint: WebhookEndpoint, event_id: str, event_name: str, tenant: str | None, body: str
 ) -> dict[str, Any]:
+    """A new row, claimed by its maker for the first attempt (its next try is the lease's end)."""
     now = utcnow()
     return {
         "id": new_id(), "endpoint": endpoint.name, "url": endpoint.url, "tenant": tenant, "event_id": event_id,
         "event_name": event_name, "payload": body, "status": "pending", "attempts": 0, "last_status_code": None,
-        "last_error": None, "next_attempt_at": now, "created_at": now, "updated_at": now, "delivered_at": None,
+        "last_error": None, "next_attempt_at": lease_until(endpoint, now), "created_at": now, "updated_at": now,
+        "delivered_at": None,
     }  # fmt: skip
 
 
@@ -142,6 +167,9 @@ class WebhookSender(BoundHandler):
         self._group: Any = None
         self._client: Any = None
         self._closed = False
+        self._resuming = False
+        self._resumed: set[str] = set()  # ids a resume task holds (queued or in flight)
+        self.resume_interval = RESUME_INTERVAL
 
     # -- the event worker's side ------------------------------------------------------
 
@@ -171,10 +199,20 @@ class WebhookSender(BoundHandler):
             ready.wait()
             return portal
 
+    def resume(self) -> None:
+        """Start the delivery thread now, and with it the looks for due pending deliveries
+        (the first one counts as pending work: :meth:`drain` waits for it and what it found)."""
+        with self._lock:
+            self._resuming = True
+            self._pending += 1  # the first look
+        self._start()
+
     async def _main(self, ready: threading.Event) -> None:
         self._client = _client()
         async with anyio.create_task_group() as group:
             self._group = group
+            if self._resuming:  # _start holds the lock until ready: resume() counted the first look
+                group.start_soon(self._resume_loop)
             ready.set()
             await anyio.sleep_forever()
 
@@ -249,12 +287,60 @@ class WebhookSender(BoundHandler):
 
     async def _retry(self, endpoint: WebhookEndpoint, row: dict[str, Any], delay: float) -> None:
         try:
-            await anyio.sleep(delay)
-            await self._attempt(endpoint, row)
+            await anyio.sleep(delay)  # due by this timer, even if the wall clock lags a little behind it
+            await self._claimed_attempt(endpoint, row["id"], due=row["next_attempt_at"])
         except Exception as exc:
             log.error("webhook_delivery_failed", endpoint=endpoint.name, error=f"{type(exc).__name__}: {exc}")
         finally:
             self._done()
+
+    async def _resume_loop(self) -> None:
+        limiter = anyio.CapacityLimiter(RESUME_CONCURRENCY)
+        first = True
+        while True:
+            if not first:
+                with self._lock:
+                    self._pending += 1
+            try:
+                await self._resume_due(limiter)
+            except Exception as exc:  # a database away for a while: the next look tries again
+                log.error("webhook_resume_failed", error=f"{type(exc).__name__}: {exc}")
+            finally:
+                self._done()
+            first = False
+            await anyio.sleep(self.resume_interval)
+
+    async def _resume_due(self, limiter: anyio.CapacityLimiter) -> None:
+        """Hand each due pending delivery of these endpoints to a task that claims it and tries it."""
+        endpoints = {endpoint.name: endpoint for endpoint in self.endpoints}
+        due = await anyio.to_thread.run_sync(self.log.due, list(endpoints), utcnow(), RESUME_BATCH)
+        for delivery_id, name in due:
+            with self._lock:
+                if delivery_id in self._resumed:
+                    continue
+                self._resumed.add(delivery_id)
+                self._pending += 1
+            self._group.start_soon(self._resume_one, endpoints[name], delivery_id, limiter)
+
+    async def _resume_one(self, endpoint: WebhookEndpoint, delivery_id: str, limiter: anyio.CapacityLimiter) -> None:
+        try:
+            async with limiter:  # claimed only when it can go out at once: the lease covers the attempt
+                await self._claimed_attempt(endpoint, delivery_id)
+        except Exception as exc:
+            log.error("webhook_delivery_failed", endpoint=endpoint.name, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._resumed.discard(delivery_id)
+            self._done()
+
+    async def _claimed_attempt(self, endpoint: WebhookEndpoint, delivery_id: str, due: datetime | None = None) -> None:
+        """One attempt, if this process claims the delivery: still pending, and due (another process
+        that claimed it meanwhile moved its next try to its lease's end)."""
+        now = utcnow()
+        claim, at = self.log.claim, now if due is None else max(now, due)
+        row = await anyio.to_thread.run_sync(claim, delivery_id, at, lease_until(endpoint, now))
+        if row is not None:
+            await self._attempt(endpoint, row)
 
     def _done(self) -> None:
         with self._lock:
