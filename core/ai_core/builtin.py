@@ -61,15 +61,20 @@ def register_listeners(register: Callable[[Any], None]) -> None:
 
     from ai_core.events.listener import Listener
     from ai_core.events.types import Event
-    from ai_core.integrations.analytics import AnalyticsListener
     from ai_core.integrations.anomaly import CostAnomalyListener
-    from ai_core.integrations.notifications import NotificationListener
-    from ai_core.integrations.webhooks import WebhookListener
+    from ai_core.integrations.base import LazyBindable
 
+    # Imported only by an AI whose settings use them (no SMTP or SQL import when unconfigured).
+    webhooks = LazyBindable("ai_core.integrations.webhooks:WebhookListener", lambda s: bool(s.settings.webhooks))
+    notifications = LazyBindable(
+        "ai_core.integrations.notifications:NotificationListener",
+        lambda s: bool(s.settings.notifications.channels and s.settings.notifications.on),
+    )
+    analytics = LazyBindable("ai_core.integrations.analytics:AnalyticsListener", lambda s: s.database is not None)
     for name, handler in (
-        ("webhooks", WebhookListener()),
-        ("notifications", NotificationListener()),
-        ("analytics", AnalyticsListener()),
+        ("webhooks", webhooks),
+        ("notifications", notifications),
+        ("analytics", analytics),
         ("cost_anomaly", CostAnomalyListener()),
     ):
         register(Listener(events=Event, handler=handler, name=name))

@@ -13,7 +13,8 @@ with the ``AI`` (:func:`close_bound`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import importlib
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ai_core.events.listener import Listener
@@ -21,7 +22,7 @@ from ai_core.events.listener import Listener
 if TYPE_CHECKING:
     from ai_core.services import Services
 
-__all__ = ["BindableHandler", "BoundHandler", "bind_listeners", "close_bound", "disabled_listeners"]
+__all__ = ["BindableHandler", "BoundHandler", "LazyBindable", "bind_listeners", "close_bound", "disabled_listeners"]
 
 
 class BindableHandler:
@@ -32,6 +33,22 @@ class BindableHandler:
 
     def __call__(self, event: Any) -> None:  # never called: replaced by what bind returns
         raise RuntimeError(f"{type(self).__name__} must be bound to an AI instance first")
+
+
+class LazyBindable(BindableHandler):
+    """A :class:`BindableHandler` named by ``"module:Class"``, imported only for an ``AI``
+    whose settings want it: an unconfigured listener costs no import (SMTP, SQL, ...)."""
+
+    def __init__(self, target: str, wanted: Callable[[Services], bool]) -> None:
+        self.target = target
+        self.wanted = wanted
+
+    def bind(self, services: Services) -> Listener | None:
+        if not self.wanted(services):
+            return None
+        module, _, name = self.target.partition(":")
+        handler: BindableHandler = getattr(importlib.import_module(module), name)()
+        return handler.bind(services)
 
 
 class BoundHandler:
