@@ -1,4 +1,4 @@
-"""A unary call, a stream and each tool-loop step emit the same events with the same usage and cost."""
+"""A unary call, a stream, each tool-loop step and a batch item emit the same events with the same usage and cost."""
 
 from __future__ import annotations
 
@@ -43,12 +43,19 @@ def _script() -> list[Any]:
     return [[ToolCallPart(id="c1", name="lookup", arguments={"city": "Oslo"})], "It is sunny in Oslo."]
 
 
-async def _run(database_url: str, *, streamed: bool, tools: bool) -> list[Event]:
+async def _run(database_url: str, *, streamed: bool, tools: bool, batched: bool = False) -> list[Event]:
     fake = FakeDriver.scripted(_script() if tools else ["Hello there, how are you today?"])
     ai = make_ai(database_url, drivers={"fake": fake})
     seen: list[Event] = []
     ai.on(Event)(seen.append)
     try:
+        if batched:  # a batch item goes through the same pipeline as a conversation's send
+            item = {"id": "1", "model": "fake/echo", "prompt": "What is the weather in Oslo?",
+                    "user": "ann", "tenant": "acme"}
+            (result,) = await ai.abatch([item])
+            assert result.error is None, result.error
+            assert await ai.events.adrain()
+            return seen
         chat = ai.conversation("fake/echo", user="ann", tenant="acme")
         if tools:
             chat = chat.tools([lookup])
@@ -92,3 +99,14 @@ async def test_each_step_is_priced_once_and_the_response_adds_them_up(sqlite_db:
     assert final.usage.output_tokens == sum(p.usage.output_tokens for p in priced)
     roles = [e.role for e in events if isinstance(e, MessageAdded)]
     assert roles == ["user", "assistant", "tool", "assistant"]
+
+
+@pytest.mark.anyio
+async def test_a_batch_item_emits_what_a_unary_call_does(sqlite_db: str, tmp_path: Any) -> None:
+    import shutil
+
+    second = tmp_path / "second.db"
+    shutil.copyfile(sqlite_db.removeprefix("sqlite:///"), second)
+    unary = await _run(sqlite_db, streamed=False, tools=False)
+    batched = await _run(f"sqlite:///{second}", streamed=False, tools=False, batched=True)
+    assert [_shape(e) for e in batched] == [_shape(e) for e in unary]
