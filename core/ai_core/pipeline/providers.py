@@ -361,14 +361,14 @@ class ProviderManager:
 
     async def _admit(self, request: ChatRequest, tenant: str | None, user: str | None) -> Admission | None:
         """Before an attempt: the breaker (this process's, or the one every process
-        shares), then the rate limits and the provider's own headroom."""
-        if self.shared_breaker is not None:
-            await self.shared_breaker.acheck(request.provider)
-        else:
-            self.breaker.check(request.provider)
+        shares), then the rate limits and the provider's own headroom. With Redis the
+        breaker and the limits are one round trip (ai_core.scale.shared)."""
         scale = self.scale
         if time.monotonic() >= scale.prices_due:  # stored prices read again once a day
             await scale.refresh_prices(self.services)
+        if self.shared_breaker is not None:
+            return await scale.admit_shared(request, user, tenant)
+        self.breaker.check(request.provider)
         if scale.limiter is None and not scale.headroom.blocked:
             return None
         return await scale.admit(request, user, tenant)

@@ -7,9 +7,11 @@ in the server's clock). After the cool-down one process wins the half-open probe
 (``ai:breaker:{provider}:probe``, ``SET NX``); the others keep refusing until it
 succeeds (closed) or fails (open again).
 
-Each process mirrors the state and reads it again at most every ``refresh``
-seconds, so a call that finds all well costs no round trip; failures and the
-success after them are written at once. Times come from Redis (``TIME``), so
+Each process mirrors the state. A call that takes rate limits or looks in the
+response cache reads the breaker in that same round trip (:mod:`ai_core.scale.shared`);
+one that does neither reads it again at most every ``refresh`` seconds, so a
+call that finds all well costs no round trip of its own for it. Failures and
+the success after them are written at once. Times come from Redis (``TIME``), so
 machines with different clocks agree on when a breaker opens and closes.
 """
 
@@ -98,6 +100,26 @@ class SharedCircuitBreaker:
             raise errors.ProviderUnavailableError(
                 "circuit half-open: another process is probing the provider", provider=provider
             )
+
+    def args(self, provider: str) -> tuple[str, float]:
+        """The breaker as :func:`ai_core.scale.shared.script` reads it."""
+        return breaker_key(provider), self.cooldown
+
+    def observe(self, provider: str, reply: Any, *, refuse: bool = True) -> None:
+        """Mirror what a shared round trip read (:class:`ai_core.scale.shared.Reply`); refuse an open breaker."""
+        now = time.monotonic()
+        if reply.kind == "ok":
+            self._mirror[provider] = (now, 0.0, reply.failures, reply.probe)
+            return
+        opened = reply.kind == "open"
+        self._mirror[provider] = (now, now + reply.seconds if opened else 0.0, reply.failures, True)
+        if not refuse:
+            return
+        if opened:
+            self._refuse(provider, reply.seconds)
+        raise errors.ProviderUnavailableError(
+            "circuit half-open: another process is probing the provider", provider=provider
+        )
 
     def _refuse(self, provider: str, seconds: float) -> None:
         raise errors.ProviderUnavailableError(

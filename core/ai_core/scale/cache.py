@@ -128,7 +128,11 @@ class MemoryCache:
 
 
 class RedisCache:
-    """The same over Redis: JSON values, ``SET ... PX`` expiry, shared by every process."""
+    """The same over Redis: JSON values, ``SET ... PX`` expiry, shared by every process.
+
+    A read is one round trip that also carries the process's queued writes; a write
+    is queued (:meth:`RedisConnection.defer`), so nobody waits for it, and reaches
+    Redis with the next round trip or ``write_delay`` seconds later."""
 
     shared = True
 
@@ -136,11 +140,18 @@ class RedisCache:
         self.redis = redis
 
     async def get(self, key: str) -> Any | None:
-        raw = await self.redis.execute("GET", key)
+        raw = await self.get_raw(key)
         return None if raw is None else json.loads(raw)
 
     async def set(self, key: str, value: Any, ttl: float) -> None:
-        await self.redis.execute("SET", key, json.dumps(value, default=str), "PX", max(1, int(ttl * 1000)))
+        self.set_raw(key, json.dumps(value, default=str), ttl)
+
+    async def get_raw(self, key: str, fresh_at: float | None = None) -> bytes | None:
+        reply = await self.redis.round_trip(key, fresh_at=fresh_at)
+        return reply.value if reply.kind == "hit" else None
+
+    def set_raw(self, key: str, value: str | bytes, ttl: float) -> None:
+        self.redis.defer(("set", key, value, max(1, int(ttl * 1000))))
 
     async def delete(self, key: str) -> None:
         await self.redis.execute("DEL", key)
@@ -168,26 +179,43 @@ class ResponseCache:
         self.stale_for = stale_for
 
     async def get(self, key: str, *, stale_ok: bool = False) -> ChatResponse | None:
+        if self.shared:
+            now = time.time()
+            return self.decode(await self.store.get_raw(key, None if stale_ok else now), now, stale_ok=stale_ok)
         entry = await self.store.get(key)
         if entry is None:
             return None
-        if isinstance(entry, dict):  # from Redis: JSON
-            fresh_until, response = entry["fresh_until"], ChatResponse.model_validate(entry["response"])
-        else:
-            fresh_until, response = entry
+        fresh_until, response = entry
         if not stale_ok and fresh_until <= time.time():
             return None
-        return response
+        return response  # type: ignore[no-any-return]
+
+    @property
+    def shared(self) -> bool:
+        return bool(getattr(self.store, "shared", False))
+
+    @staticmethod
+    def decode(raw: bytes | None, now: float, *, stale_ok: bool = False) -> ChatResponse | None:
+        """An answer as stored in Redis: ``fresh_until`` and a newline, then the answer's JSON."""
+        if raw is None:
+            return None
+        stamp, _, body = raw.partition(b"\n")
+        try:
+            fresh_until = float(stamp)
+        except ValueError:
+            return None
+        if not stale_ok and fresh_until <= now:
+            return None
+        return ChatResponse.model_validate_json(body)
 
     async def put(self, key: str, response: ChatResponse, ttl: float, *, keep_stale: bool) -> None:
         kept = as_served(response)
         fresh_until = time.time() + ttl
         lifetime = ttl + (self.stale_for if keep_stale else 0.0)
-        if getattr(self.store, "shared", False):
-            value: Any = {"fresh_until": fresh_until, "response": kept.model_dump(mode="json")}
+        if self.shared:  # queued: the next round trip (or the write thread) stores it, nobody waits
+            self.store.set_raw(key, f"{fresh_until!r}\n{kept.model_dump_json()}", lifetime)
         else:
-            value = (fresh_until, kept)
-        await self.store.set(key, value, lifetime)
+            await self.store.set(key, (fresh_until, kept), lifetime)
 
 
 def as_served(response: ChatResponse) -> ChatResponse:
@@ -212,14 +240,30 @@ class ResponseCacheLayer(Middleware):
     name = "response_cache"
     order = 50  # outside the budget layer (100): a hit holds and charges nothing
 
-    def __init__(self, cache: ResponseCache, *, ttl: float, fallback: bool = False) -> None:
+    def __init__(
+        self,
+        cache: ResponseCache,
+        *,
+        ttl: float,
+        fallback: bool = False,
+        lookup: Callable[[str, ChatRequest, str | None, str | None], Awaitable[bytes | None]] | None = None,
+    ) -> None:
         self.cache = cache
         self.ttl = ttl
         self.fallback = fallback
+        self.lookup = lookup
+        """With Redis, :meth:`ai_core.scale.runtime.Scale.lookup`: the lookup and, on a miss,
+        the call's breaker and rate limits, in one round trip."""
+
+    async def _find(self, key: str, call: Call) -> ChatResponse | None:
+        if self.lookup is None:
+            return await self.cache.get(key)
+        now = time.time()
+        return self.cache.decode(await self.lookup(key, call.request, call.user, call.tenant), now)
 
     async def __call__(self, call: Call, call_next: Next) -> ChatResponse:
         key = response_key(request_digest(call.request, call.tenant))
-        hit = await self.cache.get(key)
+        hit = await self._find(key, call)
         if hit is not None:
             return await self._serve(call, hit)
         try:
@@ -234,7 +278,7 @@ class ResponseCacheLayer(Middleware):
 
     async def stream(self, call: Call, call_next: StreamNext) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
         key = response_key(request_digest(call.request, call.tenant))
-        hit = await self.cache.get(key)
+        hit = await self._find(key, call)
         if hit is None:
             delivered = False
             try:

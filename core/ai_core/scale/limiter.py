@@ -1,12 +1,14 @@
 """Rate limits per provider, model, user and tenant, in requests and tokens per minute.
 
 The counting is the ``limits`` library's sliding-window counter (a weighted
-pair of fixed windows: constant memory, one Lua script per hit in Redis), in
-memory by default and in Redis when ``AI_REDIS_URL`` is set, so that every
-process shares one limit. ``limits``' async storages are asyncio-only, so
-memory mode uses its in-process storage (plain dictionaries, no I/O, any event
-loop) and Redis mode its async storage on asyncio or its blocking one in a
-worker thread on trio.
+pair of fixed windows: constant memory), in memory by default and in Redis when
+``AI_REDIS_URL`` is set, so that every process shares one limit. Memory mode
+uses the library's in-process storage (plain dictionaries, no I/O, any event
+loop). In Redis a call's limits are taken together, with the cache lookup and
+the breaker, in one round trip (:mod:`ai_core.scale.shared`, which runs the
+library's own Lua on the library's keys); the library's async storage (asyncio)
+or blocking one (trio, in a worker thread) only reads a window for ``ai status``
+and for how long a spent limit has to go.
 
 A call takes one request from each matching request limit and its estimated
 input tokens from each token limit before it is sent; the rest of its tokens
@@ -44,10 +46,19 @@ class Slot:
     key: str = field(init=False)
     """The library's key for this limit and subject, made once."""
     expiry: int = field(init=False)
+    windows: tuple[str, str] = field(init=False)
+    """The library's previous and current window keys in Redis."""
 
     def __post_init__(self) -> None:
+        from ai_core.scale.shared import window_keys
+
         object.__setattr__(self, "key", self.item.key_for(*self.identifiers))
         object.__setattr__(self, "expiry", int(self.item.get_expiry()))
+        object.__setattr__(self, "windows", window_keys(self.key))
+
+    def cost(self, tokens: int) -> int:
+        """What a call takes from this limit: one request, or its estimated tokens (at most the whole limit)."""
+        return 1 if self.kind == "requests" else max(1, min(tokens, self.item.amount))
 
     @property
     def description(self) -> str:
@@ -163,26 +174,42 @@ class Limiter:
         started = time.monotonic()
         while pending:
             slot = pending[0]
-            cost = 1 if slot.kind == "requests" else max(1, min(tokens, slot.item.amount))
-            if await self._hit(slot, cost):
+            if await self._hit(slot, slot.cost(tokens)):
                 pending.pop(0)
                 continue
-            frees_in = await self._frees_in(slot)
-            waited = time.monotonic() - started
-            if waited + frees_in > self.wait:
-                raise errors.RateLimitReachedError(
-                    f"rate limit reached: {slot.description}; frees in {frees_in:.1f}s",
-                    limit=slot.description,
-                    retry_after=frees_in,
-                    provider=provider,
-                )
-            await anyio.sleep(max(0.01, frees_in))
+            await self.wait_for(slot, started, provider)
         return slots
 
+    async def wait_for(self, slot: Slot, started: float, provider: str) -> None:
+        """``slot`` is spent: sleep until it frees, or raise if that is past the wait allowed."""
+        frees_in = await self._frees_in(slot)
+        waited = time.monotonic() - started
+        if waited + frees_in > self.wait:
+            raise errors.RateLimitReachedError(
+                f"rate limit reached: {slot.description}; frees in {frees_in:.1f}s",
+                limit=slot.description,
+                retry_after=frees_in,
+                provider=provider,
+            )
+        await anyio.sleep(max(0.01, frees_in))
+
+    @staticmethod
+    def shared_args(slots: Sequence[Slot], tokens: int) -> list[tuple[str, str, int, int, int]]:
+        """The limits as :func:`ai_core.scale.shared.script` takes them."""
+        return [(*slot.windows, slot.item.amount, slot.expiry, slot.cost(tokens)) for slot in slots]
+
     async def settle(self, slots: Sequence[Slot], estimated: int, used: int) -> None:
-        """Add the tokens the answer used beyond the estimate taken at admission."""
+        """Add the tokens the answer used beyond the estimate taken at admission
+        (in Redis: queued for the next round trip, nobody waits for it)."""
         extra = used - estimated
         if extra <= 0:
+            return
+        if self.redis is not None:
+            for slot in slots:
+                if slot.kind == "tokens":
+                    self.redis.defer(
+                        ("fill", *slot.windows, slot.item.amount, slot.expiry, min(extra, slot.item.amount))
+                    )
             return
         for slot in slots:
             if slot.kind == "tokens" and not await self._hit(slot, min(extra, slot.item.amount)):

@@ -68,6 +68,8 @@ class Scale:
             self.shared_breaker = SharedCircuitBreaker(self.redis)
         self._store: Any = None
         self._responses: ResponseCache | None = None
+        self._preadmitted: dict[tuple[str, str, str | None, str | None], tuple[float, Admission, int]] = {}
+        """Admissions the response cache's round trip took on a miss, for the provider manager."""
         self.prices_due = time.monotonic() + PRICES_TTL
         self._layers: dict[tuple[float, bool], ResponseCacheLayer] = {}
 
@@ -101,7 +103,9 @@ class Scale:
         if layer is None:  # one per setting, not one per conversation
             if len(self._layers) > 64:
                 self._layers.clear()
-            layer = self._layers[(ttl, fallback)] = ResponseCacheLayer(self.responses, ttl=ttl, fallback=fallback)
+            lookup = self.lookup if self.redis is not None else None
+            layer = ResponseCacheLayer(self.responses, ttl=ttl, fallback=fallback, lookup=lookup)
+            self._layers[(ttl, fallback)] = layer
         return layer
 
     # -- one provider attempt ----------------------------------------------
@@ -115,6 +119,60 @@ class Scale:
         estimated = estimate_tokens(request)
         slots = await self.limiter.admit(request.provider, request.model, user, tenant, estimated)
         return Admission(slots, estimated) if slots else None
+
+    # -- with Redis: one round trip per call -------------------------------------
+
+    async def lookup(self, key: str, request: ChatRequest, user: str | None, tenant: str | None) -> bytes | None:
+        """The response cache's lookup in Redis. On a miss the same round trip reads the
+        breaker and takes the call's rate limits; the provider manager's :meth:`admit_shared`
+        then uses that admission instead of asking Redis again."""
+        assert self.redis is not None
+        breaker = self.shared_breaker
+        slots = self.limiter.slots(request.provider, request.model, user, tenant) if self.limiter is not None else []
+        estimated = estimate_tokens(request) if slots else 0
+        args = self.limiter.shared_args(slots, estimated) if self.limiter is not None else []
+        reply = await self.redis.round_trip(key, breaker.args(request.provider), args, fresh_at=time.time())
+        if reply.kind == "hit":
+            return reply.value  # type: ignore[no-any-return]
+        breaker.observe(request.provider, reply, refuse=False)  # the provider manager refuses, from the mirror
+        if reply.kind == "ok":
+            if len(self._preadmitted) > 1024:  # admissions nobody used (a budget refused the call): drop
+                self._preadmitted.clear()
+            entry = (time.monotonic(), Admission(slots, estimated), reply.taken)
+            self._preadmitted[(request.provider, request.model, user, tenant)] = entry
+        return None
+
+    async def admit_shared(self, request: ChatRequest, user: str | None, tenant: str | None) -> Admission | None:
+        """Before an attempt, with Redis: the breaker and every limit in one round trip
+        (none when the response cache's lookup took them already)."""
+        provider, breaker = request.provider, self.shared_breaker
+        if self.headroom.blocked:
+            await self.headroom.wait(provider, self.settings.rate_limit_wait)
+        found = self._preadmitted.pop((provider, request.model, user, tenant), None) if self._preadmitted else None
+        if found is not None and time.monotonic() - found[0] < 10.0:
+            _, admission, taken = found
+            if taken == len(admission.slots):
+                return admission if admission.slots else None
+        else:
+            slots = self.limiter.slots(provider, request.model, user, tenant) if self.limiter is not None else []
+            if not slots:
+                await breaker.acheck(provider)  # from the mirror: a round trip at most once a second
+                return None
+            admission, taken = Admission(slots, estimate_tokens(request)), -1
+        assert self.limiter is not None
+        slots, started = admission.slots, time.monotonic()
+        if taken >= 0:  # the lookup found this limit spent: wait for it first
+            await self.limiter.wait_for(slots[taken], started, provider)
+        else:
+            taken = 0
+        while True:
+            args = self.limiter.shared_args(slots[taken:], admission.estimated)
+            reply = await self.redis.round_trip(None, breaker.args(provider), args)
+            breaker.observe(provider, reply)
+            taken += reply.taken
+            if taken == len(slots):
+                return admission
+            await self.limiter.wait_for(slots[taken], started, provider)
 
     async def settle(self, admission: Admission | None, used: int) -> None:
         if admission is not None and self.limiter is not None:
