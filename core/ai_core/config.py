@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     queue_url: SecretStr | None = Field(
         None, description="redis://host:port/db: listeners and jobs run on `ai worker` processes (docs/queue.md)"
     )
+    queue_actions: str | None = Field(
+        None, description="comma-separated modules `ai worker` imports to find agent actions (docs/actions.md)"
+    )
     queue: QueueSettings = Field(default_factory=QueueSettings, description="[queue]: the task queue (docs/queue.md)")
     response_cache_ttl: float | None = Field(None, gt=0, description="cache every answer this many seconds")
     response_cache_size: int = Field(1000, ge=1, description="answers the in-memory response cache keeps")
