@@ -97,9 +97,13 @@ class SharedCircuitBreaker:
         if seconds > 0:
             self._refuse(provider, seconds)
         if was_opened and not probing:
-            raise errors.ProviderUnavailableError(
-                "circuit half-open: another process is probing the provider", provider=provider
-            )
+            self._refuse_half_open(provider)
+
+    def refuse_if_open(self, provider: str) -> None:
+        """Refuse from the mirror alone: the last round trip found the breaker open."""
+        mirror = self._mirror.get(provider)
+        if mirror is not None and mirror[1] > time.monotonic():
+            self._refuse(provider, mirror[1] - time.monotonic())
 
     def args(self, provider: str) -> tuple[str, float]:
         """The breaker as :func:`ai_core.scale.shared.script` reads it."""
@@ -117,15 +121,22 @@ class SharedCircuitBreaker:
             return
         if opened:
             self._refuse(provider, reply.seconds)
-        raise errors.ProviderUnavailableError(
+        self._refuse_half_open(provider)
+
+    def _refuse_half_open(self, provider: str) -> None:
+        refusal = errors.ProviderUnavailableError(
             "circuit half-open: another process is probing the provider", provider=provider
         )
+        refusal._breaker_refusal = True  # type: ignore[attr-defined]
+        raise refusal
 
     def _refuse(self, provider: str, seconds: float) -> None:
-        raise errors.ProviderUnavailableError(
+        refusal = errors.ProviderUnavailableError(
             f"circuit open after {self.threshold} consecutive failures; retrying after {seconds:.1f}s",
             provider=provider,
         )
+        refusal._breaker_refusal = True  # type: ignore[attr-defined]
+        raise refusal
 
     async def arecord_success(self, provider: str) -> None:
         mirror = self._mirror.get(provider)
@@ -138,8 +149,12 @@ class SharedCircuitBreaker:
             self._mirror[provider] = (time.monotonic(), 0.0, 0, False)
 
     async def arecord_failure(self, provider: str, error: BaseException) -> bool:
-        """Count a retryable failure; True when it opened the breaker."""
+        """Count a retryable failure; True when it opened the breaker. A call this breaker
+        refused is no failure of the provider's (counting it would keep the breaker open
+        for as long as calls keep coming)."""
         if not (isinstance(error, errors.ProviderError) and error.retryable):
+            return False
+        if getattr(error, "_breaker_refusal", False):
             return False
         try:
             opened = await self.redis.execute(

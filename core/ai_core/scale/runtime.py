@@ -154,6 +154,7 @@ class Scale:
             if taken == len(admission.slots):
                 return admission if admission.slots else None
         else:
+            breaker.refuse_if_open(provider)  # as the cache lookup's round trip found it, if it just did
             slots = self.limiter.slots(provider, request.model, user, tenant) if self.limiter is not None else []
             if not slots:
                 await breaker.acheck(provider)  # from the mirror: a round trip at most once a second

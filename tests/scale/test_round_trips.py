@@ -1,0 +1,157 @@
+"""With Redis a call makes one round trip, counted on the wire by a proxy in front of Redis,
+and the limits it takes are the ``limits`` library's own: a process using the library
+directly sees them, and they see it. Both anyio backends.
+
+Before ai_core.scale.shared, a call with two limits and a cache lookup made four
+round trips (one library script per limit, a GET, and one to settle its tokens)
+and a fifth to store its answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pytest
+from limits import RateLimitItemPerMinute
+from limits.storage import RedisStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
+from scale.redis_proxy import CountingProxy, counting_proxy
+
+from ai_core import AI
+from ai_core.errors import RateLimitReachedError
+from ai_core.scale.limiter import Limiter
+from ai_core.scale.rules import RateLimit
+
+pytestmark = pytest.mark.anyio
+
+LIMITS = [
+    {"scope": "provider", "name": "fake", "requests_per_minute": 1000},
+    {"scope": "model", "name": "fake/echo", "tokens_per_minute": 100000},
+]
+
+
+@pytest.fixture
+async def proxied(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[CountingProxy, str]]:
+    with counting_proxy(redis_url) as (proxy, url):
+        monkeypatch.setenv("AI_REDIS_URL", url)
+        monkeypatch.setenv("AI_RATE_LIMIT_WAIT", "0")
+        yield proxy, url
+
+
+def shared_ai(limits: list[dict[str, Any]] = LIMITS) -> AI:
+    ai = AI(persistence=False, rate_limits=limits)
+    # Queued writes ride on the next call's round trip; the write thread waits a minute, so any
+    # round trip counted here is a call's own (the thread's own send is tested below).
+    ai.providers.scale.redis.write_delay = 60.0
+    return ai
+
+
+def library_remaining(redis_url: str, amount: int, *identifiers: str) -> int:
+    """What the ``limits`` library itself says is left of a limit."""
+    limiter = SlidingWindowCounterRateLimiter(RedisStorage(redis_url))
+    return int(limiter.get_window_stats(RateLimitItemPerMinute(amount, namespace="ai"), *identifiers).remaining)
+
+
+async def test_a_call_with_two_limits_and_a_cache_lookup_is_one_round_trip(
+    proxied: tuple[CountingProxy, str], redis_url: str
+) -> None:
+    proxy, _ = proxied
+    calls = 12
+    async with shared_ai() as ai:
+        await ai.conversation("fake/echo").cache(60).user("warm up: connect, load the script").asend()
+        before = proxy.round_trips
+        replies = [await ai.conversation("fake/echo").cache(60).user(f"question {i}").asend() for i in range(calls)]
+        misses = proxy.round_trips - before
+        before = proxy.round_trips
+        again = [await ai.conversation("fake/echo").cache(60).user(f"question {i}").asend() for i in range(calls)]
+        hits = proxy.round_trips - before
+        before = proxy.round_trips
+        plain = [await ai.conversation("fake/echo").user(f"uncached {i}").asend() for i in range(calls)]
+        uncached = proxy.round_trips - before
+        used = sum(reply.usage.total_tokens for reply in [*replies, *plain])
+    assert not any(reply.cached for reply in replies) and all(reply.cached for reply in again)
+    assert [misses, hits, uncached] == [calls, calls, calls]  # one round trip per call, nothing else
+    # Every token and request reached Redis (the last call's tokens when the instance closed),
+    # and the limits library reads them from its own keys.
+    warm = 1
+    assert library_remaining(redis_url, 1000, "provider", "fake", "requests", "0") == 1000 - warm - 2 * calls
+    tokens_left = library_remaining(redis_url, 100000, "model", "fake/echo", "tokens", "1")
+    assert 100000 - tokens_left >= used  # the warm-up call's tokens are in it too
+
+
+async def test_the_write_thread_sends_what_no_call_carried(proxied: tuple[CountingProxy, str], redis_url: str) -> None:
+    proxy, _ = proxied
+    async with AI(persistence=False, rate_limits=LIMITS[1:]) as ai:
+        redis = ai.providers.scale.redis
+        redis.write_delay = 0.05
+
+        async def settled(expected: int) -> None:
+            with anyio.fail_after(10):  # only catches a hang: the thread sends 0.05 s after a call
+                while redis._pending or proxy.round_trips < expected:
+                    await anyio.sleep(0.02)
+
+        first = await ai.conversation("fake/echo").cache(60).user("warm up: connections").asend()
+        await settled(proxy.round_trips + 1)
+        before = proxy.round_trips
+        reply = await ai.conversation("fake/echo").cache(60).user("a lone call").asend()
+        await settled(before + 2)
+        assert proxy.round_trips == before + 2  # its own, and its answer and tokens in one nobody waited for
+        left = library_remaining(redis_url, 100000, "model", "fake/echo", "tokens", "0")
+        assert 100000 - left >= first.usage.total_tokens + reply.usage.total_tokens
+        assert len(await redis.execute("KEYS", "ai:response:*")) == 2
+
+
+async def test_another_process_using_the_limits_library_shares_the_limit(
+    proxied: tuple[CountingProxy, str], redis_url: str
+) -> None:
+    limit = [{"scope": "user", "name": "ann", "requests_per_minute": 5}]
+    library = SlidingWindowCounterRateLimiter(RedisStorage(redis_url))
+    item = RateLimitItemPerMinute(5, namespace="ai")
+    ids = ("user", "ann", "requests", "0")
+    async with shared_ai(limit) as ai:
+        assert all(library.hit(item, *ids) for _ in range(3))  # the library takes three
+        for _ in range(2):
+            await ai.conversation("fake/echo", user="ann").user("Hi").asend()  # we take the last two
+        assert not library.test(item, *ids)  # and the library sees them
+        with pytest.raises(RateLimitReachedError, match="5 requests per minute for user 'ann'") as caught:
+            await ai.conversation("fake/echo", user="ann").user("Hi").asend()
+        assert 0 < caught.value.retry_after <= 60
+
+
+async def test_tokens_beyond_what_is_left_fill_the_window(proxied: tuple[CountingProxy, str], redis_url: str) -> None:
+    limit = [{"scope": "model", "name": "fake/echo", "tokens_per_minute": 30}]
+    async with shared_ai(limit) as ai:
+        prompt = "word " * 20  # estimated 26 tokens before the call
+        reply = await ai.conversation("fake/echo").user(prompt).asend()
+        assert reply.usage.total_tokens > 30  # the echo repeats it: more than the limit in all
+        assert library_remaining(redis_url, 30, "model", "fake/echo", "tokens", "0") > 0  # only the estimate so far
+        with pytest.raises(RateLimitReachedError, match="30 tokens per minute"):
+            await ai.conversation("fake/echo").user("Hi").asend()  # its round trip settled the first call
+    assert library_remaining(redis_url, 30, "model", "fake/echo", "tokens", "0") == 0
+
+
+async def test_an_open_shared_breaker_refuses_in_the_same_round_trip(proxied: tuple[CountingProxy, str]) -> None:
+    proxy, _ = proxied
+    from ai_core.errors import ProviderUnavailableError
+
+    async with shared_ai() as ai:
+        redis = ai.providers.scale.redis
+        await ai.conversation("fake/echo").user("warm up").asend()
+        until = time.time() + 30  # the server's clock is this machine's
+        await redis.execute("HSET", "ai:breaker:fake", "open_until", repr(until), "failures", 0)
+        before = proxy.round_trips
+        with pytest.raises(ProviderUnavailableError, match="circuit open"):
+            await ai.conversation("fake/echo").cache(60).user("Hi").asend()
+        assert proxy.round_trips - before == 1  # the lookup read it; the provider manager refused from that
+        await redis.execute("DEL", "ai:breaker:fake")
+
+
+async def test_the_scripts_keys_are_the_librarys(redis_url: str) -> None:
+    """The window keys the script uses are where the library itself keeps the limit."""
+    [slot] = Limiter([RateLimit(scope="tenant", requests_per_minute=3)], wait=0).slots("p", "m", None, "acme")
+    storage = RedisStorage(redis_url)
+    assert SlidingWindowCounterRateLimiter(storage).hit(slot.item, *slot.identifiers)
+    assert storage.storage.exists(slot.windows[1]) and slot.windows[0] == slot.windows[1] + "/-1"
