@@ -5,7 +5,8 @@
 test can kill the worker mid-task), then records its effect: through the delivery's
 transaction on a worker (a row in ``qtest_effects``), in ``LOCAL_CALLS`` in process.
 ``on_model_synced`` is async (ModelSynced, emitted by the sync-models job) and records
-the anyio backend it ran on.
+the anyio backend it ran on. ``on_action_completed`` records each agent action's
+``AgentActionCompleted`` (kind ``action:<outcome>``), to count them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy import text
 
 from ai_core import hookimpl
 from ai_core.events.listener import Listener
-from ai_core.events.types import ModelSynced, ResponseGenerated
+from ai_core.events.types import AgentActionCompleted, ModelSynced, ResponseGenerated
 from ai_core.queue import delivery_connection
 
 LOCAL_CALLS: list[str] = []
@@ -54,7 +55,13 @@ async def on_model_synced(event: ModelSynced) -> None:
     _record(event.id, f"synced:{sniffio.current_async_library()}")
 
 
+def on_action_completed(event: AgentActionCompleted) -> None:
+    if event.action_id:  # not the tool loop's own event for the call
+        _record(event.action_id, f"action:{event.outcome}")
+
+
 @hookimpl
 def register_listeners(register: Any) -> None:
     register(Listener(events=ResponseGenerated, handler=on_response, name="qtest-response"))
     register(Listener(events=ModelSynced, handler=on_model_synced, name="qtest-synced"))
+    register(Listener(events=AgentActionCompleted, handler=on_action_completed, name="qtest-action-completed"))

@@ -1,9 +1,10 @@
 """Real worker and scheduler processes against the session's Redis, for the queue tests.
 
 A :class:`Stack` is one test's world: a SQLite file, an empty Redis database, a
-config file with a short ``requeue_after`` (so a killed worker's task comes back
-in about a second, not a minute), and the ``qtest`` plugin (tests/queue/
-qtest_listeners.py) installed as an entry point that both the test process and
+config file with a short ``requeue_after`` and ``action_lease`` (so a killed
+worker's task comes back in about a second, not a minute), the agent actions of
+tests/queue/qtest_actions.py (``[queue] actions``), and the ``qtest`` plugin
+(tests/queue/qtest_listeners.py) installed as an entry point that both the test process and
 the workers load.
 """
 
@@ -42,6 +43,7 @@ class Stack:
     """The database every process shares (default: a SQLite file in ``root``)."""
     schedule: dict[str, float] = field(default_factory=dict)
     async_backend: str = "asyncio"
+    action_sweep: float = 60.0
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -59,6 +61,7 @@ class Stack:
         self.config.write_text(
             "[queue]\nrequeue_after = 1.0\nmaintenance_chance = 1000000\nretries = 2\n"
             f'async_backend = "{self.async_backend}"\nschedule = {{ {schedule} }}\n'
+            f'actions = ["qtest_actions"]\naction_lease = 1.0\naction_sweep = {self.action_sweep}\n'
         )
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AI_")}
         self.env.update(
@@ -142,6 +145,22 @@ class Stack:
 
     def markers(self) -> list[tuple[str, str]]:
         return [(str(e), str(n)) for e, n in self._rows("SELECT event_id, listener FROM ai_processed_events")]
+
+    def action_rows(self) -> dict[str, tuple[str, str, int, str | None, str | None]]:
+        """Stored agent actions: id -> (name, status, attempts, result, error)."""
+        found = self._rows("SELECT id, name, status, attempts, result, error FROM ai_agent_actions")
+        return {str(r[0]): (str(r[1]), str(r[2]), int(r[3]), r[4], r[5]) for r in found}
+
+    def action_starts(self, action_id: str) -> list[int]:
+        """The pid of every start of the ``send_followup_email`` action ``action_id``, in any process."""
+        return [int(path.name.split("-")[2]) for path in self.signals.glob(f"action-{action_id}-*")]
+
+    def messages_like(self, conversation_id: str, pattern: str) -> int:
+        """How many stored messages of the conversation contain ``pattern`` (SQL LIKE, without the %)."""
+        sql = (
+            "SELECT COUNT(*) FROM ai_messages WHERE conversation_id = '{c}' AND CAST(parts AS TEXT) LIKE '%{p}%'"
+        ).format(c=conversation_id.replace("'", ""), p=pattern.replace("'", ""))
+        return int(self._rows(sql)[0][0])
 
     def drop_effects(self) -> None:
         from sqlalchemy import create_engine, text

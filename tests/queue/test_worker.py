@@ -34,6 +34,7 @@ def test_worker_killed_mid_task_loses_nothing_and_applies_the_event_once(
     assert ai.events.relay is not None and [item.name for item in ai.events.relay.listeners] == [
         "qtest-response",
         "qtest-synced",
+        "qtest-action-completed",
     ]
     first = stack.start("worker", "--threads", "1")
     (stack.signals / "block").touch()

@@ -3,7 +3,8 @@
 Unset (the default), event listeners run in the process that emitted the event
 and the jobs run where ``ai jobs run`` or ``ai scheduler`` is started. With a
 Redis URL, listeners registered by plugins and the scheduled jobs become
-Dramatiq messages that ``ai worker`` processes on any machine.
+Dramatiq messages that ``ai worker`` processes on any machine, and so do the
+agent actions a model requests (docs/actions.md).
 
 Importing this module costs pydantic only: Dramatiq and redis load when a
 message is first sent or a worker starts.
@@ -19,17 +20,20 @@ if TYPE_CHECKING:
     from ai_core.config import Settings
 
 __all__ = [
+    "ACTIONS_QUEUE",
     "DEFAULT_SCHEDULE",
     "EVENTS_QUEUE",
     "JOBS_QUEUE",
     "LOCAL_LISTENERS",
     "QueueSettings",
+    "action_modules",
     "queue_url",
     "schedule_of",
 ]
 
 EVENTS_QUEUE = "ai-core-events"
 JOBS_QUEUE = "ai-core-jobs"
+ACTIONS_QUEUE = "ai-core-actions"
 
 LOCAL_LISTENERS = ("analytics", "cost_anomaly", "otel")
 """Core's listeners that stay in process: a turn's touched keys (analytics), a moving
@@ -67,6 +71,23 @@ class QueueSettings(BaseModel):
     schedule: dict[str, float] = Field(
         default_factory=dict, description="seconds between runs per job; 0 turns a job off (default: the design's)"
     )
+    actions: list[str] = Field(
+        default_factory=list, description="modules `ai worker` imports at start to find agent actions (docs/actions.md)"
+    )
+    action_lease: float = Field(
+        30.0, gt=0, le=3600, description="seconds a worker's claim on a running action lasts unless renewed"
+    )
+    action_sweep: float = Field(
+        60.0, gt=0, description="seconds between workers' looks for actions whose message was lost"
+    )
+
+    @field_validator("actions")
+    @classmethod
+    def _modules(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not name or not all(part.isidentifier() for part in name.split(".")):
+                raise ValueError(f"{name!r} is not a module name (e.g. myapp.actions)")
+        return value
 
     @field_validator("async_backend")
     @classmethod
@@ -93,6 +114,20 @@ def queue_url(settings: Settings) -> str | None:
         return None
     text = secret.get_secret_value() if isinstance(secret, SecretStr) else str(secret)
     return text.strip() or None
+
+
+def action_modules(settings: Settings) -> list[str]:
+    """``AI_QUEUE_ACTIONS`` (comma-separated), else ``[queue] actions``: what ``ai worker`` imports."""
+    given: Any = getattr(settings, "queue_actions", None)
+    if given:
+        names = [part.strip() for part in str(given).split(",") if part.strip()]
+        bad = [name for name in names if not all(part.isidentifier() for part in name.split("."))]
+        if bad:
+            from ai_core.errors import ConfigurationError
+
+            raise ConfigurationError(f"AI_QUEUE_ACTIONS: {bad[0]!r} is not a module name (e.g. myapp.actions)")
+        return names
+    return list(settings.queue.actions)
 
 
 def schedule_of(settings: Settings) -> dict[str, float]:

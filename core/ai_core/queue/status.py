@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ai_core.queue.settings import DEFAULT_SCHEDULE, EVENTS_QUEUE, JOBS_QUEUE, queue_url, schedule_of
+from ai_core.queue.settings import ACTIONS_QUEUE, DEFAULT_SCHEDULE, EVENTS_QUEUE, JOBS_QUEUE, queue_url, schedule_of
 
 if TYPE_CHECKING:
     from ai_core.config import Settings
@@ -49,7 +49,7 @@ def queue_status(settings: Settings | None = None) -> dict[str, Any]:
 
         client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3, decode_responses=True)
         try:
-            for queue in (EVENTS_QUEUE, JOBS_QUEUE):
+            for queue in (EVENTS_QUEUE, JOBS_QUEUE, ACTIONS_QUEUE):
                 base = f"{namespace}:{queue}"
                 status["queues"][queue] = {
                     "waiting": int(client.llen(base)),
