@@ -123,6 +123,8 @@ class PluginRegistry:
         self._plugins: dict[str, _Plugin] = {}
         self._errors: list[dict[str, Any]] = []  # LoadError fields; the pydantic model is built on read
         self._collected = False
+        self.generation = 0
+        """Counts collections: what was read from the registry is current while this is unchanged."""
         self._lock = threading.RLock()
         for name, obj in plugins:
             self.register(name, obj)
@@ -287,6 +289,7 @@ class PluginRegistry:
                 plugin.items = items
                 for kind, owners in taken.items():
                     owners.update((item.name, plugin.name) for item in items[kind])
+            self.generation += 1
             self._collected = True
 
     def _impl(self, plugin: _Plugin, hook_name: str) -> Any:

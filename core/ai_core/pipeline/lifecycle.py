@@ -38,14 +38,14 @@ def find_model(registry: PluginRegistry, provider: str, model: str) -> ModelInfo
     """The registered model ``provider/model`` is, by id or alias (a dated snapshot: its base model's)."""
     from ai_core.costs.pricing import _SNAPSHOT
 
-    models = registry.models()
+    registry._collect()  # a no-op once collected; a plugin registered since makes a new generation
     cached = _indexes.get(registry)
-    if cached is None or cached[0] != len(models):
+    if cached is None or cached[0] != registry.generation:  # the index is built once per generation
         index: dict[tuple[str, str], ModelInfo] = {}
-        for info in models:
+        for info in registry.models():
             for name in (*info.aliases, info.id):
                 index[(info.provider, name)] = info
-        cached = (len(models), index)
+        cached = (registry.generation, index)
         _indexes[registry] = cached
     found = cached[1].get((provider, model))
     if found is None and (snapshot := _SNAPSHOT.match(model)):

@@ -86,10 +86,31 @@ _KEYED = {
 }
 
 
+_serializer = ChatRequest.__pydantic_serializer__
+
+
 def request_digest(request: ChatRequest, tenant: str | None) -> str:
-    """The normalised request: what changes the answer, nothing that does not (metadata, the end user's id)."""
-    body = request.model_dump_json(include=_KEYED, exclude_none=True)
-    return hashlib.sha256(f"{tenant or ''}\x00{body}".encode()).hexdigest()
+    """The normalised request: what changes the answer, nothing that does not (metadata, the end user's id).
+
+    The serializer is called directly (``model_dump_json``'s wrapper is a third of the cost)."""
+    digest = hashlib.sha256((tenant or "").encode())
+    digest.update(b"\x00")
+    digest.update(_serializer.to_json(request, include=_KEYED, exclude_none=True))
+    return digest.hexdigest()
+
+
+_set = object.__setattr__
+
+
+def with_ids(response: ChatResponse, message_id: str | None, conversation_id: str | None) -> ChatResponse:
+    """``response.model_copy(update=...)`` for the two ids a served hit gets, at a fifth of its cost
+    (no validation either way; the fields are plain strings)."""
+    copy = ChatResponse.__new__(ChatResponse)
+    _set(copy, "__dict__", {**response.__dict__, "message_id": message_id, "conversation_id": conversation_id})
+    _set(copy, "__pydantic_fields_set__", response.__pydantic_fields_set__ | {"message_id", "conversation_id"})
+    _set(copy, "__pydantic_extra__", response.__pydantic_extra__)
+    _set(copy, "__pydantic_private__", response.__pydantic_private__)
+    return copy
 
 
 # -- stores ----------------------------------------------------------------------
@@ -310,4 +331,4 @@ class ResponseCacheLayer(Middleware):
             return hit
         # Not shielded (unlike a paid call): a hit cancelled mid-write may leave no row, but nothing was spent.
         message_id = await call.services.store.record_call(turn, hit, outcome="cache_hit", call_id=new_id())
-        return hit.model_copy(update={"message_id": message_id, "conversation_id": turn.conversation.id})
+        return with_ids(hit, message_id, turn.conversation.id)

@@ -72,6 +72,7 @@ class Scale:
         """Admissions the response cache's round trip took on a miss, for the provider manager."""
         self.prices_due = time.monotonic() + PRICES_TTL
         self._layers: dict[tuple[float, bool], ResponseCacheLayer] = {}
+        self._asked: dict[tuple[float | None, bool | None], ResponseCacheLayer] = {}
 
     # -- caches ------------------------------------------------------------
 
@@ -95,8 +96,12 @@ class Scale:
         return self._responses
 
     def response_layer(self, ttl: float | None = None, fallback: bool | None = None) -> ResponseCacheLayer:
+        asked = self._asked.get((ttl, fallback))  # every .cache(ttl) call of a conversation comes here
+        if asked is not None:
+            return asked
         from ai_core.scale.cache import ResponseCacheLayer
 
+        given = (ttl, fallback)
         ttl = ttl if ttl is not None else self.settings.response_cache_ttl or 3600.0
         fallback = fallback if fallback is not None else self.settings.response_cache_fallback
         layer = self._layers.get((ttl, fallback))
@@ -106,6 +111,9 @@ class Scale:
             lookup = self.lookup if self.redis is not None else None
             layer = ResponseCacheLayer(self.responses, ttl=ttl, fallback=fallback, lookup=lookup)
             self._layers[(ttl, fallback)] = layer
+        if len(self._asked) > 64:
+            self._asked.clear()
+        self._asked[given] = layer
         return layer
 
     # -- one provider attempt ----------------------------------------------
