@@ -19,12 +19,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Select, case, func, literal_column, null, select
 from sqlalchemy.sql import ColumnElement
 
-from ai_core.dashboard.sums import OddAmounts, exact_sum_columns, fallback_columns, read_sum
+from ai_core.dashboard import rollup
+from ai_core.dashboard.rollup_tables import SpendRollup
+from ai_core.dashboard.sums import summed_rows
 from ai_core.storage.analytics_tables import CostTracking, ModelPerformance
 from ai_core.storage.base import table_of
 from ai_core.storage.conversation_tables import FailedAttempt
@@ -53,6 +56,7 @@ TOP_SERIES = 8
 _t = table_of(CostTracking)
 _p = table_of(ModelPerformance)
 _f = table_of(FailedAttempt)
+_r = table_of(SpendRollup)
 
 
 @dataclass(frozen=True)
@@ -103,18 +107,6 @@ def _tracking_where(query: Select[Any], filters: Filters) -> Select[Any]:
     return query
 
 
-def summed_rows(
-    conn: Connection, dialect: str, column: ColumnElement[Any], build: Callable[[Sequence[Any]], Select[Any]]
-) -> list[tuple[Any, Decimal]]:
-    """Run ``build(sum columns)`` and pair each row with its exact money total."""
-    rows = conn.execute(build(exact_sum_columns(column, dialect))).all()
-    try:
-        return [(row, read_sum(row) or Decimal(0)) for row in rows]
-    except OddAmounts:
-        rows = conn.execute(build(fallback_columns(column))).all()
-        return [(row, read_sum(row) or Decimal(0)) for row in rows]
-
-
 def bucket_start(day: date, grain: str) -> date:
     """The first day of the day, ISO week (from Monday) or month ``day`` falls in."""
     if grain == "week":
@@ -151,14 +143,22 @@ def _blank() -> dict[str, Any]:
     return {"requests": 0, "input_tokens": 0, "output_tokens": 0, "unknown_cost_requests": 0, "cost": Decimal(0)}
 
 
+class _Other:
+    """The chart's "other": every key outside the top ones."""
+
+
+OTHER = _Other()
+Timed = list[tuple[date, str | _Other | None, Decimal]]
+
+
 def spend_report(database: Database, filters: Filters, *, by: str = "provider", grain: str = "day") -> dict[str, Any]:
     """Spend by ``by`` over time (``grain``): ``rows`` (one per key and currency, the
     shape of ``ai usage --json``), ``total`` and ``series`` for the chart.
 
-    Grouped in the database, so what comes back is a row per key and period
-    however many rows the range holds; for users and tenants (possibly many)
-    totals per key come first, then the chart's periods for the top
-    :data:`TOP_SERIES` keys and the rest together.
+    Read from the rollup of closed days and months (:mod:`ai_core.dashboard.rollup`)
+    plus today's tracking rows, unless a filter the rollup does not keep (a user, a
+    tag, or a model for a grouping other than provider or model) asks for the
+    tracking rows themselves. Either way the figures are the same exact sums.
 
     By tag, a call counts once under each tag it had when it was made, and calls
     without a tag are left out, as ``ai usage --by tag`` does.
@@ -167,69 +167,18 @@ def spend_report(database: Database, filters: Filters, *, by: str = "provider", 
         raise ValueError(f"cannot group spend by {by!r}")
     if grain not in GRAINS:
         raise ValueError(f"no such period {grain!r}")
-    # Grouped by the output names: PostgreSQL would not see two copies of an expression
-    # with bound parameters as the same expression.
-    key = _key_expression(by).label("dash_key")
-    # Grouped by day in the database (a column: nothing computed per row); days become
-    # weeks or months here, on a few hundred rows.
-    bucket = _t.c.day
-    # Users and tenants can be many: totals per key first, then the chart for the top
-    # ones. Providers, models and tag sets are few: one query per period and key does both.
-    many = by in ("user", "tenant")
-    counts = [
-        func.sum(_t.c.requests).label("requests"),
-        func.sum(_t.c.input_tokens).label("input_tokens"),
-        func.sum(_t.c.output_tokens).label("output_tokens"),
-        func.sum(_t.c.unknown_cost_requests).label("unknown_cost_requests"),
-    ]
-
-    def totals(money: Sequence[Any]) -> Select[Any]:
-        columns: list[Any] = [key, _t.c.currency, *counts, *money]
-        grouping: list[Any] = [literal_column("dash_key"), _t.c.currency]
-        if not many:
-            columns.insert(0, bucket.label("dash_bucket"))
-            grouping.insert(0, literal_column("dash_bucket"))
-        return _tracking_where(select(*columns).group_by(*grouping), filters)
-
-    per_key: dict[tuple[str | None, str], dict[str, Any]] = {}
-    with database.read() as conn:
-        grouped = summed_rows(conn, database.dialect, _t.c.cost, totals)
-        for row, cost in grouped:
-            currency = row.currency or "USD"
-            for name in _split(by, row.dash_key):
-                entry = per_key.setdefault((name, currency), {by: name, "currency": currency, **_blank()})
-                for column in ("requests", "input_tokens", "output_tokens", "unknown_cost_requests"):
-                    entry[column] += int(getattr(row, column) or 0)
-                entry["cost"] += cost
-        rows = sorted(per_key.values(), key=lambda r: (-r["cost"], str(r[by])))
-        top = list(dict.fromkeys(r[by] for r in rows))[:TOP_SERIES]
-        if not many:
-            timed = grouped
-        elif grouped:
-            stored = ["" if k is None else k for k in top]
-            chart_key = case((_key_expression(by).in_(stored), _key_expression(by)), else_=null())
-
-            def over_time(money: Sequence[Any]) -> Select[Any]:
-                query = select(bucket.label("dash_bucket"), chart_key.label("dash_key"), *money).group_by(
-                    literal_column("dash_bucket"), literal_column("dash_key")
-                )
-                return _tracking_where(query, filters)
-
-            timed = summed_rows(conn, database.dialect, _t.c.cost, over_time)
-        else:
-            timed = []
+    if _rollup_serves(filters, by):
+        rows, top, timed = _spend_from_rollup(database, filters, by)
+    else:
+        rows, top, timed = _spend_from_tracking(database, filters, by)
     per_bucket: dict[date, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     other: dict[date, Decimal] = defaultdict(Decimal)
-    for row, cost in timed:
-        start = bucket_start(_as_date(row.dash_bucket), grain)
-        if row.dash_key is None:  # stored keys are never NULL: this is the chart's "other"
+    for day, name, cost in timed:
+        start = bucket_start(day, grain)
+        if not isinstance(name, _Other) and name in top:
+            per_bucket[start][name] += cost
+        else:
             other[start] += cost
-            continue
-        for name in _split(by, row.dash_key):
-            if name in top:
-                per_bucket[start][name] += cost
-            else:
-                other[start] += cost
     # The sum of the rows, as `ai usage --json` totals them (by tag, a call with two tags counts twice).
     total = {name: sum((r[name] for r in rows), start=value) for name, value in _blank().items()}
     series = []
@@ -248,6 +197,204 @@ def spend_report(database: Database, filters: Filters, *, by: str = "provider", 
     }
 
 
+def _ordered(by: str, per_key: dict[tuple[str | None, str], dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The rows largest cost first, and the keys the chart draws."""
+    rows = sorted(per_key.values(), key=lambda r: (-r["cost"], str(r[by])))
+    return rows, list(dict.fromkeys(r[by] for r in rows))[:TOP_SERIES]
+
+
+def _add(per_key: dict[tuple[str | None, str], dict[str, Any]], by: str, name: str | None, currency: str,
+         counts: Sequence[int], cost: Decimal) -> None:  # fmt: skip
+    entry = per_key.setdefault((name, currency), {by: name, "currency": currency, **_blank()})
+    for column, value in zip(_COUNTS, counts, strict=True):
+        entry[column] += value
+    entry["cost"] += cost
+
+
+_COUNTS = ("requests", "input_tokens", "output_tokens", "unknown_cost_requests")
+
+
+def _spend_from_tracking(
+    database: Database, filters: Filters, by: str
+) -> tuple[list[dict[str, Any]], list[Any], Timed]:
+    """Spend summed from the tracking rows of the range (any filter)."""
+    # Grouped by the output names: PostgreSQL would not see two copies of an expression
+    # with bound parameters as the same expression.
+    key = _key_expression(by).label("dash_key")
+    # Grouped by day in the database (a column: nothing computed per row); days become
+    # weeks or months later, on a few hundred rows.
+    bucket = _t.c.day
+    # Users and tenants can be many: totals per key first, then the chart for the top
+    # ones. Providers, models and tag sets are few: one query per period and key does both.
+    many = by in ("user", "tenant")
+    counts = [func.sum(_t.c[name]).label(name) for name in _COUNTS]
+
+    def totals(money: Sequence[Any]) -> Select[Any]:
+        columns: list[Any] = [key, _t.c.currency, *counts, *money]
+        grouping: list[Any] = [literal_column("dash_key"), _t.c.currency]
+        if not many:
+            columns.insert(0, bucket.label("dash_bucket"))
+            grouping.insert(0, literal_column("dash_bucket"))
+        return _tracking_where(select(*columns).group_by(*grouping), filters)
+
+    per_key: dict[tuple[str | None, str], dict[str, Any]] = {}
+    with database.read() as conn:
+        grouped = summed_rows(conn, database.dialect, _t.c.cost, totals)
+        for row, cost in grouped:
+            for name in _split(by, row.dash_key):
+                _add(per_key, by, name, row.currency or "USD", [int(getattr(row, c) or 0) for c in _COUNTS], cost)
+        rows, top = _ordered(by, per_key)
+        if not many:
+            timed = grouped
+        elif grouped:
+            stored = ["" if k is None else k for k in top]
+            chart_key = case((_key_expression(by).in_(stored), _key_expression(by)), else_=null())
+
+            def over_time(money: Sequence[Any]) -> Select[Any]:
+                query = select(bucket.label("dash_bucket"), chart_key.label("dash_key"), *money).group_by(
+                    literal_column("dash_bucket"), literal_column("dash_key")
+                )
+                return _tracking_where(query, filters)
+
+            timed = summed_rows(conn, database.dialect, _t.c.cost, over_time)
+        else:
+            timed = []
+    chart: Timed = []
+    for row, cost in timed:
+        day = _as_date(row.dash_bucket)
+        if row.dash_key is None:  # stored keys are never NULL: this is the chart's "other"
+            chart.append((day, OTHER, cost))
+        else:
+            chart += [(day, name, cost) for name in _split(by, row.dash_key)]
+    return rows, top, chart
+
+
+def _rollup_serves(filters: Filters, by: str) -> bool:
+    """Whether the rollup keeps what ``filters`` narrow to, grouped ``by``."""
+    if filters.user is not None or filters.tag:
+        return False
+    return by in ("provider", "model") or not (filters.provider or filters.model)
+
+
+def _model_key_matches(key: str, filters: Filters) -> bool:
+    """A rollup model key (``provider/model``) against the provider and model filters, as SQL would."""
+    provider, _, model = key.partition("/")
+    if filters.provider and provider != filters.provider:
+        return False
+    if filters.model:
+        wanted_provider, slash, wanted_model = filters.model.partition("/")
+        if slash and wanted_provider and wanted_model:
+            return provider == wanted_provider and model == wanted_model
+        return model == filters.model
+    return True
+
+
+def _rollup_name(by: str, key: str) -> str | None:
+    if by == "provider":
+        return key.partition("/")[0]
+    if by in ("user", "tenant"):
+        return key or None  # stored as "" for none
+    return key
+
+
+def _rollup_reader(
+    database: Database, filters: Filters, by: str
+) -> tuple[rollup.Periods, str, dict[rollup.GroupKey, list[Any]]]:
+    """Roll up what the range needs; the periods to read, the rollup dimension of ``by``
+    and the groups of the part read live, in the viewer's scope."""
+    periods = rollup.prepare(database, filters.since, filters.until)
+    dimension = {"provider": "model", "model": "model", "user": "user", "tag": "tag", "tenant": "all"}[by]
+    tenant = filters.tenant
+    with database.read() as conn:
+        live = rollup.live_groups(conn, database.dialect, periods, tenant, dimension)
+    scope_of_tenants = by == "tenant" and tenant is None
+    groups = {
+        group: sums
+        for group, sums in live.items()
+        if (group[1] is not None if scope_of_tenants else group[1] == tenant)
+    }
+    return periods, dimension, groups
+
+
+def _spend_from_rollup(database: Database, filters: Filters, by: str) -> tuple[list[dict[str, Any]], list[Any], Timed]:
+    """Spend from the rollup (closed days and months) and today's tracking rows."""
+    periods, dimension, live = _rollup_reader(database, filters, by)
+    key_column = _r.c.tenant_key if by == "tenant" else _r.c.key
+    if filters.tenant is not None:
+        scope = _r.c.tenant_key == filters.tenant
+    elif by == "tenant":
+        scope = _r.c.tenant_key.is_not(None)
+    else:
+        scope = _r.c.tenant_key.is_(None)
+
+    def keep(key: str) -> bool:
+        return dimension != "model" or _model_key_matches(key, filters)
+
+    def live_key(group: rollup.GroupKey) -> str:
+        return (group[1] or "") if by == "tenant" else group[3]
+
+    def totals(part: ColumnElement[bool], money: Sequence[Any]) -> Select[Any]:
+        counts = [func.sum(_r.c[name]).label(name) for name in _COUNTS]
+        query = select(key_column.label("dash_key"), _r.c.currency, *counts, *money)
+        query = query.where(_r.c.dimension == dimension, scope, part)
+        return query.group_by(literal_column("dash_key"), _r.c.currency)
+
+    def each_part(per_day: bool, build: Callable[..., Select[Any]]) -> list[tuple[int, Any, Decimal]]:
+        return [
+            (sign, row, sign * cost)
+            for sign, part in rollup.period_parts(periods, per_day=per_day)
+            for row, cost in summed_rows(conn, database.dialect, _r.c.cost, partial(build, part))
+        ]
+
+    per_key: dict[tuple[str | None, str], dict[str, Any]] = {}
+    with database.read() as conn:
+        for sign, row, cost in each_part(False, totals):
+            if keep(row.dash_key):
+                counts = [sign * int(getattr(row, c) or 0) for c in _COUNTS]
+                _add(per_key, by, _rollup_name(by, row.dash_key), row.currency or "USD", counts, cost)
+        for group, sums in live.items():
+            if keep(live_key(group)):
+                _add(per_key, by, _rollup_name(by, live_key(group)), group[4], sums[:4], sums[4])
+        # A key of a month that only the subtracted days had nets to nothing: not a row.
+        rows, top = _ordered(by, {k: v for k, v in per_key.items() if v["requests"]})
+        many = by in ("user", "tenant")
+        chart: Timed = []
+
+        def per_day(part: ColumnElement[bool], money: Sequence[Any]) -> Select[Any]:
+            query = select(_r.c.day, key_column.label("dash_key"), *money)
+            query = query.where(_r.c.dimension == dimension, scope, part)
+            if many:
+                query = query.where(key_column.in_(["" if k is None else k for k in top]))
+            return query.group_by(_r.c.day, literal_column("dash_key"))
+
+        if rows:
+            for _, row, cost in each_part(True, per_day):
+                if keep(row.dash_key):
+                    chart.append((_as_date(row.day), _rollup_name(by, row.dash_key), cost))
+            for group, sums in live.items():
+                name = _rollup_name(by, live_key(group))
+                if keep(live_key(group)) and (not many or name in top):
+                    chart.append((group[0], name, sums[4]))
+        if many and rows:
+            # The rest together: every call's total per day less the top keys' (each call has one key).
+            whole = _r.c.tenant_key == filters.tenant if filters.tenant is not None else _r.c.tenant_key.is_(None)
+
+            def all_per_day(part: ColumnElement[bool], money: Sequence[Any]) -> Select[Any]:
+                query = select(_r.c.day, *money).where(_r.c.dimension == "all", whole, part)
+                return query.group_by(_r.c.day)
+
+            drawn: dict[date, Decimal] = defaultdict(Decimal)
+            for day, _, cost in chart:
+                drawn[day] += cost
+            everything: dict[date, Decimal] = defaultdict(Decimal)
+            for _, row, cost in each_part(True, all_per_day):
+                everything[_as_date(row.day)] += cost
+            for group, sums in live.items():
+                everything[group[0]] += sums[4]
+            chart += [(day, OTHER, cost - drawn[day]) for day, cost in everything.items() if cost != drawn[day]]
+    return rows, top, chart
+
+
 def models_report(database: Database, filters: Filters) -> list[dict[str, Any]]:
     """Per provider and model: calls, error rate, latency p50/p95 and cost per 1,000 calls.
 
@@ -257,10 +404,6 @@ def models_report(database: Database, filters: Filters) -> list[dict[str, Any]]:
     day's successful calls. A tenant-scoped viewer sees its own calls and
     failures only and no latency, which that table does not keep per tenant.
     """
-
-    def build(money: Sequence[Any]) -> Select[Any]:
-        query = select(_t.c.provider, _t.c.model, _t.c.currency, func.sum(_t.c.requests).label("requests"), *money)
-        return _tracking_where(query.group_by(_t.c.provider, _t.c.model, _t.c.currency), filters)
 
     report: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -281,12 +424,26 @@ def models_report(database: Database, filters: Filters) -> list[dict[str, Any]]:
             },
         )
 
+    def add(provider: str, model: str, currency: str | None, calls: int, cost: Decimal) -> None:
+        item = entry(provider, model)
+        item["calls"] += calls
+        item["cost"] += cost
+        item["currency"] = currency or "USD"
+
+    if _rollup_serves(filters, "model"):
+        spend = spend_report(database, filters, by="model")
+        for row in spend["rows"]:
+            provider, _, model = row["model"].partition("/")
+            add(provider, model, row["currency"], row["requests"], row["cost"])
+
+    def build(money: Sequence[Any]) -> Select[Any]:
+        query = select(_t.c.provider, _t.c.model, _t.c.currency, func.sum(_t.c.requests).label("requests"), *money)
+        return _tracking_where(query.group_by(_t.c.provider, _t.c.model, _t.c.currency), filters)
+
     with database.read() as conn:
-        for row, cost in summed_rows(conn, database.dialect, _t.c.cost, build):
-            item = entry(row.provider, row.model)
-            item["calls"] += int(row.requests or 0)
-            item["cost"] += cost
-            item["currency"] = row.currency or "USD"
+        if not _rollup_serves(filters, "model"):
+            for row, cost in summed_rows(conn, database.dialect, _t.c.cost, build):
+                add(row.provider, row.model, row.currency, int(row.requests or 0), cost)
         if filters.tenant is None and filters.user is None and not filters.tag:
             performance = _performance(conn, filters)
         else:

@@ -13,16 +13,20 @@ its exact ``NUMERIC`` natively.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Integer, String, case, cast, func, type_coerce
 from sqlalchemy.sql import ColumnElement
 
 from ai_core.storage.money import money_sum, quantize_money
 
-__all__ = ["OddAmounts", "exact_sum_columns", "fallback_columns", "read_sum"]
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+    from sqlalchemy.engine import Connection
+
+__all__ = ["OddAmounts", "exact_sum_columns", "fallback_columns", "read_sum", "summed_rows"]
 
 _BILLION = Decimal(10) ** 9
 
@@ -68,3 +72,15 @@ class OddAmounts(Exception):
 def fallback_columns(column: ColumnElement[Any], prefix: str = "") -> Sequence[ColumnElement[Any]]:
     """``money_sum`` for a query that met :class:`OddAmounts`."""
     return [money_sum(column).label(f"{prefix}money_sum")]
+
+
+def summed_rows(
+    conn: Connection, dialect: str, column: ColumnElement[Any], build: Callable[[Sequence[Any]], Select[Any]]
+) -> list[tuple[Any, Decimal]]:
+    """Run ``build(sum columns)`` and pair each row with its exact money total (0 for none)."""
+    rows = conn.execute(build(exact_sum_columns(column, dialect))).all()
+    try:
+        return [(row, read_sum(row) or Decimal(0)) for row in rows]
+    except OddAmounts:
+        rows = conn.execute(build(fallback_columns(column))).all()
+        return [(row, read_sum(row) or Decimal(0)) for row in rows]

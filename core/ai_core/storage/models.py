@@ -11,6 +11,7 @@ from ai_core.batch.tables import BatchJob
 from ai_core.budgets.tables import BudgetCounter, BudgetReservation, BudgetThresholdMark
 from ai_core.credentials.tables import Account, AuditLogEntry
 from ai_core.dashboard import indexes as _dashboard_indexes  # noqa: F401  (indexes on the tables above)
+from ai_core.dashboard.rollup_tables import SpendRollup, SpendRollupStamp
 from ai_core.integrations.tables import NotificationMark, WebhookDelivery
 from ai_core.mcp.tables import PendingToolCall
 from ai_core.queue.processed import ProcessedEvent
@@ -51,6 +52,8 @@ __all__ = [
     "Provider",
     "ProviderModel",
     "ProviderModelCost",
+    "SpendRollup",
+    "SpendRollupStamp",
     "StoredMessage",
     "UsageAnalytics",
     "WebhookDelivery",

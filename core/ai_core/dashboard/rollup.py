@@ -1,0 +1,379 @@
+"""Spend over long ranges without summing every tracking row: a rollup of closed days and months.
+
+``ai_cost_tracking`` holds a row per day, user, tenant, tag set, provider and
+model: on a real ledger nearly one per conversation, so six months of it is a
+hundred thousand rows to sum per page. The dashboard therefore keeps
+``ai_spend_rollup``: per closed day, and per closed month, the calls, tokens
+and cost of each model, user, tag and of everything (``all``), for every
+tenant together and for each tenant. A page over six months reads six month
+rows per key, the days at the range's edges, and today live from
+``ai_cost_tracking``.
+
+Built on the read side, on demand: nothing is added to the ledger's write
+path. A page first compares each closed day of its range with the stamp the
+day was rolled up from (its tracking rows, their requests and their latest
+``updated_at``); a day never rolled up, or whose source changed since (a
+late write: a call committed after midnight, a recorded batch result, ``ai
+usage rebuild`` rewriting the table), is rolled up again before the page
+reads it, and a month is rolled up again when one of its days was. Days that
+cannot be written (a read-only database user, a concurrent builder) are read
+live from ``ai_cost_tracking`` instead. Every figure is the same either way:
+the rollup is an exact regrouping of the tracking rows (Decimal sums, never
+float), so a total here equals ``ai usage --json`` as the tracking table does.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Date, and_, delete, func, literal, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql import ColumnElement
+
+from ai_core.dashboard.rollup_tables import SpendRollup, SpendRollupStamp
+from ai_core.dashboard.sums import summed_rows
+from ai_core.logging import get_logger
+from ai_core.storage.analytics_tables import CostTracking
+from ai_core.storage.base import table_of
+from ai_core.storage.columns import as_utc, utcnow
+from ai_core.storage.money import money_sum
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from ai_core.storage.database import Database
+
+__all__ = ["COUNTS", "Periods", "grouped", "live_groups", "period_parts", "prepare", "today_utc"]
+
+log = get_logger("ai_core.dashboard")
+
+COUNTS = ("requests", "input_tokens", "output_tokens", "unknown_cost_requests")
+CHUNK_DAYS = 16
+"""Days rolled up per write transaction: short, so the ledger's writers barely wait."""
+
+_t = table_of(CostTracking)
+_r = table_of(SpendRollup)
+_s = table_of(SpendRollupStamp)
+
+Stamp = tuple[int, int, datetime | None]
+GroupKey = tuple[date, str | None, str, str, str]
+"""(day, tenant scope (None: every tenant), dimension, key, currency)."""
+
+
+def today_utc() -> date:
+    return utcnow().date()
+
+
+@dataclass
+class Periods:
+    """Where each part of a range ``[since, until]`` is read from."""
+
+    months: list[date] = field(default_factory=list)
+    """First days of closed months read from their month rows."""
+    days: list[tuple[date, date]] = field(default_factory=list)
+    """Runs of closed days read from their day rows, added."""
+    minus: list[tuple[date, date]] = field(default_factory=list)
+    """Runs of closed days outside the range but in one of ``months``, subtracted (a month
+    less its first days is fewer rows than the days it keeps)."""
+    every_day: list[tuple[date, date]] = field(default_factory=list)
+    """Runs of every rolled-up day of the range: per-day charts read these."""
+    live_from: date | None = None
+    """Days from this one on (today, and later ones a skewed clock wrote) are read live."""
+    until: date | None = None
+    live_days: list[date] = field(default_factory=list)
+    """Closed days of the range that could not be rolled up: read live too."""
+
+
+def _runs(days: Iterable[date]) -> list[tuple[date, date]]:
+    runs: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if runs and runs[-1][1] + timedelta(days=1) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _days(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def _month_end(first: date) -> date:
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return following - timedelta(days=1)
+
+
+def _same(a: Stamp | None, b: Stamp | None) -> bool:
+    a = a if a is not None and a[0] else None
+    b = b if b is not None and b[0] else None
+    if a is None or b is None:
+        return a is b
+    return a[0] == b[0] and a[1] == b[1] and as_utc(a[2]) == as_utc(b[2])
+
+
+def prepare(database: Database, since: date | None, until: date | None, *, today: date | None = None) -> Periods:
+    """Roll up what the range ``[since, until]`` needs and is missing; say where to read each part.
+
+    The closed days checked (and rolled up when their source changed) are those of
+    the range's whole months, so a month cut by the range can be read as the
+    month less the days it does not want when that is shorter."""
+    today = today or today_utc()
+    with database.read() as conn:
+        if since is None:
+            since = conn.execute(select(func.min(_t.c.day))).scalar()
+            if since is None:
+                return Periods(live_from=today, until=until)
+        last_closed = min(today - timedelta(days=1), until) if until is not None else today - timedelta(days=1)
+        if since > last_closed:
+            return Periods(live_from=max(since, today), until=until)
+        first, last = since.replace(day=1), min(_month_end(last_closed.replace(day=1)), today - timedelta(days=1))
+        source = {
+            row.day: (int(row.n), int(row.requests or 0), row.updated)
+            for row in conn.execute(
+                select(
+                    _t.c.day,
+                    func.count().label("n"),
+                    func.sum(_t.c.requests).label("requests"),
+                    func.max(_t.c.updated_at).label("updated"),
+                )
+                .where(_t.c.day.between(first, last))
+                .group_by(_t.c.day)
+            )
+        }
+        stamps = _stamps(conn, "day", first, last)
+        month_stamps = _stamps(conn, "month", first, last)
+    failed: set[date] = set()
+    if any(not _same(source.get(day), _stamp(stamps, day)) for day in set(source) | set(stamps)):
+        with _builder(database):  # one builder per process; what another built meanwhile is not built again
+            with database.read() as conn:
+                stamps = _stamps(conn, "day", first, last)
+                month_stamps = _stamps(conn, "month", first, last)
+            stale = sorted(d for d in set(source) | set(stamps) if not _same(source.get(d), _stamp(stamps, d)))
+            for start in range(0, len(stale), CHUNK_DAYS):
+                chunk = stale[start : start + CHUNK_DAYS]
+                built = _build_days(database, chunk)
+                if built is None:
+                    failed.update(chunk)
+                    continue
+                for day in chunk:
+                    stamps.pop(day, None)
+                stamps.update(built)
+    wanted = [d for d in _days(since, last_closed) if d not in failed]
+    periods = Periods(live_from=max(since, today), until=until, every_day=_runs(wanted))
+    periods.live_days = sorted(d for d in failed if since <= d <= last_closed)
+    plus: set[date] = set(wanted)
+    minus: set[date] = set()
+    month = first
+    while _month_end(month) <= last:
+        days = list(_days(month, _month_end(month)))
+        kept = [d for d in days if since <= d <= last_closed]
+        left = len(days) - len(kept)
+        if left < len(kept) and not failed.intersection(days):
+            present = [stamps[d] for d in days if d in stamps and stamps[d][0]]
+            expected: Stamp = (
+                sum(s[0] for s in present),
+                sum(s[1] for s in present),
+                max((as_utc(s[3]) for s in present), default=None),  # type: ignore[type-var]
+            )
+            if _same(expected, _stamp(month_stamps, month)) or _build_month(database, month, expected):
+                periods.months.append(month)
+                plus.difference_update(days)
+                minus.update(d for d in days if d not in kept)
+        month = _month_end(month) + timedelta(days=1)
+    periods.days, periods.minus = _runs(plus), _runs(minus)
+    return periods
+
+
+_BUILDERS: weakref.WeakKeyDictionary[Database, threading.Lock] = weakref.WeakKeyDictionary()
+_BUILDERS_LOCK = threading.Lock()
+
+
+def _builder(database: Database) -> threading.Lock:
+    with _BUILDERS_LOCK:
+        return _BUILDERS.setdefault(database, threading.Lock())
+
+
+def _stamp(stamps: dict[date, tuple[int, int, Any, Any]], day: date) -> Stamp | None:
+    found = stamps.get(day)
+    return None if found is None else (found[0], found[1], found[2])
+
+
+def _stamps(conn: Connection, grain: str, first: date, last: date) -> dict[date, tuple[int, int, Any, Any]]:
+    query = select(_s).where(_s.c.grain == grain, _s.c.day.between(first, last))
+    return {
+        row.day: (int(row.source_rows), int(row.source_requests), row.source_updated_at, row.built_at)
+        for row in conn.execute(query)
+    }
+
+
+def grouped(
+    conn: Connection, dialect: str, where: ColumnElement[bool], dimensions: Collection[str] = ("model", "user", "tag")
+) -> tuple[dict[GroupKey, list[Any]], dict[date, tuple[int, int, Any]]]:
+    """The tracking rows ``where`` selects, regrouped exactly by (day, tenant scope, dimension,
+    key, currency) into [requests, input tokens, output tokens, unknown-cost requests, cost];
+    and each day's source stamp. Three grouped reads (by model, which gives ``all`` and the
+    stamps too, by user and by tag set; or those of ``dimensions``), each a row per tenant,
+    added up here into every tenant's and each tenant's groups."""
+    counts = [func.sum(_t.c[name]).label(name) for name in COUNTS]
+    groups: dict[GroupKey, list[Any]] = {}
+    stamps: dict[date, tuple[int, int, Any]] = {}
+
+    def add(day: date, tenant: str, dimension: str, key: str, currency: str, row: Any, cost: Decimal) -> None:
+        for scope in (None, tenant):
+            entry = groups.get((day, scope, dimension, key, currency))
+            if entry is None:
+                entry = groups[(day, scope, dimension, key, currency)] = [0, 0, 0, 0, Decimal(0)]
+            for index, name in enumerate(COUNTS):
+                entry[index] += int(getattr(row, name) or 0)
+            entry[4] += cost
+
+    def by_model(money: Sequence[Any]) -> Any:
+        columns = [_t.c.day, _t.c.tenant_key, _t.c.provider, _t.c.model, _t.c.currency]
+        extra = [func.count().label("source_rows"), func.max(_t.c.updated_at).label("updated")]
+        return select(*columns, *counts, *extra, *money).where(where).group_by(*columns)
+
+    for row, cost in summed_rows(conn, dialect, _t.c.cost, by_model) if "model" in dimensions else []:
+        currency = row.currency or "USD"
+        add(row.day, row.tenant_key or "", "model", f"{row.provider}/{row.model}", currency, row, cost)
+        add(row.day, row.tenant_key or "", "all", "", currency, row, cost)
+        rows, requests, updated = stamps.get(row.day, (0, 0, None))
+        moment = as_utc(row.updated)
+        stamps[row.day] = (
+            rows + int(row.source_rows),
+            requests + int(row.requests or 0),
+            moment if updated is None or (moment is not None and moment > updated) else updated,
+        )
+
+    def by_user(money: Sequence[Any]) -> Any:
+        columns = [_t.c.day, _t.c.tenant_key, _t.c.user_key, _t.c.currency]
+        return select(*columns, *counts, *money).where(where).group_by(*columns)
+
+    for row, cost in summed_rows(conn, dialect, _t.c.cost, by_user) if "user" in dimensions else []:
+        add(row.day, row.tenant_key or "", "user", row.user_key or "", row.currency or "USD", row, cost)
+
+    def by_tags(money: Sequence[Any]) -> Any:
+        columns = [_t.c.day, _t.c.tenant_key, _t.c.tags_key, _t.c.currency]
+        return select(*columns, *counts, *money).where(where, _t.c.tags_key != "").group_by(*columns)
+
+    for row, cost in summed_rows(conn, dialect, _t.c.cost, by_tags) if "tag" in dimensions else []:
+        for tag in row.tags_key.strip(",").split(","):
+            if tag:
+                add(row.day, row.tenant_key or "", "tag", tag, row.currency or "USD", row, cost)
+    return groups, stamps
+
+
+def _build_days(database: Database, days: Sequence[date]) -> dict[date, tuple[int, int, Any, Any]] | None:
+    """Roll up ``days`` from their tracking rows; their new stamps, or None if it could not be written.
+
+    The rows are read in one snapshot, and the stamps describe exactly the rows
+    rolled up: a write that lands later changes the day's source, so the next
+    page sees its stamp differ and rolls the day up again. Only the short write
+    (delete, insert) holds SQLite's writer lock.
+    """
+    with database.read() as conn:
+        if database.dialect == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        groups, sources = grouped(conn, database.dialect, _t.c.day.in_(days))
+    now = utcnow()
+    columns = ["day", "tenant_key", "dimension", "key", "currency", *COUNTS, "cost"]
+    values = [{"grain": "day", **dict(zip(columns, [*group, *sums], strict=True))} for group, sums in groups.items()]
+    stamps = {day: (*source, now) for day, source in sources.items()}
+    try:
+        with database.write() as conn:
+            conn.execute(delete(_r).where(_r.c.grain == "day", _r.c.day.in_(days)))
+            conn.execute(delete(_s).where(_s.c.grain == "day", _s.c.day.in_(days)))
+            if stamps:
+                names = ["source_rows", "source_requests", "source_updated_at", "built_at"]
+                conn.execute(
+                    _s.insert(),
+                    [{"grain": "day", "day": day, **dict(zip(names, s, strict=True))} for day, s in stamps.items()],
+                )
+            if values:
+                conn.execute(_r.insert(), values)
+    except SQLAlchemyError as exc:
+        log.warning("dashboard_rollup_not_written", error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        return None
+    return stamps  # type: ignore[return-value]
+
+
+def _build_month(database: Database, month: date, stamp: Stamp) -> bool:
+    """Roll the month's day rows up into month rows; False if it could not be written."""
+    columns = ["grain", "day", "tenant_key", "dimension", "key", "currency", *COUNTS, "cost"]
+    grouped = (
+        select(
+            literal("month"),
+            literal(month, Date()),
+            _r.c.tenant_key,
+            _r.c.dimension,
+            _r.c.key,
+            _r.c.currency,
+            *(func.sum(_r.c[name]) for name in COUNTS),
+            money_sum(_r.c.cost),
+        )
+        .where(_r.c.grain == "day", _r.c.day.between(month, _month_end(month)))
+        .group_by(_r.c.tenant_key, _r.c.dimension, _r.c.key, _r.c.currency)
+    )
+    try:
+        with database.write() as conn:
+            conn.execute(delete(_r).where(_r.c.grain == "month", _r.c.day == month))
+            conn.execute(delete(_s).where(_s.c.grain == "month", _s.c.day == month))
+            if stamp[0]:
+                conn.execute(
+                    _s.insert().values(
+                        grain="month",
+                        day=month,
+                        source_rows=stamp[0],
+                        source_requests=stamp[1],
+                        source_updated_at=stamp[2],
+                        built_at=utcnow(),
+                    )
+                )
+                conn.execute(_r.insert().from_select(columns, grouped))
+    except SQLAlchemyError as exc:
+        log.warning("dashboard_rollup_not_written", error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        return False
+    return True
+
+
+def period_parts(periods: Periods, *, per_day: bool) -> list[tuple[int, ColumnElement[bool]]]:
+    """The rollup rows of the rolled-up part of ``periods``, each with its sign: months and
+    days added, days subtracted; or, ``per_day``, every day. One condition per index range:
+    a query runs once per part, each an index range scan."""
+    if per_day:
+        return [(1, and_(_r.c.grain == "day", _r.c.day.between(a, b))) for a, b in periods.every_day]
+    parts = [(1, and_(_r.c.grain == "day", _r.c.day.between(a, b))) for a, b in periods.days]
+    parts += [(-1, and_(_r.c.grain == "day", _r.c.day.between(a, b))) for a, b in periods.minus]
+    if periods.months:
+        parts.append((1, and_(_r.c.grain == "month", _r.c.day.in_(periods.months))))
+    return parts
+
+
+def live_groups(
+    conn: Connection, dialect: str, periods: Periods, tenant: str | None, dimension: str
+) -> dict[GroupKey, list[Any]]:
+    """The groups of ``dimension`` in the part of ``periods`` read live (today on, and days
+    not rolled up), as :func:`grouped` makes them."""
+    parts: list[ColumnElement[bool]] = []
+    if periods.live_from is not None:
+        part = _t.c.day >= periods.live_from
+        if periods.until is not None:
+            part = and_(part, _t.c.day <= periods.until)
+        parts.append(part)
+    if periods.live_days:
+        parts.append(_t.c.day.in_(periods.live_days))
+    if not parts:
+        return {}
+    where = or_(*parts)
+    if tenant is not None:
+        where = and_(where, _t.c.tenant_key == tenant)
+    source = "model" if dimension == "all" else dimension
+    return {k: v for k, v in grouped(conn, dialect, where, (source,))[0].items() if k[2] == dimension}

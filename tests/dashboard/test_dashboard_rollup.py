@@ -1,0 +1,192 @@
+"""The spend rollup equals the ledger: after it is built, after late writes to closed days and
+after a rebuild, on SQLite and PostgreSQL.
+
+The ledger is written by the real pipeline (fake provider) with the store's clock set to
+days in closed months, so the rollup has days, a whole month and a month cut by the range
+to read; every figure is compared with ``ai usage --json`` (``usage_report``) and with the
+page's own path over the tracking rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from ai_core.dashboard import queries, rollup
+from ai_core.dashboard.queries import SPEND_GROUPINGS, Filters, bucket_start, models_report, spend_report
+from ai_core.dashboard.rollup_tables import SpendRollup, SpendRollupStamp
+from ai_core.storage.analytics import rebuild_analytics, usage_report
+
+TODAY = datetime.now(UTC).date()
+MONTH = (TODAY.replace(day=1) - timedelta(days=40)).replace(day=1)
+"""A month that closed at least a week ago: its days are rolled up, and the month too."""
+DAYS = [MONTH + timedelta(days=n) for n in (1, 9, 20, 27)] + [TODAY - timedelta(days=2), TODAY]
+
+
+@contextmanager
+def _clock(monkeypatch: pytest.MonkeyPatch, day: date) -> Iterator[None]:
+    """The store records what it writes now as written on ``day`` (a late commit looks like this)."""
+    with monkeypatch.context() as patch:
+        moment = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=23, minutes=59)
+        patch.setattr("ai_core.storage.conversation_store.utcnow", lambda: moment)
+        yield
+
+
+def _call(ai: Any, user: str, tenant: str, tags: tuple[str, ...], text: str) -> None:
+    ai.conversation("fake/echo", user=user, tenant=tenant, tags=tags).user(text).send()
+
+
+@pytest.fixture
+def ledger(database_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Callable[..., None]]]:
+    """A ledger with calls on six days (two tenants, users, tags); ``write(day, ...)`` adds one."""
+    from ai_core.app import AI
+    from ai_core.storage.database import Database
+
+    monkeypatch.setenv("AI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AI_CONFIG_FILE", str(tmp_path / "none.toml"))
+    with AI(persistence=True, database_url=database_url) as ai:
+
+        def write(day: date, user: str = "ann", tenant: str = "acme", tags: tuple[str, ...] = ("red",)) -> None:
+            with _clock(monkeypatch, day):
+                _call(ai, user, tenant, tags, f"on {day} from {user} {'x' * (len(user) * 7)}")
+
+        for index, day in enumerate(DAYS):
+            write(day, "ann", "acme", ("red", "support"))
+            write(day, f"user{index % 3}", "globex" if index % 2 else "acme", () if index % 3 else ("red",))
+        database = Database.open(database_url, migrate=False)
+        try:
+            yield database, write
+        finally:
+            database.close()
+
+
+def _by_key(by: str, rows: list[dict[str, Any]]) -> dict[Any, tuple[Any, ...]]:
+    return {
+        row[by] or None: (row["requests"], row["input_tokens"], row["output_tokens"], row["cost"],
+                          row["unknown_cost_requests"])
+        for row in rows
+    }  # fmt: skip
+
+
+def _assert_equals_ledger(database: Any, since: date) -> None:
+    """Every grouping of the page equals ``ai usage --json`` from ``since`` on, to the last digit."""
+    for by in SPEND_GROUPINGS:
+        shown = spend_report(database, Filters(since=since), by=by)
+        assert queries._rollup_serves(Filters(since=since), by)
+        ledger = usage_report(database, by=by, since=since)  # type: ignore[arg-type]
+        assert _by_key(by, shown["rows"]) == _by_key(by, ledger), by
+        assert shown["total"]["cost"] == sum((r["cost"] for r in ledger), start=Decimal(0))
+        assert sum((s["total"] for s in shown["series"]), start=Decimal(0)) == shown["total"]["cost"]
+
+
+def _assert_equals_tracking(database: Any, filters: Filters) -> None:
+    """The rollup's rows and chart equal the page's path over the tracking rows themselves."""
+    for by in SPEND_GROUPINGS:
+        if not queries._rollup_serves(filters, by):
+            continue
+        for grain in ("day", "week", "month"):
+            shown = spend_report(database, filters, by=by, grain=grain)
+            rows, top, timed = queries._spend_from_tracking(database, filters, by)
+            assert shown["rows"] == rows and shown["keys"] == top, (by, filters)
+            expected: dict[tuple[date, Any], Decimal] = defaultdict(Decimal)
+            for day, name, cost in timed:
+                expected[(bucket_start(day, grain), name if name in top else "other")] += cost
+            drawn: dict[tuple[date, Any], Decimal] = defaultdict(Decimal)
+            for item in shown["series"]:
+                for name, cost in [*item["values"].items(), ("other", item["other"])]:
+                    drawn[(item["start"], name)] += cost
+            assert {k: v for k, v in drawn.items() if v} == {k: v for k, v in expected.items() if v}, (by, grain)
+
+
+def _stamps(database: Any) -> dict[tuple[str, date], datetime]:
+    with database.read() as conn:
+        rows = conn.execute(select(SpendRollupStamp.grain, SpendRollupStamp.day, SpendRollupStamp.built_at))
+        return {(row.grain, row.day): row.built_at for row in rows}
+
+
+def test_the_rollup_equals_the_ledger(ledger) -> None:
+    database, _ = ledger
+    since = MONTH - timedelta(days=3)
+    _assert_equals_ledger(database, since)
+    stamps = _stamps(database)
+    # Closed days and the closed month were rolled up; today was read live.
+    assert {("day", d) for d in DAYS[:-1]} | {("month", MONTH)} <= set(stamps)
+    assert ("day", TODAY) not in stamps
+    periods = rollup.prepare(database, since, None)
+    assert MONTH in periods.months and periods.live_from == TODAY
+    with database.read() as conn:
+        assert conn.execute(select(func.count()).select_from(SpendRollup)).scalar_one() > 0
+    # A month cut by the range: read as the month less its first days, or as its days.
+    for filters in (
+        Filters(since=MONTH + timedelta(days=5)),
+        Filters(since=MONTH + timedelta(days=25), until=TODAY - timedelta(days=2)),
+        Filters(since=MONTH + timedelta(days=5), tenant="acme"),
+        Filters(since=MONTH, until=MONTH + timedelta(days=20), tenant="globex"),
+        Filters(since=MONTH, provider="fake"),
+        Filters(since=MONTH, model="echo"),
+        Filters(),
+    ):
+        _assert_equals_tracking(database, filters)
+    cut = rollup.prepare(database, MONTH + timedelta(days=5), None)
+    assert MONTH in cut.months and cut.minus == [(MONTH, MONTH + timedelta(days=4))]
+    models = {row["model"]: row for row in models_report(database, Filters(since=since))}
+    ledger_models = {row["model"]: row for row in usage_report(database, by="model", since=since)}
+    assert {k: (v["calls"], v["cost"]) for k, v in models.items()} == {
+        k: (v["requests"], v["cost"]) for k, v in ledger_models.items()
+    }
+
+
+def test_a_late_write_to_a_closed_day_is_read_at_once(ledger) -> None:
+    database, write = ledger
+    since = MONTH - timedelta(days=3)
+    _assert_equals_ledger(database, since)
+    before = _stamps(database)
+    # A call committed after its day closed, on an existing key and on a new one (a new user,
+    # tenant and tag), in the rolled-up month and on a rolled-up day near today.
+    write(DAYS[1], "ann", "acme", ("red", "support"))
+    write(DAYS[1], "zoe", "initech", ("late",))
+    write(DAYS[4], "ann", "acme", ("red", "support"))
+    _assert_equals_ledger(database, since)
+    _assert_equals_tracking(database, Filters(since=MONTH + timedelta(days=5)))
+    after = _stamps(database)
+    assert after[("day", DAYS[1])] > before[("day", DAYS[1])] and after[("day", DAYS[4])] > before[("day", DAYS[4])]
+    assert after[("month", MONTH)] > before[("month", MONTH)]
+    assert after[("day", DAYS[0])] == before[("day", DAYS[0])]  # untouched days are not rolled up again
+    shown = spend_report(database, Filters(since=since, tenant="initech"), by="tag")
+    assert [(row["tag"], row["requests"]) for row in shown["rows"]] == [("late", 1)]
+
+
+def test_a_rebuild_of_the_tracking_table_is_read_at_once(ledger) -> None:
+    database, _ = ledger
+    since = MONTH - timedelta(days=3)
+    _assert_equals_ledger(database, since)
+    before = _stamps(database)
+    rebuild_analytics(database, since=MONTH)  # `ai usage rebuild`: every tracking row rewritten
+    _assert_equals_ledger(database, since)
+    after = _stamps(database)
+    assert all(after[("day", d)] > before[("day", d)] for d in DAYS[:-1])
+
+
+def test_a_database_the_dashboard_cannot_write_is_read_live(ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    database, _ = ledger
+
+    @contextmanager
+    def refused() -> Iterator[None]:
+        raise OperationalError("INSERT", {}, Exception("permission denied for table ai_spend_rollup"))
+        yield
+
+    monkeypatch.setattr(database, "write", refused)
+    since = MONTH - timedelta(days=3)
+    _assert_equals_ledger(database, since)
+    periods = rollup.prepare(database, since, None)
+    assert periods.months == [] and set(DAYS[:-1]) <= set(periods.live_days)
+    assert _stamps(database) == {}
