@@ -238,7 +238,8 @@ async def test_prices_another_process_stored_are_read_again_once_a_day(
                 now=now,
             )
             upsert_price(conn, model, price, now=now)
-        ai.providers.scale.prices_due = 0  # a day has passed
+        ai.providers.scale.prices_due.clear()  # a day has passed: the model's prices are looked up again
+        ai.providers.scale.price_store._entries.clear()  # and its ai:costs key has expired
         second = await ai.conversation("openai/gpt-brand-new").user("Hi").asend()
     assert first.cost is not None and first.cost.total is None  # unknown, never zero
     assert second.cost is not None and second.cost.total == Decimal("0.002")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -19,6 +21,8 @@ from limits import RateLimitItemPerMinute
 from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 from scale.redis_proxy import CountingProxy, counting_proxy
+from servers.fixtures import TEST_API_KEY
+from servers.openai_compat import Completion, OpenAICompatServer, Usage
 
 from ai_core import AI
 from ai_core.errors import RateLimitReachedError
@@ -155,3 +159,49 @@ async def test_the_scripts_keys_are_the_librarys(redis_url: str) -> None:
     storage = RedisStorage(redis_url)
     assert SlidingWindowCounterRateLimiter(storage).hit(slot.item, *slot.identifiers)
     assert storage.storage.exists(slot.windows[1]) and slot.windows[0] == slot.windows[1] + "/-1"
+
+
+# -- the design's other keys: prices and a conversation's context ---------------------
+
+
+async def test_processes_share_one_read_of_the_price_table_through_redis(
+    redis_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, openai_server: OpenAICompatServer
+) -> None:
+    from ai_core.storage import catalog
+    from ai_core.storage.catalog import upsert_model, upsert_price, upsert_provider
+    from ai_core.types import ModelInfo, ModelPrice
+
+    monkeypatch.setenv("AI_REDIS_URL", redis_url)
+    reads = []
+    real_read = catalog.read_prices
+    monkeypatch.setattr(catalog, "read_prices", lambda database: reads.append(1) or real_read(database))
+    database_url = f"sqlite:///{tmp_path}/ai.db"
+    provider = {"openai": {"api_key": TEST_API_KEY, "base_url": openai_server.base_url}}
+    usage = Usage(prompt_tokens=1000, completion_tokens=0)
+    openai_server.reply(*[Completion(text="a", usage=usage) for _ in range(3)])
+    async with (
+        AI(database_url=database_url, providers=provider) as one,
+        AI(database_url=database_url, providers=provider) as two,
+    ):
+        reads.clear()  # each instance read the table once when it was made
+        now = datetime.now(UTC)
+        with one.services.database.write() as conn:  # `ai models sync --prices`, after both started
+            model = upsert_model(
+                conn, upsert_provider(conn, "openai"), ModelInfo(provider="openai", id="gpt-brand-new"),
+                source="remote", now=now,
+            )  # fmt: skip
+            price = ModelPrice(
+                provider="openai", model="gpt-brand-new", effective_from=date(2020, 1, 1),
+                input_per_mtok=Decimal("2"), output_per_mtok=Decimal("8"),
+            )  # fmt: skip
+            upsert_price(conn, model, price, now=now)
+        first = await one.conversation("openai/gpt-brand-new").user("Hi").asend()
+        assert reads == [1]  # the first process to look the model up read the table...
+        second = await two.conversation("openai/gpt-brand-new").user("Hi").asend()
+        assert reads == [1]  # ...and the other found the rows under ai:costs:openai:gpt-brand-new
+        again = await two.conversation("openai/gpt-brand-new").user("Hi").asend()  # no lookup for a day
+        kept = await two.providers.scale.store.get("ai:costs:openai:gpt-brand-new")
+        ttl = await two.providers.scale.redis.execute("TTL", "ai:costs:openai:gpt-brand-new")
+    assert [reply.cost.total for reply in (first, second, again)] == [Decimal("0.002")] * 3  # type: ignore[union-attr]
+    assert [row["input_per_mtok"] for row in kept] == ["2"] and 86000 < ttl <= 86400
+    assert reads == [1]

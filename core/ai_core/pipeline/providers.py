@@ -364,8 +364,9 @@ class ProviderManager:
         shares), then the rate limits and the provider's own headroom. With Redis the
         breaker and the limits are one round trip (ai_core.scale.shared)."""
         scale = self.scale
-        if time.monotonic() >= scale.prices_due:  # stored prices read again once a day
-            await scale.refresh_prices(self.services)
+        due = scale.prices_due.get((request.provider, request.model))
+        if due is None or due <= time.monotonic():  # a model's stored prices: on its first call, then daily
+            await scale.lookup_prices(self.services, request.provider, request.model)
         if self.shared_breaker is not None:
             return await scale.admit_shared(request, user, tenant)
         self.breaker.check(request.provider)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["PRICES_TTL", "Admission", "Scale"]
 
 PRICES_TTL = 86400.0
-"""Prices stored in the database (``ai models sync --prices``, by any process) are read again this often."""
+"""A model's stored prices (``ai models sync --prices``, by any process) are looked up again this often."""
 
 
 class Admission:
@@ -70,7 +70,9 @@ class Scale:
         self._responses: ResponseCache | None = None
         self._preadmitted: dict[tuple[str, str, str | None, str | None], tuple[float, Admission, int]] = {}
         """Admissions the response cache's round trip took on a miss, for the provider manager."""
-        self.prices_due = time.monotonic() + PRICES_TTL
+        self.prices_due: dict[tuple[str, str], float] = {}
+        """When each model's prices are looked up again (:meth:`lookup_prices`)."""
+        self._price_store: Any = None
         self._layers: dict[tuple[float, bool], ResponseCacheLayer] = {}
         self._asked: dict[tuple[float | None, bool | None], ResponseCacheLayer] = {}
 
@@ -192,22 +194,56 @@ class Scale:
 
                 get_logger("ai_core.scale").error("rate_limit_not_settled", error=str(exc))
 
-    async def refresh_prices(self, services: Services) -> None:
-        """Every 24 hours: add price rows another process stored since this one started.
+    async def lookup_prices(self, services: Services, provider: str, model: str) -> None:
+        """A model's stored prices, looked up on its first call and again once a day.
 
-        The price book is each process's cache of prices (plugins' tables, then stored
-        rows); without this a long-running worker would never see a price synced after it
-        started. One read of the price table a day, in the event loop's thread so that the
-        book is never changed while a call reads it."""
-        self.prices_due = time.monotonic() + PRICES_TTL
-        if services.database is None:
+        The book starts with the plugins' tables and the rows stored when the instance was
+        made; rows another process stored since (``ai models sync --prices``) are read
+        through the design's ``ai:costs:{provider}:{model}`` keys, kept 24 hours: in Redis
+        when configured, so that one read of the price table a day serves every process
+        (the first process to miss fills every model's key), else in this process.
+        In the event loop's thread, so that the book never changes while a call reads it."""
+        from ai_core.scale.cache import costs_key
+
+        due = time.monotonic() + PRICES_TTL
+        self.prices_due[(provider, model)] = due
+        database = services.database
+        if database is None:
             return
+        from ai_core.storage.catalog import merge_prices, read_prices
+        from ai_core.types import ModelPrice
+
+        store = self.price_store
         try:
-            services.database.load_prices(services.prices)
+            found = await store.get(costs_key(provider, model))
+            if found is not None:
+                merge_prices(services.prices, (ModelPrice.model_validate(row) for row in found))
+                return
+            rows = read_prices(database)
         except Exception as exc:  # stale prices beat a failed call; the next day tries again
             from ai_core.logging import get_logger
 
             get_logger("ai_core.scale").warning("prices_not_refreshed", error=f"{type(exc).__name__}: {exc}")
+            return
+        merge_prices(services.prices, rows)
+        by_model: dict[tuple[str, str], list[Any]] = {(provider, model): []}
+        for row in rows:
+            by_model.setdefault((row.provider, row.model), []).append(row.model_dump(mode="json"))
+        for (each_provider, each_model), kept in by_model.items():
+            await store.set(costs_key(each_provider, each_model), kept, PRICES_TTL)
+            self.prices_due[(each_provider, each_model)] = due
+
+    @property
+    def price_store(self) -> Any:
+        """Where ``ai:costs:*`` live: the Redis store, or an LRU of this process's own."""
+        if self._price_store is None:
+            if self.redis is not None:
+                self._price_store = self.store
+            else:
+                from ai_core.scale.cache import MemoryCache
+
+                self._price_store = MemoryCache(100_000)
+        return self._price_store
 
     async def aclose(self) -> None:
         if self.redis is not None:

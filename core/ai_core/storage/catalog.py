@@ -21,10 +21,12 @@ from ai_core.storage.sql import dialect_insert
 from ai_core.types import ModelInfo, ModelPrice, PriceTier
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from ai_core.costs import PriceBook
     from ai_core.storage.database import Database
 
-__all__ = ["load_prices", "read_prices", "upsert_model", "upsert_price", "upsert_provider"]
+__all__ = ["load_prices", "merge_prices", "read_prices", "upsert_model", "upsert_price", "upsert_provider"]
 
 _providers = table_of(Provider)
 _models = table_of(ProviderModel)
@@ -137,8 +139,13 @@ def load_prices(database: Database, book: PriceBook) -> int:
     from (``ai models sync --prices`` ran after the catalogue was made); a
     catalogue's ``override`` row always wins.
     """
+    return merge_prices(book, read_prices(database))
+
+
+def merge_prices(book: PriceBook, prices: Iterable[ModelPrice]) -> int:
+    """Add ``prices`` (stored rows) to ``book`` by :func:`load_prices`' rules; return how many were added."""
     added = 0
-    for price in read_prices(database):
+    for price in prices:
         known = {row.effective_from: row for row in book.history(price.provider, price.model)}
         current = known.get(price.effective_from)
         if current is None or _fresher(price, current):
