@@ -205,3 +205,39 @@ async def test_processes_share_one_read_of_the_price_table_through_redis(
     assert [reply.cost.total for reply in (first, second, again)] == [Decimal("0.002")] * 3  # type: ignore[union-attr]
     assert [row["input_per_mtok"] for row in kept] == ["2"] and 86000 < ttl <= 86400
     assert reads == [1]
+
+
+async def test_processes_share_a_conversations_summary_through_redis(
+    redis_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ai_core.memory import summary
+    from ai_core.memory.summary import MemoryManager, MemoryRecord, context_key
+
+    monkeypatch.setenv("AI_REDIS_URL", redis_url)
+    loads = []
+    real_load = summary._load
+    monkeypatch.setattr(summary, "_load", lambda database, cid: loads.append(cid) or real_load(database, cid))
+    database_url = f"sqlite:///{tmp_path}/ai.db"
+    async with AI(database_url=database_url) as one, AI(database_url=database_url) as two:
+        here, there = MemoryManager.of(one), MemoryManager.of(two)
+        assert await there.get("c1") is None  # the database says none; the shared key now says so too,
+        await two.providers.scale.redis.round_trip()  # once its next round trip (or 0.05 s) carried it
+        assert await here.get("c1") is None and loads == ["c1"]  # from Redis: one database read in all
+
+        record = MemoryRecord("c1", "Remembered: fact-1", covered=4, model="fake/echo", cost=Decimal("0.0001"))
+        await here._save(record)  # the database, then the key (with what the database kept)
+        await one.providers.scale.redis.round_trip()
+        assert await there.get("c1") is None  # its own copy, read less than SHARED_FRESH_FOR ago
+        monkeypatch.setattr(summary, "SHARED_FRESH_FOR", 0.0)
+        loads.clear()
+        found = await there.get("c1")
+        assert found == record and loads == []  # the other process's summary, from Redis
+        assert await there.get("c1", fresh=True) == record  # before summarising: read again
+
+        shared = two.providers.scale.store
+        await shared.add(context_key("c1"), {}, 60)  # a stale fill never overwrites a newer value
+        assert (await shared.get(context_key("c1")))["covered"] == 4
+        assert 3500 < await two.providers.scale.redis.execute("TTL", context_key("c1")) <= 3600
+
+        await two.providers.scale.redis.execute("DEL", context_key("c1"))  # expired: the database answers
+        assert await there.get("c1") == record and loads == ["c1"]

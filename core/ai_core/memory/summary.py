@@ -18,11 +18,20 @@ scale cache also uses), with the count of messages it covers, its cumulative
 cost and the summariser conversation's id. Without persistence it lives in
 this process. Cuts fall on user turns only, so a tool call is never separated
 from its result.
+
+With ``AI_REDIS_URL`` the summary is also cached in Redis under that key (an
+hour), so that processes serving one conversation share it: a process reads
+the key when its own copy is more than :data:`SHARED_FRESH_FOR` seconds old,
+fills it from the database on a miss (only if no newer value got there first),
+and overwrites it with the database's row after storing a new summary. The
+database stays the source of truth; before summarising, the latest summary is
+read again, so two processes do not pay for the same summary.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -49,6 +58,12 @@ SUMMARY_PROMPT = (
     "You maintain the memory of a conversation. Write a concise summary of the conversation below that keeps "
     "every fact, name, number, decision and open question a later reply could need. Reply with the summary only."
 )
+
+
+CONTEXT_TTL = 3600.0
+"""How long ``ai:conversation:{id}:context`` is kept in Redis."""
+SHARED_FRESH_FOR = 30.0
+"""With Redis, how long a process uses its own copy of a summary before reading the shared one again."""
 
 
 def context_key(conversation_id: str) -> str:
@@ -102,7 +117,11 @@ class MemoryManager:
     def __init__(self, ai: AI) -> None:
         self._ai = weakref.ref(ai)
         self.services = ai.services
+        scale = ai.providers.scale
+        self._shared: Any = scale.store if scale.redis is not None else None
+        """The Redis store of ``ai:conversation:{id}:context``, when configured."""
         self._records: dict[str, MemoryRecord | None] = {}
+        self._read_at: dict[str, float] = {}
         self._pending: dict[str, _Snapshot] = {}
         self._lock = threading.Lock()
         self.listener = MemoryListener(self)
@@ -112,14 +131,48 @@ class MemoryManager:
 
     # -- reading and writing summaries ------------------------------------------------
 
-    async def get(self, conversation_id: str) -> MemoryRecord | None:
+    async def get(self, conversation_id: str, *, fresh: bool = False) -> MemoryRecord | None:
+        """The conversation's summary: this process's copy, else (with Redis) the shared
+        one, else the database's. ``fresh``: not this process's copy (before summarising)."""
+        shared = self._shared
         with self._lock:
-            if conversation_id in self._records:
+            if conversation_id in self._records and not (
+                shared is not None
+                and (fresh or time.monotonic() - self._read_at.get(conversation_id, 0.0) > SHARED_FRESH_FOR)
+            ):
                 return self._records[conversation_id]
         database = self.services.database
-        record = await database.run(_load, database, conversation_id) if database is not None else None
+        record: MemoryRecord | None = None
+        found = await self._read_shared(conversation_id) if shared is not None else None
+        if found is not None:
+            record = found or None  # {}: the shared cache knows there is no summary yet
+        else:
+            record = await database.run(_load, database, conversation_id) if database is not None else None
+            if shared is not None and database is not None:
+                await shared.add(context_key(conversation_id), _as_json(record), CONTEXT_TTL)
+        return self._remember(conversation_id, record, replace=shared is not None)
+
+    def _remember(self, conversation_id: str, record: MemoryRecord | None, *, replace: bool) -> MemoryRecord | None:
         with self._lock:
-            return self._records.setdefault(conversation_id, record)
+            current = self._records.get(conversation_id)
+            if conversation_id not in self._records or (
+                replace and (record.covered if record else 0) >= (current.covered if current else 0)
+            ):
+                self._records[conversation_id] = record
+                current = record
+            self._read_at[conversation_id] = time.monotonic()
+            return current
+
+    async def _read_shared(self, conversation_id: str) -> MemoryRecord | dict[str, Any] | None:
+        """The shared copy: a record, ``{}`` for "none yet", or None when Redis has no word."""
+        try:
+            value = await self._shared.get(context_key(conversation_id))
+        except errors.StorageError as exc:  # the database answers instead
+            log.warning("memory_cache_unavailable", error=str(exc))
+            return None
+        if value is None or not value:
+            return value  # type: ignore[no-any-return]
+        return _from_json(value)
 
     async def _save(self, record: MemoryRecord) -> MemoryRecord:
         with self._lock:
@@ -127,9 +180,15 @@ class MemoryManager:
             if current is not None and current.covered >= record.covered:
                 return current  # a summary covering as much already won
             self._records[record.conversation_id] = record
+            self._read_at[record.conversation_id] = time.monotonic()
         database = self.services.database
+        stored: MemoryRecord | None = record
         if database is not None:
             await database.run(_store, database, record)
+            if self._shared is not None:  # what the database kept (a summary covering more may have won there)
+                stored = await database.run(_load, database, record.conversation_id)
+        if self._shared is not None:
+            await self._shared.set(context_key(record.conversation_id), _as_json(stored), CONTEXT_TTL)
         return record
 
     # -- summarising ------------------------------------------------------------------------
@@ -144,7 +203,7 @@ class MemoryManager:
 
     async def summarise(self, conversation_id: str, snapshot: _Snapshot, cut: int) -> MemoryRecord | None:
         """Summarise ``snapshot.messages[:cut]`` (with the summary so far) into a new record."""
-        previous = await self.get(conversation_id)
+        previous = await self.get(conversation_id, fresh=True)  # another process may have done it
         start = previous.covered if previous is not None else 0
         if cut <= start:
             return previous
@@ -265,6 +324,27 @@ def _reduced(call: Call, record: MemoryRecord | None) -> Call:
 
 
 # -- storage -----------------------------------------------------------------------------
+
+
+def _as_json(record: MemoryRecord | None) -> dict[str, Any]:
+    """The record as the shared cache keeps it (``{}``: no summary yet)."""
+    if record is None:
+        return {}
+    return {
+        "conversation_id": record.conversation_id,
+        "summary": record.summary,
+        "covered": record.covered,
+        "model": record.model,
+        "cost": None if record.cost is None else str(record.cost),
+        "summaries": record.summaries,
+        "summarizer_conversation_id": record.summarizer_conversation_id,
+    }
+
+
+def _from_json(value: dict[str, Any]) -> MemoryRecord:
+    cost = value.get("cost")
+    return MemoryRecord(**{**value, "cost": None if cost is None else Decimal(cost)})
+
 
 
 def _load(database: Any, conversation_id: str) -> MemoryRecord | None:

@@ -3,7 +3,7 @@
     ai:models:{provider}                 a provider's model list, 1 hour
     ai:costs:{provider}:{model}          a model's price, 24 hours
     ai:response:{hash}                   an answer, opt-in (``.cache(ttl=...)``, ``AI_RESPONSE_CACHE_TTL``)
-    ai:conversation:{id}:context         a conversation's context (reserved key name)
+    ai:conversation:{id}:context         a conversation's memory summary (ai_core.memory), 1 hour
 
 The response key is a hash of the normalised request (provider, model,
 messages, system, sampling options, tools, response format) and the tenant, so
@@ -144,6 +144,11 @@ class MemoryCache:
     async def delete(self, key: str) -> None:
         self._entries.pop(key, None)
 
+    async def add(self, key: str, value: Any, ttl: float) -> None:
+        """``set`` unless the key holds a value already."""
+        if await self.get(key) is None:
+            await self.set(key, value, ttl)
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -166,6 +171,10 @@ class RedisCache:
 
     async def set(self, key: str, value: Any, ttl: float) -> None:
         self.set_raw(key, json.dumps(value, default=str), ttl)
+
+    async def add(self, key: str, value: Any, ttl: float) -> None:
+        """``set`` unless the key holds a value already (``SET NX``), queued like ``set``."""
+        self.redis.defer(("add", key, json.dumps(value, default=str), max(1, int(ttl * 1000))))
 
     async def get_raw(self, key: str, fresh_at: float | None = None) -> bytes | None:
         reply = await self.redis.round_trip(key, fresh_at=fresh_at)

@@ -103,7 +103,7 @@ class RedisConnection:
     # -- the one round trip per call, and the writes it carries ----------------
 
     def defer(self, write: tuple[Any, ...]) -> None:
-        """Queue a write (``("set", key, value, px)`` or ``("fill", prev, cur, limit, expiry, amount)``)
+        """Queue a write (``("set" | "add", key, value, px)`` or ``("fill", prev, cur, limit, expiry, amount)``)
         for the next round trip, or the write thread ``write_delay`` seconds from now."""
         with self._lock:
             self._pending.append(write)

@@ -65,6 +65,9 @@ for _ = 1, tonumber(arg()) do
   if op == 'set' then
     local key, value, px = arg(), arg(), arg()
     redis.call('set', key, value, 'PX', px)
+  elseif op == 'add' then  -- only if absent: a value read from the source of truth never overwrites a newer one
+    local key, value, px = arg(), arg(), arg()
+    redis.call('set', key, value, 'PX', px, 'NX')
   else
     local prev, cur, limit, expiry, amount = arg(), arg(), arg(), arg(), arg()
     fill(prev, cur, limit, expiry, amount)
