@@ -346,7 +346,6 @@ def _from_json(value: dict[str, Any]) -> MemoryRecord:
     return MemoryRecord(**{**value, "cost": None if cost is None else Decimal(cost)})
 
 
-
 def _load(database: Any, conversation_id: str) -> MemoryRecord | None:
     from sqlalchemy import select
 
