@@ -145,7 +145,7 @@ class MemoryManager:
         record: MemoryRecord | None = None
         found = await self._read_shared(conversation_id) if shared is not None else None
         if found is not None:
-            record = found or None  # {}: the shared cache knows there is no summary yet
+            record = found if isinstance(found, MemoryRecord) else None  # {}: known to have no summary yet
         else:
             record = await database.run(_load, database, conversation_id) if database is not None else None
             if shared is not None and database is not None:
