@@ -31,6 +31,8 @@ _indexes: weakref.WeakKeyDictionary[PluginRegistry, tuple[int, dict[tuple[str, s
     weakref.WeakKeyDictionary()
 )
 _warned: weakref.WeakKeyDictionary[PluginRegistry, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
+_usable: weakref.WeakKeyDictionary[PluginRegistry, tuple[int, date, set[tuple[str, str]]]] = weakref.WeakKeyDictionary()
+"""Models found usable (not shut down) today, per registry and its generation."""
 _lock = threading.Lock()
 
 
@@ -55,11 +57,18 @@ def find_model(registry: PluginRegistry, provider: str, model: str) -> ModelInfo
 
 def check_lifecycle(registry: PluginRegistry, provider: str, model: str, today: date | None = None) -> None:
     """Refuse a shut-down model; warn (once) about a deprecated one."""
+    day = today or date.today()
+    seen = _usable.get(registry) if today is None else None
+    if seen is not None and (provider, model) in seen[2] and seen[1] == day and seen[0] == registry.generation:
+        return  # checked today, in this generation of the registry: every call after the first costs this
     info = find_model(registry, provider, model)
+    status = info.status(day) if info is not None else None
+    if status != "shut down" and today is None:
+        if seen is None or seen[1] != day or seen[0] != registry.generation or len(seen[2]) > 4096:
+            seen = _usable[registry] = (registry.generation, day, set())
+        seen[2].add((provider, model))
     if info is None:
         return
-    day = today or date.today()
-    status = info.status(day)
     if status == "shut down":
         assert info.shutdown_on is not None
         replacement = f"{provider}/{info.replacement}" if info.replacement else None
