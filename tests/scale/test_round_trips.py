@@ -241,3 +241,17 @@ async def test_processes_share_a_conversations_summary_through_redis(
 
         await two.providers.scale.redis.execute("DEL", context_key("c1"))  # expired: the database answers
         assert await there.get("c1") == record and loads == ["c1"]
+
+
+async def test_a_cache_hit_takes_no_limit_and_a_spent_limit_waits_at_most_as_configured(
+    proxied: tuple[CountingProxy, str],
+) -> None:
+    limit = [{"scope": "provider", "name": "fake", "requests_per_minute": 1}]
+    async with shared_ai(limit) as ai:
+        first = await ai.conversation("fake/echo").cache(60).user("Hi").asend()
+        again = [await ai.conversation("fake/echo").cache(60).user("Hi").asend() for _ in range(3)]
+        assert not first.cached and all(reply.cached for reply in again)  # hits are not sent: no limit taken
+        ai.providers.scale.limiter.wait = 0.2  # type: ignore[union-attr]  # the window frees in up to a minute
+        with anyio.fail_after(10), pytest.raises(RateLimitReachedError, match="1 requests per minute") as caught:
+            await ai.conversation("fake/echo").cache(60).user("Something new").asend()
+        assert caught.value.retry_after > 0.2
