@@ -32,6 +32,18 @@ class CountingProxy:
     def url(self, db: str) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
+    def connection_setup(self, url: str) -> int:
+        """Round trips redis-py makes to open a connection (hello, client info, select), measured."""
+        import redis
+
+        before = self.round_trips
+        client = redis.Redis.from_url(url)
+        try:
+            client.execute_command("PING")
+        finally:
+            client.close()
+        return self.round_trips - before - 1
+
     def _accept(self) -> None:
         while not self._closed:
             try:

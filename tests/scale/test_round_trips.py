@@ -255,3 +255,24 @@ async def test_a_cache_hit_takes_no_limit_and_a_spent_limit_waits_at_most_as_con
         with anyio.fail_after(10), pytest.raises(RateLimitReachedError, match="1 requests per minute") as caught:
             await ai.conversation("fake/echo").cache(60).user("Something new").asend()
         assert caught.value.retry_after > 0.2
+
+
+async def test_concurrent_calls_each_use_their_own_admission(
+    proxied: tuple[CountingProxy, str], redis_url: str
+) -> None:
+    proxy, _ = proxied
+    calls = 8
+    async with shared_ai() as ai:
+        await ai.conversation("fake/echo").cache(60).user("warm up").asend()
+        async with anyio.create_task_group() as group:  # open the pool's connections first
+            for i in range(calls):
+                group.start_soon(ai.conversation("fake/echo").user(f"connect {i}").asend)
+        setup = proxy.connection_setup(proxied[1])
+        before, connections = proxy.round_trips, proxy.connections
+        async with anyio.create_task_group() as group:
+            for i in range(calls):
+                group.start_soon(ai.conversation("fake/echo").cache(60).user(f"at once {i}").asend)
+        opened = proxy.connections - connections  # under trio the pool may open one more (worker threads)
+        assert proxy.round_trips - before - setup * opened == calls
+    # one request each, none taken twice: warm-up, the connecting calls and these
+    assert library_remaining(redis_url, 1000, "provider", "fake", "requests", "0") == 1000 - 1 - 2 * calls

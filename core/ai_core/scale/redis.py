@@ -17,9 +17,11 @@ The URL may carry a password: it is kept as a secret and never shown
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 import time
 import weakref
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,7 +30,10 @@ from pydantic import SecretStr
 from ai_core import errors
 from ai_core.logging import get_logger
 
-__all__ = ["RedisConnection", "safe_url"]
+__all__ = ["MAX_PENDING", "RedisConnection", "safe_url"]
+
+MAX_PENDING = 10_000
+"""Writes kept for Redis while it cannot be reached; past that the oldest tenth is dropped (and logged)."""
 
 
 def safe_url(url: str) -> str:
@@ -106,12 +111,16 @@ class RedisConnection:
         """Queue a write (``("set" | "add", key, value, px)`` or ``("fill", prev, cur, limit, expiry, amount)``)
         for the next round trip, or the write thread ``write_delay`` seconds from now."""
         with self._lock:
+            if len(self._pending) >= MAX_PENDING:  # Redis has been away for a while: keep the newest
+                del self._pending[: MAX_PENDING // 10]
+                get_logger("ai_core.scale").error("redis_writes_lost", writes=MAX_PENDING // 10)
             self._pending.append(write)
             if self._oldest is None:
                 self._oldest = time.monotonic()
             if self._writer is None:
                 if not self._at_exit:
                     atexit.register(_flush_at_exit, weakref.ref(self))
+                    os.register_at_fork(after_in_child=partial(_forked, weakref.ref(self)))
                     self._at_exit = True
                 self._closed = False
                 self._writer = threading.Thread(target=self._write_loop, name="ai-core-redis-writes", daemon=True)
@@ -246,3 +255,12 @@ def _flush_at_exit(ref: weakref.ref[RedisConnection]) -> None:
     connection = ref()
     if connection is not None and not connection._closed:
         connection.flush_now()
+
+
+def _forked(ref: weakref.ref[RedisConnection]) -> None:
+    """In a forked child the write thread is gone: the next write starts one."""
+    connection = ref()
+    if connection is not None:
+        connection._lock = threading.Lock()
+        connection._wake = threading.Event()
+        connection._writer = None

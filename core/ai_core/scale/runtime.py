@@ -68,7 +68,7 @@ class Scale:
             self.shared_breaker = SharedCircuitBreaker(self.redis)
         self._store: Any = None
         self._responses: ResponseCache | None = None
-        self._preadmitted: dict[tuple[str, str, str | None, str | None], tuple[float, Admission, int]] = {}
+        self._preadmitted: dict[tuple[str, str, str | None, str | None], list[tuple[float, Admission, int]]] = {}
         """Admissions the response cache's round trip took on a miss, for the provider manager."""
         self.prices_due: dict[tuple[str, str], float] = {}
         """When each model's prices are looked up again (:meth:`lookup_prices`)."""
@@ -149,7 +149,7 @@ class Scale:
             if len(self._preadmitted) > 1024:  # admissions nobody used (a budget refused the call): drop
                 self._preadmitted.clear()
             entry = (time.monotonic(), Admission(slots, estimated), reply.taken)
-            self._preadmitted[(request.provider, request.model, user, tenant)] = entry
+            self._preadmitted.setdefault((request.provider, request.model, user, tenant), []).append(entry)
         return None
 
     async def admit_shared(self, request: ChatRequest, user: str | None, tenant: str | None) -> Admission | None:
@@ -158,8 +158,8 @@ class Scale:
         provider, breaker = request.provider, self.shared_breaker
         if self.headroom.blocked:
             await self.headroom.wait(provider, self.settings.rate_limit_wait)
-        found = self._preadmitted.pop((provider, request.model, user, tenant), None) if self._preadmitted else None
-        if found is not None and time.monotonic() - found[0] < 10.0:
+        found = self._take_preadmitted((provider, request.model, user, tenant)) if self._preadmitted else None
+        if found is not None:
             _, admission, taken = found
             if taken == len(admission.slots):
                 return admission if admission.slots else None
@@ -184,6 +184,17 @@ class Scale:
             if taken == len(slots):
                 return admission
             await self.limiter.wait_for(slots[taken], started, provider)
+
+    def _take_preadmitted(self, key: tuple[str, str, str | None, str | None]) -> tuple[float, Admission, int] | None:
+        """One admission the lookup took for a call like this one (concurrent calls each leave one)."""
+        waiting = self._preadmitted.get(key)
+        while waiting:
+            found = waiting.pop(0)
+            if not waiting:
+                del self._preadmitted[key]
+            if time.monotonic() - found[0] < 10.0:
+                return found
+        return None
 
     async def settle(self, admission: Admission | None, used: int) -> None:
         if admission is not None and self.limiter is not None:
