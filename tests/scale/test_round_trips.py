@@ -276,3 +276,19 @@ async def test_concurrent_calls_each_use_their_own_admission(
         assert proxy.round_trips - before - setup * opened == calls
     # one request each, none taken twice: warm-up, the connecting calls and these
     assert library_remaining(redis_url, 1000, "provider", "fake", "requests", "0") == 1000 - 1 - 2 * calls
+
+
+async def test_a_streamed_call_is_one_round_trip_too(proxied: tuple[CountingProxy, str]) -> None:
+    from ai_core import StreamCompleted
+
+    proxy, _ = proxied
+    async with shared_ai() as ai:
+        await ai.conversation("fake/echo").cache(60).user("warm up").asend()
+        finals = []
+        for prompt in ("streamed", "streamed"):  # a miss, then a hit
+            before = proxy.round_trips
+            async for event in ai.conversation("fake/echo").cache(60).user(prompt).astream():
+                if isinstance(event, StreamCompleted):
+                    finals.append(event.response)
+            assert proxy.round_trips - before == 1
+    assert [reply.cached for reply in finals] == [False, True]
