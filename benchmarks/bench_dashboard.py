@@ -374,20 +374,33 @@ def measure(url: str, *, rounds: int, sample_id: str) -> list[tuple[str, float, 
     from ai_core.dashboard.app import create_app
     from ai_core.storage.database import Database
 
-    database = Database.open(url, migrate=False)
+    database = Database.open(url, migrate=True)
     secret = "bench-secret-token"
     budgets = [Budget(limit=Decimal(100), scope="tenant", period="monthly", name="tenant:*/monthly")]
     base, (server, thread) = _serve(create_app(database, token=secret, budgets=budgets))
     admin = {"Authorization": f"Bearer {secret}"}
     scoped = {"Authorization": f"Bearer {tenant_token(secret, 'tenant07')}"}
     long_ago = (datetime.now(UTC).date() - timedelta(days=DAYS)).isoformat()
+    year_ago = (datetime.now(UTC).date() - timedelta(days=365)).isoformat()
+    mid_range = f"since={(datetime.now(UTC).date() - timedelta(days=100)).isoformat()}"
+    mid_range += f"&until={(datetime.now(UTC).date() - timedelta(days=20)).isoformat()}"
     pages = [
         ("spend, 30 days by provider", "/spend", admin),
+        ("spend, 180 days by provider per day", f"/spend?since={long_ago}&by=provider", admin),
         ("spend, 180 days by model per week", f"/spend?since={long_ago}&by=model&grain=week", admin),
         ("spend, 180 days by user", f"/spend?since={long_ago}&by=user", admin),
+        ("spend, 180 days by user per month", f"/spend?since={long_ago}&by=user&grain=month", admin),
+        ("spend, 180 days by tenant per week", f"/spend?since={long_ago}&by=tenant&grain=week", admin),
         ("spend, 180 days by tag per month", f"/spend?since={long_ago}&by=tag&grain=month", admin),
+        ("spend, 365 days by model per month", f"/spend?since={year_ago}&by=model&grain=month", admin),
+        ("spend, days 100 to 20 ago by user", f"/spend?{mid_range}&by=user", admin),
         ("spend, 180 days, one tenant's token", f"/spend?since={long_ago}&by=user", scoped),
+        ("spend, 180 days, one tenant's token by tag", f"/spend?since={long_ago}&by=tag", scoped),
         ("spend CSV export, 180 days by user", f"/spend?since={long_ago}&by=user&format=csv", admin),
+        ("spend, 180 days by model, one provider", f"/spend?since={long_ago}&by=model&provider=openai", admin),
+        ("spend, 180 days by user, one model (tracking rows)", f"/spend?since={long_ago}&by=user&model=grok-3", admin),
+        ("spend, 180 days by provider, one user (tracking rows)", f"/spend?since={long_ago}&user=user007", admin),
+        ("spend, 180 days by user, one tag (tracking rows)", f"/spend?since={long_ago}&by=user&tag=sales", admin),
         ("budgets", "/budgets", admin),
         ("conversations, 30 days", "/conversations", admin),
         ("conversations, page 20", "/conversations?page=20", admin),
@@ -404,6 +417,10 @@ def measure(url: str, *, rounds: int, sample_id: str) -> list[tuple[str, float, 
     ]
     results = []
     try:
+        if _clear_rollup(database):
+            # The first long page after an upgrade rolls up every closed day and month of its range.
+            first = _timed(base + f"/spend?since={long_ago}&by=provider", admin)
+            results.append(("first page: rolls up 180 days, 6 months", first[0], first[0], first[1]))
         for label, path, headers in pages:
             _timed(base + path, headers)
             times = [_timed(base + path, headers) for _ in range(rounds)]
@@ -416,6 +433,30 @@ def measure(url: str, *, rounds: int, sample_id: str) -> list[tuple[str, float, 
     _check_total(database, long_ago)
     database.close()
     return results
+
+
+def _clear_rollup(database: Any) -> bool:
+    """Empty the spend rollup (False: this ai-core has none, as before migration 0009)."""
+    from sqlalchemy import delete
+
+    try:
+        from ai_core.dashboard.rollup_tables import SpendRollup, SpendRollupStamp
+    except ImportError:
+        return False
+    with database.write() as conn:
+        conn.execute(delete(SpendRollup))
+        conn.execute(delete(SpendRollupStamp))
+    return True
+
+
+def _has_ledger(url: str) -> bool:
+    from sqlalchemy import func, select
+
+    from ai_core.storage.conversation_tables import StoredMessage
+    from ai_core.storage.database import Database
+
+    with Database.open(url, migrate=True) as database, database.read() as conn:
+        return bool(conn.execute(select(func.count()).select_from(StoredMessage)).scalar())
 
 
 def _check_total(database: Any, since: str) -> None:
@@ -441,7 +482,7 @@ def _report(backend: str, results: list[tuple[str, float, float, float]]) -> Non
     print("of the request's thread, which includes SQLite's work but not PostgreSQL's)")
     for label, median, worst, cpu in results:
         flag = "" if worst < 300 else "  <- over 300 ms"
-        print(f"  {label:<42} {median:8.1f} {worst:8.1f} {cpu:8.1f}{flag}")
+        print(f"  {label:<54} {median:8.1f} {worst:8.1f} {cpu:8.1f}{flag}")
     print(f"  load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
@@ -451,6 +492,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default="all")
     parser.add_argument("--sqlite-file", type=Path, default=Path("/tmp/ai-dashboard-bench/ledger.db"))
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--postgres-url", help="an existing database: its ledger is reused (generated first if it has none)"
+    )
     args = parser.parse_args()
     if args.backend in ("sqlite", "all"):
         path: Path = args.sqlite_file
@@ -464,7 +508,7 @@ def main() -> None:
     if args.backend in ("postgresql", "all"):
         from support.postgres import start_postgres
 
-        external = os.environ.get("AI_TEST_POSTGRES_URL")
+        external = args.postgres_url or os.environ.get("AI_TEST_POSTGRES_URL")
         server, stop = (None, None) if external else start_postgres()
         try:
             if external:
@@ -472,9 +516,10 @@ def main() -> None:
             else:
                 assert server is not None
                 url = server.url(server.create_database())
-            print(f"postgresql: generating {args.messages:,} messages ...", flush=True)
-            info = generate(url, args.messages)
-            print(f"  done in {info['seconds']:.0f} s", flush=True)
+            if not (args.postgres_url and _has_ledger(url)):
+                print(f"postgresql: generating {args.messages:,} messages ...", flush=True)
+                info = generate(url, args.messages)
+                print(f"  done in {info['seconds']:.0f} s", flush=True)
             _report("postgresql", measure(url, rounds=args.rounds, sample_id=f"{(args.messages // 20):032x}"))
         finally:
             if stop is not None:

@@ -1,4 +1,5 @@
-"""Fixtures for the dashboard: a seeded ledger, the app served on 127.0.0.1, and one headless Chromium.
+"""Fixtures for the dashboard: a seeded ledger, the app served on 127.0.0.1, and one headless Chromium,
+each made once per session (per backend) and shared by the tests, which only read.
 
 The browser is Debian's Chromium driven by its chromedriver through Selenium
 (never a downloaded browser), started once per session with a fresh profile;
@@ -42,18 +43,54 @@ def lookup_order() -> str:
     return "order 42 shipped"
 
 
-@pytest.fixture
-def seeded(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Seeded:  # noqa: F811
-    """A ledger written by the real pipeline (fake provider): two tenants, users, tags, a tool call, a failure."""
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def seeded_backend(request: pytest.FixtureRequest) -> str:
+    """The backend of the session's seeded ledger (one per backend, shared by the page tests)."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def seeded_ledger(
+    seeded_backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Seeded]:
+    """A ledger written by the real pipeline (fake provider), once per session and backend: two
+    tenants, users, tags, a tool call, a failure. The tests only read it (the dashboard's rollup
+    tables aside, which it fills the same whoever asks first); its own database or file, so it
+    is no other test's and each xdist worker has its own."""
+    from ai_core.storage.database import Database
+
+    server = None
+    if seeded_backend == "sqlite":
+        path = tmp_path_factory.mktemp("dashboard-ledger") / "ai-core.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        server = request.getfixturevalue("postgres_server")
+        name = server.create_database()
+        url = server.url(name)
+        Database.open(url, migrate=True).close()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            _environment(patch, url, tmp_path_factory.mktemp("dashboard-seed"))
+            yield _seed(url)
+    finally:
+        if server is not None:
+            server.drop_database(name)
+
+
+def _environment(patch: pytest.MonkeyPatch, url: str, directory: Path) -> None:
+    patch.setenv("AI_DATABASE_URL", url)
+    patch.setenv("AI_DATA_DIR", str(directory / "data"))
+    patch.setenv("AI_CONFIG_FILE", str(directory / "none.toml"))
+    patch.delenv("AI_DASHBOARD_TOKEN", raising=False)
+
+
+def _seed(url: str) -> Seeded:
     from ai_core.app import AI
     from ai_core.errors import ProviderUnavailableError
 
-    monkeypatch.setenv("AI_DATABASE_URL", database_url)
-    monkeypatch.setenv("AI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("AI_CONFIG_FILE", str(tmp_path / "none.toml"))
-    monkeypatch.delenv("AI_DASHBOARD_TOKEN", raising=False)
-    seed = Seeded(url=database_url)
-    with AI(persistence=True, database_url=database_url, budgets=[BUDGET]) as ai:
+    seed = Seeded(url=url)
+    with AI(persistence=True, database_url=url, budgets=[BUDGET]) as ai:
         ann = ai.conversation("fake/echo", user="ann", tenant="acme", tags=("support", "red"))
         first = ann.user("Where is my parcel?").send()
         second = ann.user("Please look up order 42").tool(lookup_order).tool_choice("required").send()
@@ -70,6 +107,13 @@ def seeded(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     return seed
 
 
+@pytest.fixture
+def seeded(seeded_ledger: Seeded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Seeded:
+    """The session's seeded ledger, with this test's environment pointing at it (for `ai usage`)."""
+    _environment(monkeypatch, seeded_ledger.url, tmp_path)
+    return seeded_ledger
+
+
 @dataclass
 class Served:
     base: str
@@ -77,45 +121,56 @@ class Served:
     stop: Callable[[], None]
 
 
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Served]]:
-    """Serve ``create_app(...)`` on 127.0.0.1 (a free port) in a thread; stopped at the end of the test."""
+def _start(url: str, token: str | None) -> Served:
+    """Serve ``create_app(...)`` on 127.0.0.1 (a free port) in a thread."""
     import uvicorn
 
     from ai_core.budgets.model import parse_budgets
     from ai_core.dashboard.app import create_app
     from ai_core.storage.database import Database
 
-    running: list[Served] = []
+    db = Database.open(url, migrate=False)
+    app = create_app(db, token=token, budgets=parse_budgets([BUDGET]), database_text=db.display_url)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the dashboard did not start")
+        time.sleep(0.02)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+        db.close()
+
+    return Served(f"http://127.0.0.1:{sock.getsockname()[1]}", db, stop)
+
+
+@pytest.fixture(scope="session")
+def _servers() -> Iterator[dict[tuple[str, str | None], Served]]:
+    running: dict[tuple[str, str | None], Served] = {}
+    yield running
+    for served in running.values():
+        served.stop()
+
+
+@pytest.fixture
+def serve(_servers: dict[tuple[str, str | None], Served]) -> Callable[..., Served]:
+    """The dashboard over ``url`` (with ``token``), started once per session: pages only read,
+    so tests share it (the browser's cookies are cleared per test by ``page``)."""
 
     def start(url: str, *, token: str | None = None) -> Served:
-        db = Database.open(url, migrate=False)
-        app = create_app(db, token=token, budgets=parse_budgets([BUDGET]), database_text=db.display_url)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the dashboard did not start")
-            time.sleep(0.02)
+        if (url, token) not in _servers:
+            _servers[(url, token)] = _start(url, token)
+        return _servers[(url, token)]
 
-        def stop() -> None:
-            server.should_exit = True
-            thread.join(30)
-            sock.close()
-            db.close()
-
-        served = Served(f"http://127.0.0.1:{sock.getsockname()[1]}", db, stop)
-        running.append(served)
-        return served
-
-    yield start
-    for served in running:
-        served.stop()
+    return start
 
 
 @pytest.fixture(scope="session")
@@ -155,13 +210,13 @@ def page(browser: Any) -> Any:
 
 
 @pytest.fixture
-def shoot(browser: Any, tmp_path: Path, db_backend: str) -> Callable[[str], Path]:  # noqa: F811
+def shoot(browser: Any, tmp_path: Path, seeded_backend: str) -> Callable[[str], Path]:
     """Save a screenshot of the current page under the test's output (and docs/img with AI_DASHBOARD_DOCS_IMG=1)."""
 
     def save(name: str) -> Path:
-        path = tmp_path / f"dashboard-{name}-{db_backend}.png"
+        path = tmp_path / f"dashboard-{name}-{seeded_backend}.png"
         browser.save_screenshot(str(path))
-        if os.environ.get("AI_DASHBOARD_DOCS_IMG") == "1" and db_backend == "sqlite":
+        if os.environ.get("AI_DASHBOARD_DOCS_IMG") == "1" and seeded_backend == "sqlite":
             DOCS_IMG.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, DOCS_IMG / f"dashboard-{name}.png")
         return path

@@ -27,21 +27,24 @@ def _usage(by: str, since: str) -> dict[str, Any]:
     return payload
 
 
-def _table(browser: Any, table_id: str) -> list[dict[str, str]]:
-    from selenium.webdriver.common.by import By
+_CELLS = """
+return Array.from(document.querySelectorAll(arguments[0]), (tr) => Object.fromEntries(
+    Array.from(tr.querySelectorAll("td[data-col]"), (td) => [td.getAttribute("data-col"), td.innerText.trim()])
+));
+"""
+"""Each row's cells by column, as the browser renders them: one round trip per table, not two per cell."""
 
-    rows = []
-    for tr in browser.find_elements(By.CSS_SELECTOR, f"table#{table_id} tbody tr"):
-        cells = tr.find_elements(By.CSS_SELECTOR, "td[data-col]")
-        rows.append({cell.get_attribute("data-col"): cell.text.strip() for cell in cells})
+
+def _table(browser: Any, table_id: str) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = browser.execute_script(_CELLS, f"table#{table_id} tbody tr")
     return rows
 
 
 def _total(browser: Any, table_id: str) -> dict[str, str]:
-    from selenium.webdriver.common.by import By
-
-    cells = browser.find_elements(By.CSS_SELECTOR, f"table#{table_id} tfoot td[data-col]")
-    return {cell.get_attribute("data-col"): cell.text.strip() for cell in cells}
+    total: dict[str, str] = {}
+    for row in browser.execute_script(_CELLS, f"table#{table_id} tfoot tr"):
+        total.update(row)
+    return total
 
 
 def _since() -> str:

@@ -86,12 +86,12 @@ def _assert_equals_ledger(database: Any, since: date) -> None:
         assert sum((s["total"] for s in shown["series"]), start=Decimal(0)) == shown["total"]["cost"]
 
 
-def _assert_equals_tracking(database: Any, filters: Filters) -> None:
+def _assert_equals_tracking(database: Any, filters: Filters, grains: tuple[str, ...] = ("day",)) -> None:
     """The rollup's rows and chart equal the page's path over the tracking rows themselves."""
     for by in SPEND_GROUPINGS:
         if not queries._rollup_serves(filters, by):
             continue
-        for grain in ("day", "week", "month"):
+        for grain in grains:
             shown = spend_report(database, filters, by=by, grain=grain)
             rows, top, timed = queries._spend_from_tracking(database, filters, by)
             assert shown["rows"] == rows and shown["keys"] == top, (by, filters)
@@ -124,8 +124,8 @@ def test_the_rollup_equals_the_ledger(ledger) -> None:
     with database.read() as conn:
         assert conn.execute(select(func.count()).select_from(SpendRollup)).scalar_one() > 0
     # A month cut by the range: read as the month less its first days, or as its days.
+    _assert_equals_tracking(database, Filters(since=MONTH + timedelta(days=5)), ("day", "week", "month"))
     for filters in (
-        Filters(since=MONTH + timedelta(days=5)),
         Filters(since=MONTH + timedelta(days=25), until=TODAY - timedelta(days=2)),
         Filters(since=MONTH + timedelta(days=5), tenant="acme"),
         Filters(since=MONTH, until=MONTH + timedelta(days=20), tenant="globex"),

@@ -14,13 +14,12 @@ tenant, tag, model), and says so: narrow the dates to search older ones.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, Text, cast, exists, select
 
-from ai_core.dashboard.queries import Filters, like_escape
+from ai_core.dashboard.queries import FilterColumns, Filters, like_escape
 from ai_core.redaction import redact
 from ai_core.storage.base import table_of
 from ai_core.storage.columns import as_utc
@@ -61,30 +60,18 @@ _LIST_COLUMNS = (
 )
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+_NARROWED = FilterColumns(
+    _c.c.provider,
+    _c.c.model,
+    moment=_c.c.updated_at,
+    user=_c.c.user_id,
+    tenant=_c.c.tenant,
+    tag=lambda tag: exists().where(_tags.c.conversation_id == _c.c.id, _tags.c.tag == tag),
+)
 
 
 def _filtered(query: Select[Any], filters: Filters) -> Select[Any]:
-    if filters.user is not None:
-        query = query.where(_c.c.user_id == filters.user)
-    if filters.tenant is not None:
-        query = query.where(_c.c.tenant == filters.tenant)
-    if filters.provider:
-        query = query.where(_c.c.provider == filters.provider)
-    if filters.model:
-        provider, slash, model = filters.model.partition("/")
-        if slash and provider and model:
-            query = query.where(_c.c.provider == provider, _c.c.model == model)
-        else:
-            query = query.where(_c.c.model == filters.model)
-    if filters.tag:
-        query = query.where(exists().where(_tags.c.conversation_id == _c.c.id, _tags.c.tag == filters.tag))
-    if filters.since is not None:
-        query = query.where(_c.c.updated_at >= _day_start(filters.since))
-    if filters.until is not None:
-        query = query.where(_c.c.updated_at < _day_start(filters.until + timedelta(days=1)))
-    return query
+    return _NARROWED.narrow(query, filters)
 
 
 def list_conversations(

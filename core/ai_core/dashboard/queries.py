@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GRAINS",
     "SPEND_GROUPINGS",
+    "FilterColumns",
     "Filters",
     "bucket_start",
     "failures_report",
@@ -82,29 +83,71 @@ def like_escape(text: str) -> str:
 
 
 def _model_filter(provider_column: Any, model_column: Any, value: str) -> ColumnElement[bool]:
-    """``provider/model`` (as ``ai usage --by model`` prints it) or a bare model name."""
+    """``provider/model`` (as ``ai usage --by model`` prints it) or a bare model name; on two
+    columns a condition, on two strings whether they match."""
     provider, slash, model = value.partition("/")
     if slash and provider and model:
         return (provider_column == provider) & (model_column == model)  # type: ignore[no-any-return]
     return model_column == value  # type: ignore[no-any-return]
 
 
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class FilterColumns:
+    """The columns of one table that :class:`Filters` narrow; a filter without its column here
+    is not applied (that table does not keep it)."""
+
+    provider: Any
+    model: Any
+    day: Any = None
+    """A date column: ``since`` and ``until`` include their whole days."""
+    moment: Any = None
+    """Or a UTC timestamp column, narrowed to the same days."""
+    user: Any = None
+    tenant: Any = None
+    tags_key: Any = None
+    """A tag set as ``,a,b,`` (see ``ai_cost_tracking``)."""
+    tag: Callable[[str], ColumnElement[bool]] | None = None
+    """Or a condition for one tag."""
+
+    def narrow(self, query: Select[Any], filters: Filters) -> Select[Any]:
+        conditions: list[ColumnElement[bool]] = []
+        if filters.since is not None:
+            conditions.append(
+                self.day >= filters.since if self.day is not None else self.moment >= _day_start(filters.since)
+            )
+        if filters.until is not None:
+            if self.day is not None:
+                conditions.append(self.day <= filters.until)
+            else:
+                conditions.append(self.moment < _day_start(filters.until + timedelta(days=1)))
+        if filters.provider:
+            conditions.append(self.provider == filters.provider)
+        if filters.model:
+            conditions.append(_model_filter(self.provider, self.model, filters.model))
+        if filters.user is not None and self.user is not None:
+            conditions.append(self.user == filters.user)
+        if filters.tenant is not None and self.tenant is not None:
+            conditions.append(self.tenant == filters.tenant)
+        if filters.tag and self.tags_key is not None:
+            conditions.append(self.tags_key.like(f"%,{like_escape(filters.tag)},%", escape="\\"))
+        elif filters.tag and self.tag is not None:
+            conditions.append(self.tag(filters.tag))
+        return query.where(*conditions)
+
+
+_TRACKING = FilterColumns(
+    _t.c.provider, _t.c.model, day=_t.c.day, user=_t.c.user_key, tenant=_t.c.tenant_key, tags_key=_t.c.tags_key
+)
+_PERFORMANCE = FilterColumns(_p.c.provider, _p.c.model, day=_p.c.day)
+_FAILURES = FilterColumns(_f.c.provider, _f.c.model, day=_f.c.created_on, user=_f.c.user_id, tenant=_f.c.tenant)
+
+
 def _tracking_where(query: Select[Any], filters: Filters) -> Select[Any]:
-    if filters.since is not None:
-        query = query.where(_t.c.day >= filters.since)
-    if filters.until is not None:
-        query = query.where(_t.c.day <= filters.until)
-    if filters.provider:
-        query = query.where(_t.c.provider == filters.provider)
-    if filters.model:
-        query = query.where(_model_filter(_t.c.provider, _t.c.model, filters.model))
-    if filters.user is not None:
-        query = query.where(_t.c.user_key == filters.user)
-    if filters.tenant is not None:
-        query = query.where(_t.c.tenant_key == filters.tenant)
-    if filters.tag:
-        query = query.where(_t.c.tags_key.like(f"%,{like_escape(filters.tag)},%", escape="\\"))
-    return query
+    return _TRACKING.narrow(query, filters)
 
 
 def bucket_start(day: date, grain: str) -> date:
@@ -277,16 +320,12 @@ def _rollup_serves(filters: Filters, by: str) -> bool:
 
 
 def _model_key_matches(key: str, filters: Filters) -> bool:
-    """A rollup model key (``provider/model``) against the provider and model filters, as SQL would."""
+    """A rollup model key (``provider/model``) against the provider and model filters, as the
+    SQL of :class:`FilterColumns` would match the two columns (the same comparisons, on text)."""
     provider, _, model = key.partition("/")
     if filters.provider and provider != filters.provider:
         return False
-    if filters.model:
-        wanted_provider, slash, wanted_model = filters.model.partition("/")
-        if slash and wanted_provider and wanted_model:
-            return provider == wanted_provider and model == wanted_model
-        return model == filters.model
-    return True
+    return not filters.model or bool(_model_filter(provider, model, filters.model))
 
 
 def _rollup_name(by: str, key: str) -> str | None:
@@ -469,16 +508,8 @@ def _performance(conn: Connection, filters: Filters) -> dict[tuple[str, str], di
         func.sum(_p.c.p95_latency_ms * _p.c.successes).label("p95"),
         func.max(_p.c.max_latency_ms).label("max"),
     ).group_by(_p.c.provider, _p.c.model)
-    if filters.since is not None:
-        query = query.where(_p.c.day >= filters.since)
-    if filters.until is not None:
-        query = query.where(_p.c.day <= filters.until)
-    if filters.provider:
-        query = query.where(_p.c.provider == filters.provider)
-    if filters.model:
-        query = query.where(_model_filter(_p.c.provider, _p.c.model, filters.model))
     result = {}
-    for row in conn.execute(query):
+    for row in conn.execute(_PERFORMANCE.narrow(query, filters)):
         ok = int(row.ok or 0)
         result[(row.provider, row.model)] = {
             "p50_latency_ms": float(row.p50) / ok if ok and row.p50 is not None else None,
@@ -488,25 +519,9 @@ def _performance(conn: Connection, filters: Filters) -> dict[tuple[str, str], di
     return result
 
 
-def _failures_where(query: Select[Any], filters: Filters) -> Select[Any]:
-    if filters.since is not None:
-        query = query.where(_f.c.created_on >= filters.since)
-    if filters.until is not None:
-        query = query.where(_f.c.created_on <= filters.until)
-    if filters.provider:
-        query = query.where(_f.c.provider == filters.provider)
-    if filters.model:
-        query = query.where(_model_filter(_f.c.provider, _f.c.model, filters.model))
-    if filters.user is not None:
-        query = query.where(_f.c.user_id == filters.user)
-    if filters.tenant is not None:
-        query = query.where(_f.c.tenant == filters.tenant)
-    return query
-
-
 def _failure_counts(conn: Connection, filters: Filters) -> dict[tuple[str, str], int]:
     query = select(_f.c.provider, _f.c.model, func.count().label("n")).group_by(_f.c.provider, _f.c.model)
-    return {(r.provider, r.model): int(r.n) for r in conn.execute(_failures_where(query, filters))}
+    return {(r.provider, r.model): int(r.n) for r in conn.execute(_FAILURES.narrow(query, filters))}
 
 
 def failures_report(database: Database, filters: Filters, *, grain: str = "day", recent: int = 50) -> dict[str, Any]:
@@ -531,8 +546,8 @@ def failures_report(database: Database, filters: Filters, *, grain: str = "day",
         .limit(recent)
     )
     with database.read() as conn:
-        rows = conn.execute(_failures_where(grouped, filters)).all()
-        last = conn.execute(_failures_where(latest, filters)).mappings().all()
+        rows = conn.execute(_FAILURES.narrow(grouped, filters)).all()
+        last = conn.execute(_FAILURES.narrow(latest, filters)).mappings().all()
     table: dict[tuple[str, str], dict[str, Any]] = {}
     per_bucket: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for row in rows:

@@ -26,36 +26,36 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Date, and_, delete, func, literal, or_, select
+from sqlalchemy import Date, Select, and_, delete, func, literal, literal_column, null, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import ColumnElement
 
 from ai_core.dashboard.rollup_tables import SpendRollup, SpendRollupStamp
-from ai_core.dashboard.sums import summed_rows
+from ai_core.dashboard.sums import exact_sum_text, odd_amount
 from ai_core.logging import get_logger
 from ai_core.storage.analytics_tables import CostTracking
 from ai_core.storage.base import table_of
 from ai_core.storage.columns import as_utc, utcnow
-from ai_core.storage.money import money_sum
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from ai_core.storage.database import Database
 
-__all__ = ["COUNTS", "Periods", "grouped", "live_groups", "period_parts", "prepare", "today_utc"]
+__all__ = ["COUNTS", "Periods", "live_groups", "period_parts", "prepare", "today_utc"]
 
 log = get_logger("ai_core.dashboard")
 
 COUNTS = ("requests", "input_tokens", "output_tokens", "unknown_cost_requests")
-CHUNK_DAYS = 16
-"""Days rolled up per write transaction: short, so the ledger's writers barely wait."""
+CHUNK_ROWS = 5000
+"""Tracking rows rolled up per write transaction (at most a month of days): short, so the
+ledger's writers barely wait for SQLite's writer lock."""
 
 _t = table_of(CostTracking)
 _r = table_of(SpendRollup)
@@ -158,8 +158,7 @@ def prepare(database: Database, since: date | None, until: date | None, *, today
                 stamps = _stamps(conn, "day", first, last)
                 month_stamps = _stamps(conn, "month", first, last)
             stale = sorted(d for d in set(source) | set(stamps) if not _same(source.get(d), _stamp(stamps, d)))
-            for start in range(0, len(stale), CHUNK_DAYS):
-                chunk = stale[start : start + CHUNK_DAYS]
+            for chunk in _chunks(stale, source):
                 built = _build_days(database, chunk)
                 if built is None:
                     failed.update(chunk)
@@ -193,6 +192,22 @@ def prepare(database: Database, since: date | None, until: date | None, *, today
     return periods
 
 
+def _chunks(days: Sequence[date], source: dict[date, Stamp]) -> Iterator[list[date]]:
+    """``days`` in runs of at most :data:`CHUNK_ROWS` tracking rows and 31 days."""
+    chunk: list[date] = []
+    rows = 0
+    for day in days:
+        found = source.get(day)
+        size = found[0] if found else 0
+        if chunk and (rows + size > CHUNK_ROWS or len(chunk) == 31):
+            yield chunk
+            chunk, rows = [], 0
+        chunk.append(day)
+        rows += size
+    if chunk:
+        yield chunk
+
+
 _BUILDERS: weakref.WeakKeyDictionary[Database, threading.Lock] = weakref.WeakKeyDictionary()
 _BUILDERS_LOCK = threading.Lock()
 
@@ -215,113 +230,111 @@ def _stamps(conn: Connection, grain: str, first: date, last: date) -> dict[date,
     }
 
 
-def grouped(
-    conn: Connection, dialect: str, where: ColumnElement[bool], dimensions: Collection[str] = ("model", "user", "tag")
-) -> tuple[dict[GroupKey, list[Any]], dict[date, tuple[int, int, Any]]]:
-    """The tracking rows ``where`` selects, regrouped exactly by (day, tenant scope, dimension,
-    key, currency) into [requests, input tokens, output tokens, unknown-cost requests, cost];
-    and each day's source stamp. Three grouped reads (by model, which gives ``all`` and the
-    stamps too, by user and by tag set; or those of ``dimensions``), each a row per tenant,
-    added up here into every tenant's and each tenant's groups."""
-    counts = [func.sum(_t.c[name]).label(name) for name in COUNTS]
-    groups: dict[GroupKey, list[Any]] = {}
-    stamps: dict[date, tuple[int, int, Any]] = {}
+def _odd(conn: Connection, dialect: str, table: Any, where: ColumnElement[bool]) -> bool:
+    """Whether a summed row holds an amount the SQL-native exact sum cannot add (SQLite)."""
+    if dialect != "sqlite":
+        return False
+    return bool(conn.execute(select(func.count()).select_from(table).where(where, odd_amount(table.c.cost))).scalar())
 
-    def add(day: date, tenant: str, dimension: str, key: str, currency: str, row: Any, cost: Decimal) -> None:
-        for scope in (None, tenant):
-            entry = groups.get((day, scope, dimension, key, currency))
-            if entry is None:
-                entry = groups[(day, scope, dimension, key, currency)] = [0, 0, 0, 0, Decimal(0)]
-            for index, name in enumerate(COUNTS):
-                entry[index] += int(getattr(row, name) or 0)
-            entry[4] += cost
 
-    def by_model(money: Sequence[Any]) -> Any:
-        columns = [_t.c.day, _t.c.tenant_key, _t.c.provider, _t.c.model, _t.c.currency]
-        extra = [func.count().label("source_rows"), func.max(_t.c.updated_at).label("updated")]
-        return select(*columns, *counts, *extra, *money).where(where).group_by(*columns)
-
-    for row, cost in summed_rows(conn, dialect, _t.c.cost, by_model) if "model" in dimensions else []:
-        currency = row.currency or "USD"
-        add(row.day, row.tenant_key or "", "model", f"{row.provider}/{row.model}", currency, row, cost)
-        add(row.day, row.tenant_key or "", "all", "", currency, row, cost)
-        rows, requests, updated = stamps.get(row.day, (0, 0, None))
-        moment = as_utc(row.updated)
-        stamps[row.day] = (
-            rows + int(row.source_rows),
-            requests + int(row.requests or 0),
-            moment if updated is None or (moment is not None and moment > updated) else updated,
+def _groups(where: ColumnElement[bool], cost: ColumnElement[Any]) -> dict[str, Select[Any]]:
+    """Per day and tenant, the tracking rows ``where`` selects regrouped by model, user and
+    everything, as rollup rows (day, tenant, dimension, key, currency, counts..., cost); and by
+    tag set (day, tenant, tag set, currency, counts..., cost), which :func:`_split_tags` splits."""
+    counts = [func.sum(_t.c[name]) for name in COUNTS]
+    model = _t.c.provider + literal_column("'/'") + _t.c.model
+    keys = {"model": (model, [_t.c.provider, _t.c.model]), "user": (_t.c.user_key, [_t.c.user_key]), "all": (None, [])}
+    selects = {}
+    for dimension, (key, grouping) in keys.items():
+        key_column = literal("") if key is None else key
+        selects[dimension] = (
+            select(_t.c.day, _t.c.tenant_key, literal(dimension), key_column, _t.c.currency, *counts, cost)
+            .where(where)
+            .group_by(_t.c.day, _t.c.tenant_key, *grouping, _t.c.currency)
         )
+    selects["tag"] = (
+        select(_t.c.day, _t.c.tenant_key, _t.c.tags_key, _t.c.currency, *counts, cost)
+        .where(where, _t.c.tags_key != "")
+        .group_by(_t.c.day, _t.c.tenant_key, _t.c.tags_key, _t.c.currency)
+    )
+    return selects
 
-    def by_user(money: Sequence[Any]) -> Any:
-        columns = [_t.c.day, _t.c.tenant_key, _t.c.user_key, _t.c.currency]
-        return select(*columns, *counts, *money).where(where).group_by(*columns)
 
-    for row, cost in summed_rows(conn, dialect, _t.c.cost, by_user) if "user" in dimensions else []:
-        add(row.day, row.tenant_key or "", "user", row.user_key or "", row.currency or "USD", row, cost)
-
-    def by_tags(money: Sequence[Any]) -> Any:
-        columns = [_t.c.day, _t.c.tenant_key, _t.c.tags_key, _t.c.currency]
-        return select(*columns, *counts, *money).where(where, _t.c.tags_key != "").group_by(*columns)
-
-    for row, cost in summed_rows(conn, dialect, _t.c.cost, by_tags) if "tag" in dimensions else []:
-        for tag in row.tags_key.strip(",").split(","):
+def _split_tags(rows: Iterable[Any]) -> dict[GroupKey, list[Any]]:
+    """Tag-set rows as one group per tag (a call with several tags counts under each)."""
+    groups: dict[GroupKey, list[Any]] = {}
+    for day, tenant, tags, currency, *sums in rows:
+        for tag in tags.strip(",").split(","):
             if tag:
-                add(row.day, row.tenant_key or "", "tag", tag, row.currency or "USD", row, cost)
-    return groups, stamps
+                entry = groups.setdefault((day, tenant, "tag", tag, currency), [0, 0, 0, 0, Decimal(0)])
+                for index, value in enumerate(sums):
+                    entry[index] += value if value is not None else 0
+    return groups
 
 
 def _build_days(database: Database, days: Sequence[date]) -> dict[date, tuple[int, int, Any, Any]] | None:
     """Roll up ``days`` from their tracking rows; their new stamps, or None if it could not be written.
 
-    The rows are read in one snapshot, and the stamps describe exactly the rows
-    rolled up: a write that lands later changes the day's source, so the next
-    page sees its stamp differ and rolls the day up again. Only the short write
-    (delete, insert) holds SQLite's writer lock.
+    One short transaction that reads one snapshot, so the stamps describe exactly
+    the rows rolled up: a write that lands later changes the day's source, and the
+    next page sees its stamp differ and rolls the day up again. The sums are SQL's
+    own, exact (:func:`~ai_core.dashboard.sums.exact_sum_text`), inserted without a
+    round trip; only tag sets pass through Python, to be split into tags.
     """
-    with database.read() as conn:
-        if database.dialect == "postgresql":
-            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        groups, sources = grouped(conn, database.dialect, _t.c.day.in_(days))
-    now = utcnow()
-    columns = ["day", "tenant_key", "dimension", "key", "currency", *COUNTS, "cost"]
-    values = [{"grain": "day", **dict(zip(columns, [*group, *sums], strict=True))} for group, sums in groups.items()]
-    stamps = {day: (*source, now) for day, source in sources.items()}
+    source = _t.c.day.in_(days)
+    columns = ["grain", "day", "tenant_key", "dimension", "key", "currency", *COUNTS, "cost"]
     try:
         with database.write() as conn:
+            if database.dialect == "postgresql":
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             conn.execute(delete(_r).where(_r.c.grain == "day", _r.c.day.in_(days)))
             conn.execute(delete(_s).where(_s.c.grain == "day", _s.c.day.in_(days)))
-            if stamps:
-                names = ["source_rows", "source_requests", "source_updated_at", "built_at"]
+            odd = _odd(conn, database.dialect, _t, source)
+            selects = _groups(source, exact_sum_text(_t.c.cost, database.dialect, odd=odd))
+            for dimension in ("model", "user", "all"):
+                grouped = selects[dimension].with_only_columns(literal("day"), *selects[dimension].selected_columns)
+                conn.execute(_r.insert().from_select(columns, grouped))
+            tags = _split_tags(conn.execute(selects["tag"]).all())
+            if tags:
                 conn.execute(
-                    _s.insert(),
-                    [{"grain": "day", "day": day, **dict(zip(names, s, strict=True))} for day, s in stamps.items()],
+                    _r.insert(),
+                    [dict(zip(columns, ["day", *group, *sums], strict=True)) for group, sums in tags.items()],
                 )
-            if values:
-                conn.execute(_r.insert(), values)
+            # Every tenant together: the tenants' rows of these days added up.
+            mine = and_(_r.c.grain == "day", _r.c.day.in_(days), _r.c.tenant_key.is_not(None))
+            together = (
+                select(
+                    literal("day"),
+                    _r.c.day,
+                    null(),
+                    _r.c.dimension,
+                    _r.c.key,
+                    _r.c.currency,
+                    *(func.sum(_r.c[name]) for name in COUNTS),
+                    exact_sum_text(_r.c.cost, database.dialect, odd=odd),
+                )
+                .where(mine)
+                .group_by(_r.c.day, _r.c.dimension, _r.c.key, _r.c.currency)
+            )
+            conn.execute(_r.insert().from_select(columns, together))
+            now = utcnow()
+            stamps = select(
+                literal("day"), _t.c.day, func.count(), func.sum(_t.c.requests), func.max(_t.c.updated_at),
+                literal(now, _s.c.built_at.type),
+            ).where(source).group_by(_t.c.day)  # fmt: skip
+            names = ["grain", "day", "source_rows", "source_requests", "source_updated_at", "built_at"]
+            conn.execute(_s.insert().from_select(names, stamps))
+            built = _stamps(conn, "day", min(days), max(days))
     except SQLAlchemyError as exc:
         log.warning("dashboard_rollup_not_written", error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
         return None
-    return stamps  # type: ignore[return-value]
+    return {day: stamp for day, stamp in built.items() if day in set(days)}
 
 
 def _build_month(database: Database, month: date, stamp: Stamp) -> bool:
     """Roll the month's day rows up into month rows; False if it could not be written."""
     columns = ["grain", "day", "tenant_key", "dimension", "key", "currency", *COUNTS, "cost"]
-    grouped = (
-        select(
-            literal("month"),
-            literal(month, Date()),
-            _r.c.tenant_key,
-            _r.c.dimension,
-            _r.c.key,
-            _r.c.currency,
-            *(func.sum(_r.c[name]) for name in COUNTS),
-            money_sum(_r.c.cost),
-        )
-        .where(_r.c.grain == "day", _r.c.day.between(month, _month_end(month)))
-        .group_by(_r.c.tenant_key, _r.c.dimension, _r.c.key, _r.c.currency)
-    )
+    days = and_(_r.c.grain == "day", _r.c.day.between(month, _month_end(month)))
     try:
         with database.write() as conn:
             conn.execute(delete(_r).where(_r.c.grain == "month", _r.c.day == month))
@@ -336,6 +349,21 @@ def _build_month(database: Database, month: date, stamp: Stamp) -> bool:
                         source_updated_at=stamp[2],
                         built_at=utcnow(),
                     )
+                )
+                cost = exact_sum_text(_r.c.cost, database.dialect, odd=_odd(conn, database.dialect, _r, days))
+                grouped = (
+                    select(
+                        literal("month"),
+                        literal(month, Date()),
+                        _r.c.tenant_key,
+                        _r.c.dimension,
+                        _r.c.key,
+                        _r.c.currency,
+                        *(func.sum(_r.c[name]) for name in COUNTS),
+                        cost,
+                    )
+                    .where(days)
+                    .group_by(_r.c.tenant_key, _r.c.dimension, _r.c.key, _r.c.currency)
                 )
                 conn.execute(_r.insert().from_select(columns, grouped))
     except SQLAlchemyError as exc:
@@ -361,7 +389,8 @@ def live_groups(
     conn: Connection, dialect: str, periods: Periods, tenant: str | None, dimension: str
 ) -> dict[GroupKey, list[Any]]:
     """The groups of ``dimension`` in the part of ``periods`` read live (today on, and days
-    not rolled up), as :func:`grouped` makes them."""
+    not rolled up): the very queries a day is rolled up with, each tenant's groups and every
+    tenant's (scope None) added up from them."""
     parts: list[ColumnElement[bool]] = []
     if periods.live_from is not None:
         part = _t.c.day >= periods.live_from
@@ -375,5 +404,14 @@ def live_groups(
     where = or_(*parts)
     if tenant is not None:
         where = and_(where, _t.c.tenant_key == tenant)
-    source = "model" if dimension == "all" else dimension
-    return {k: v for k, v in grouped(conn, dialect, where, (source,))[0].items() if k[2] == dimension}
+    cost = exact_sum_text(_t.c.cost, dialect, odd=_odd(conn, dialect, _t, where))
+    query = _groups(where, cost)["tag" if dimension == "tag" else dimension]
+    rows = conn.execute(query).all()
+    found = _split_tags(rows) if dimension == "tag" else {tuple(row[:5]): list(row[5:]) for row in rows}
+    groups: dict[GroupKey, list[Any]] = {}
+    for (day, scope, name, key, currency), sums in found.items():
+        for target in ((day, scope or "", name, key, currency), (day, None, name, key, currency)):
+            entry = groups.setdefault(target, [0, 0, 0, 0, Decimal(0)])  # type: ignore[arg-type]
+            for index, value in enumerate(sums):
+                entry[index] += value if value is not None else 0
+    return groups

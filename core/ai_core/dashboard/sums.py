@@ -17,16 +17,24 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, String, case, cast, func, type_coerce
+from sqlalchemy import Integer, String, case, cast, func, literal_column, type_coerce
 from sqlalchemy.sql import ColumnElement
 
-from ai_core.storage.money import money_sum, quantize_money
+from ai_core.storage.money import Money, money_sum, quantize_money
 
 if TYPE_CHECKING:
     from sqlalchemy import Select
     from sqlalchemy.engine import Connection
 
-__all__ = ["OddAmounts", "exact_sum_columns", "fallback_columns", "read_sum", "summed_rows"]
+__all__ = [
+    "OddAmounts",
+    "exact_sum_columns",
+    "exact_sum_text",
+    "fallback_columns",
+    "odd_amount",
+    "read_sum",
+    "summed_rows",
+]
 
 _BILLION = Decimal(10) ** 9
 
@@ -84,3 +92,26 @@ def summed_rows(
     except OddAmounts:
         rows = conn.execute(build(fallback_columns(column))).all()
         return [(row, read_sum(row) or Decimal(0)) for row in rows]
+
+
+def odd_amount(column: ColumnElement[Any]) -> ColumnElement[bool]:
+    """SQLite: an amount :func:`exact_sum_text` cannot add (negative, or not fixed-point text)."""
+    column = type_coerce(column, String())
+    return (func.substr(column, -19, 1) != ".") | (func.substr(column, 1, 1) == "-")
+
+
+def exact_sum_text(column: ColumnElement[Any], dialect: str, *, odd: bool = False) -> ColumnElement[Any]:
+    """The exact sum of ``column`` as one SQL expression, stored-money typed: ``NUMERIC`` summed
+    on PostgreSQL; on SQLite the three integer parts summed natively and written back as the
+    fixed-point text money is stored as (what ``money_sum`` gives, without a Python call per
+    row), or ``money_sum`` itself where a row has an :func:`odd_amount` (``odd``)."""
+    if dialect != "sqlite" or odd:
+        return money_sum(column)
+    text = type_coerce(column, String())
+    integer = func.sum(cast(func.substr(text, 1, func.length(text) - 19), Integer))
+    high = func.sum(cast(func.substr(text, -18, 9), Integer))
+    low = func.sum(cast(func.substr(text, -9), Integer))
+    billion: ColumnElement[int] = literal_column("1000000000", Integer)
+    high_carried = high + low // billion
+    total = func.printf("%d.%09d%09d", integer + high_carried // billion, high_carried % billion, low % billion)
+    return type_coerce(total, Money())

@@ -68,6 +68,17 @@ _USAGE_COLUMNS = [
 ]
 
 
+_FAILED_ATTEMPT_COLUMNS = [
+    Column("created_at", "time", "time"),
+    Column("provider", "provider"),
+    Column("model", "model"),
+    Column("error_type", "error type"),
+    Column("status_code", "status", "int"),
+    Column("message", "message"),
+]
+"""A failed provider attempt, on a conversation's page and on the failures page alike."""
+
+
 def _money(value: Any) -> str:
     return charts.money_value(value)
 
@@ -226,21 +237,7 @@ def conversation_page(database: Database, conversation_id: str, *, tenant: str |
             rows,
         )
     )
-    page.tables.append(
-        TableView(
-            "failures",
-            "Failed attempts",
-            [
-                Column("created_at", "time", "time"),
-                Column("provider", "provider"),
-                Column("model", "model"),
-                Column("error_type", "error"),
-                Column("status_code", "status", "int"),
-                Column("message", "message"),
-            ],
-            detail["failures"],
-        )
-    )
+    page.tables.append(TableView("failures", "Failed attempts", _FAILED_ATTEMPT_COLUMNS, detail["failures"]))
     page.context["detail"] = detail
     return page
 
@@ -306,15 +303,7 @@ def failures_page(database: Database, filters: Filters, *, grain: str) -> Page:
         TableView(
             "recent",
             "Latest failed attempts",
-            [
-                Column("created_at", "time", "time"),
-                Column("provider", "provider"),
-                Column("model", "model"),
-                Column("error_type", "error type"),
-                Column("status_code", "status", "int"),
-                Column("message", "message"),
-                Column("conversation_id", "conversation", "link"),
-            ],
+            [*_FAILED_ATTEMPT_COLUMNS, Column("conversation_id", "conversation", "link")],
             recent,
         )
     )
