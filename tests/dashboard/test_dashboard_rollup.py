@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from ai_core.dashboard import queries, rollup
 from ai_core.dashboard.queries import SPEND_GROUPINGS, Filters, bucket_start, models_report, spend_report
@@ -190,3 +190,49 @@ def test_a_database_the_dashboard_cannot_write_is_read_live(ledger, monkeypatch:
     periods = rollup.prepare(database, since, None)
     assert periods.months == [] and set(DAYS[:-1]) <= set(periods.live_days)
     assert _stamps(database) == {}
+
+
+def test_latency_of_today_is_live_and_of_past_days_as_last_refreshed(ledger) -> None:
+    from ai_core.dashboard.queries import latency_refreshed_at
+    from ai_core.storage.analytics import _percentile
+    from ai_core.storage.analytics_tables import ModelPerformance
+    from ai_core.storage.conversation_tables import StoredMessage
+
+    database, _ = ledger
+    with database.read() as conn:
+        today = sorted(
+            float(value)
+            for value in conn.execute(
+                select(StoredMessage.latency_ms).where(StoredMessage.billable, StoredMessage.created_on == TODAY)
+            ).scalars()
+        )
+    assert today
+    with database.write() as conn:  # no refresh has run (the listener may have written today's row)
+        conn.execute(delete(ModelPerformance))
+    assert latency_refreshed_at(database, Filters(since=MONTH)) is None
+    (model,) = models_report(database, Filters(since=TODAY))
+    assert model["p50_latency_ms"] == _percentile(today, 0.5) and model["max_latency_ms"] == today[-1]
+    rebuild_analytics(database)
+    assert latency_refreshed_at(database, Filters(since=MONTH)) is not None
+    with database.read() as conn:
+        past = conn.execute(
+            select(ModelPerformance.successes, ModelPerformance.p50_latency_ms).where(ModelPerformance.day < TODAY)
+        ).all()
+    weighed = sum(ok * p50 for ok, p50 in past) + len(today) * _percentile(today, 0.5)  # type: ignore[operator]
+    (model,) = models_report(database, Filters(since=MONTH - timedelta(days=3)))
+    assert model["p50_latency_ms"] == pytest.approx(weighed / (sum(ok for ok, _ in past) + len(today)))
+
+
+def test_ai_dashboard_rolls_up_the_closed_days_at_start(ledger) -> None:
+    import threading
+
+    from starlette.testclient import TestClient
+
+    from ai_core.dashboard.app import create_app
+
+    database, _ = ledger
+    with TestClient(create_app(database, prebuild=True), base_url="http://127.0.0.1"):
+        for thread in threading.enumerate():
+            if thread.name == "ai-dashboard-rollup":
+                thread.join(60)
+    assert {("day", d) for d in DAYS[:-1]} | {("month", MONTH)} <= set(_stamps(database))

@@ -75,7 +75,9 @@ def serve(*, host: str, port: int, url: str | None, token: str | None) -> None:
                 f"the database {database.display_url} is at schema {current or 'none'}, not {migrate.head()}: "
                 "run `ai db upgrade` (the dashboard only reads)"
             )
-        app = create_app(database, token=token, budgets=budgets, database_text=database.display_url, settings=settings)
+        app = create_app(
+            database, token=token, budgets=budgets, database_text=database.display_url, settings=settings, prebuild=True
+        )
         sock = _bind(host, port)
         bound_port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host

@@ -14,8 +14,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -29,6 +31,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from ai_core.dashboard import rollup
 from ai_core.dashboard.access import Viewer, is_loopback, viewer_for
 from ai_core.dashboard.charts import money_value
 from ai_core.dashboard.queries import GRAINS, SPEND_GROUPINGS, Filters
@@ -197,8 +200,10 @@ def create_app(
     budgets: Sequence[Budget] = (),
     database_text: str = "",
     settings: Settings | None = None,
+    prebuild: bool = False,
 ) -> Starlette:
-    """The dashboard over ``database``. ``token``: ``AI_DASHBOARD_TOKEN`` (None: loopback, no login)."""
+    """The dashboard over ``database``. ``token``: ``AI_DASHBOARD_TOKEN`` (None: loopback, no login).
+    ``prebuild``: roll up the ledger's closed days in a thread at start (``ai dashboard`` does)."""
     if database.dialect == "sqlite":
         _map_sqlite_reads(database)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -324,7 +329,14 @@ def create_app(
         Route("/status", guarded(status)),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if prebuild:
+            threading.Thread(target=rollup.prebuild, args=(database,), name="ai-dashboard-rollup", daemon=True).start()
+        yield
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(_Guard, token=token)  # type: ignore[arg-type]
     return app
 

@@ -28,9 +28,11 @@ from sqlalchemy.sql import ColumnElement
 from ai_core.dashboard import rollup
 from ai_core.dashboard.rollup_tables import SpendRollup
 from ai_core.dashboard.sums import summed_rows
+from ai_core.storage.analytics import _percentile
 from ai_core.storage.analytics_tables import CostTracking, ModelPerformance
 from ai_core.storage.base import table_of
-from ai_core.storage.conversation_tables import FailedAttempt
+from ai_core.storage.columns import as_utc
+from ai_core.storage.conversation_tables import FailedAttempt, StoredMessage
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -44,6 +46,7 @@ __all__ = [
     "Filters",
     "bucket_start",
     "failures_report",
+    "latency_refreshed_at",
     "models_report",
     "spend_report",
 ]
@@ -58,6 +61,7 @@ _t = table_of(CostTracking)
 _p = table_of(ModelPerformance)
 _f = table_of(FailedAttempt)
 _r = table_of(SpendRollup)
+_m = table_of(StoredMessage)
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,7 @@ _TRACKING = FilterColumns(
     _t.c.provider, _t.c.model, day=_t.c.day, user=_t.c.user_key, tenant=_t.c.tenant_key, tags_key=_t.c.tags_key
 )
 _PERFORMANCE = FilterColumns(_p.c.provider, _p.c.model, day=_p.c.day)
+_LEDGER = FilterColumns(_m.c.provider, _m.c.model)
 _FAILURES = FilterColumns(_f.c.provider, _f.c.model, day=_f.c.created_on, user=_f.c.user_id, tenant=_f.c.tenant)
 
 
@@ -500,23 +505,59 @@ def models_report(database: Database, filters: Filters) -> list[dict[str, Any]]:
 
 
 def _performance(conn: Connection, filters: Filters) -> dict[tuple[str, str], dict[str, Any]]:
+    """Latency per model: closed days from ``ai_model_performance`` (as fresh as its last
+    refresh), today live from the ledger with the same percentiles; days weighted by calls."""
+    today = rollup.today_utc()
+    # Per model: calls weighing p50, their weighted p50s, the same for p95, the max.
+    weights: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, 0.0, 0, 0.0, None])
     query = select(
         _p.c.provider,
         _p.c.model,
-        func.sum(_p.c.successes).label("ok"),
+        func.sum(case((_p.c.p50_latency_ms.is_not(None), _p.c.successes), else_=0)).label("ok50"),
         func.sum(_p.c.p50_latency_ms * _p.c.successes).label("p50"),
+        func.sum(case((_p.c.p95_latency_ms.is_not(None), _p.c.successes), else_=0)).label("ok95"),
         func.sum(_p.c.p95_latency_ms * _p.c.successes).label("p95"),
         func.max(_p.c.max_latency_ms).label("max"),
-    ).group_by(_p.c.provider, _p.c.model)
-    result = {}
-    for row in conn.execute(_PERFORMANCE.narrow(query, filters)):
-        ok = int(row.ok or 0)
-        result[(row.provider, row.model)] = {
-            "p50_latency_ms": float(row.p50) / ok if ok and row.p50 is not None else None,
-            "p95_latency_ms": float(row.p95) / ok if ok and row.p95 is not None else None,
-            "max_latency_ms": float(row.max) if row.max is not None else None,
+    ).where(_p.c.day < today)
+    for row in conn.execute(_PERFORMANCE.narrow(query.group_by(_p.c.provider, _p.c.model), filters)):
+        weights[(row.provider, row.model)][:] = [
+            int(row.ok50 or 0), float(row.p50 or 0), int(row.ok95 or 0), float(row.p95 or 0), row.max
+        ]  # fmt: skip
+    if (filters.since is None or filters.since <= today) and (filters.until is None or filters.until >= today):
+        latencies: dict[tuple[str, str], list[float]] = defaultdict(list)
+        calls: dict[tuple[str, str], int] = defaultdict(int)
+        live = select(_m.c.provider, _m.c.model, _m.c.latency_ms).where(
+            _m.c.billable.is_(True), _m.c.created_on == today
+        )
+        for row in conn.execute(_LEDGER.narrow(live, replace(filters, since=None, until=None))):
+            calls[(row.provider, row.model)] += 1
+            if row.latency_ms is not None:
+                latencies[(row.provider, row.model)].append(float(row.latency_ms))
+        for key, count in calls.items():
+            values = sorted(latencies[key])
+            entry = weights[key]
+            if values:
+                entry[0] += count
+                entry[1] += (_percentile(values, 0.50) or 0.0) * count
+                entry[2] += count
+                entry[3] += (_percentile(values, 0.95) or 0.0) * count
+                entry[4] = max(values[-1], entry[4]) if entry[4] is not None else values[-1]
+    return {
+        key: {
+            "p50_latency_ms": p50 / ok50 if ok50 else None,
+            "p95_latency_ms": p95 / ok95 if ok95 else None,
+            "max_latency_ms": float(most) if most is not None else None,
         }
-    return result
+        for key, (ok50, p50, ok95, p95, most) in weights.items()
+    }
+
+
+def latency_refreshed_at(database: Database, filters: Filters) -> datetime | None:
+    """When ``ai_model_performance`` was last refreshed for the closed days of ``filters``."""
+    query = select(func.max(_p.c.built_at)).where(_p.c.day < rollup.today_utc())
+    with database.read() as conn:
+        value = conn.execute(_PERFORMANCE.narrow(query, filters)).scalar()
+    return as_utc(value)
 
 
 def _failure_counts(conn: Connection, filters: Filters) -> dict[tuple[str, str], int]:

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
     from ai_core.storage.database import Database
 
-__all__ = ["COUNTS", "Periods", "live_groups", "period_parts", "prepare", "today_utc"]
+__all__ = ["COUNTS", "Periods", "live_groups", "period_parts", "prebuild", "prepare", "today_utc"]
 
 log = get_logger("ai_core.dashboard")
 
@@ -190,6 +190,15 @@ def prepare(database: Database, since: date | None, until: date | None, *, today
         month = _month_end(month) + timedelta(days=1)
     periods.days, periods.minus = _runs(plus), _runs(minus)
     return periods
+
+
+def prebuild(database: Database) -> None:
+    """Roll up every closed day and month of the ledger now (``ai dashboard`` does it in a
+    thread at start, so the first long page need not); a failure is logged, pages read live."""
+    try:
+        prepare(database, None, None)
+    except Exception as exc:
+        log.warning("dashboard_rollup_not_built", error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
 
 
 def _chunks(days: Sequence[date], source: dict[date, Stamp]) -> Iterator[list[date]]:

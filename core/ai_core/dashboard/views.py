@@ -10,13 +10,14 @@ import importlib
 import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ai_core.dashboard import charts
 from ai_core.dashboard.budgets import budgets_report
 from ai_core.dashboard.conversations import conversation_detail, list_conversations
-from ai_core.dashboard.queries import Filters, failures_report, models_report, spend_report
+from ai_core.dashboard.queries import Filters, failures_report, latency_refreshed_at, models_report, spend_report
 from ai_core.dashboard.tables import Column, TableView
 from ai_core.redaction import redact
 
@@ -77,6 +78,10 @@ _FAILED_ATTEMPT_COLUMNS = [
     Column("message", "message"),
 ]
 """A failed provider attempt, on a conversation's page and on the failures page alike."""
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _money(value: Any) -> str:
@@ -264,10 +269,12 @@ def models_page(database: Database, filters: Filters) -> Page:
             rows,
         )
     )
+    refreshed = latency_refreshed_at(database, filters)
     page.notes.append(
-        "Calls, cost and cost per 1k calls are exact, from the ledger. Latency comes from the daily model "
-        "performance table (`ai usage rebuild` or the generate-analytics job refresh it): over several days, "
-        "p50/p95 are the daily values weighted by calls."
+        "Calls, cost and cost per 1k calls are exact, from the ledger. Latency of past days comes from the daily "
+        "model performance table (`ai usage rebuild`, the generate-analytics job and the analytics listener "
+        f"refresh it; last refreshed {_when(refreshed) if refreshed else 'never'}), today's is computed from "
+        "the ledger now: over several days, p50/p95 are the daily values weighted by calls."
     )
     if filters.tenant is not None or filters.user is not None or filters.tag:
         page.notes.append("Latency is kept per model and day, not per tenant, user or tag: not shown for this filter.")
