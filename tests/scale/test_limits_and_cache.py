@@ -240,6 +240,7 @@ async def test_prices_another_process_stored_are_read_again_once_a_day(
             upsert_price(conn, model, price, now=now)
         ai.providers.scale.prices_due.clear()  # a day has passed: the model's prices are looked up again
         ai.providers.scale.price_store._entries.clear()  # and its ai:costs key has expired
+        ai.providers.scale._table_read_at = None  # and so has this process's read of the table
         second = await ai.conversation("openai/gpt-brand-new").user("Hi").asend()
     assert first.cost is not None and first.cost.total is None  # unknown, never zero
     assert second.cost is not None and second.cost.total == Decimal("0.002")
@@ -254,3 +255,19 @@ async def test_a_model_held_by_its_limit_hands_the_call_to_the_fallback() -> Non
         with pytest.raises(RateLimitReachedError):
             await ai.conversation("fake/echo").user("Hi").asend()
     assert reply.model == "other"
+
+
+async def test_without_redis_a_process_reads_the_price_table_at_most_once_a_day(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ai_core.storage import catalog
+
+    reads: list[int] = []
+    real_read = catalog.read_prices
+    monkeypatch.setattr(catalog, "read_prices", lambda database: reads.append(1) or real_read(database))
+    async with AI(database_url=f"sqlite:///{tmp_path}/ai.db") as ai:
+        reads.clear()  # the read when the instance was made
+        for model in ("fake/echo", "fake/other", "fake/echo", "fake/third"):
+            await ai.conversation(model).user("Hi").asend()
+        kept = await ai.providers.scale.price_store.get("ai:costs:fake:echo")
+    assert reads == [1] and kept == []  # one look at the table for every model; none had stored rows

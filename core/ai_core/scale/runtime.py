@@ -73,6 +73,7 @@ class Scale:
         self.prices_due: dict[tuple[str, str], float] = {}
         """When each model's prices are looked up again (:meth:`lookup_prices`)."""
         self._price_store: Any = None
+        self._table_read_at: float | None = None
         self._layers: dict[tuple[float, bool], ResponseCacheLayer] = {}
         self._asked: dict[tuple[float | None, bool | None], ResponseCacheLayer] = {}
 
@@ -216,7 +217,8 @@ class Scale:
         In the event loop's thread, so that the book never changes while a call reads it."""
         from ai_core.scale.cache import costs_key
 
-        due = time.monotonic() + PRICES_TTL
+        now = time.monotonic()
+        due = now + PRICES_TTL
         self.prices_due[(provider, model)] = due
         database = services.database
         if database is None:
@@ -230,7 +232,13 @@ class Scale:
             if found is not None:
                 merge_prices(services.prices, (ModelPrice.model_validate(row) for row in found))
                 return
+            if self._table_read_at is not None and now - self._table_read_at < PRICES_TTL:
+                # This process read the whole table less than a day ago, and the model had no rows:
+                # it is looked up again when that read is a day old (at most one read a day).
+                self.prices_due[(provider, model)] = self._table_read_at + PRICES_TTL
+                return
             rows = read_prices(database)
+            self._table_read_at = now
         except Exception as exc:  # stale prices beat a failed call; the next day tries again
             from ai_core.logging import get_logger
 
