@@ -244,12 +244,12 @@ def main() -> None:
     print(f"  target: all three <= 100 us in memory: {verdict}")
     print("Cache hit vs call through the pipeline (CPU microseconds per call, persistence off)")
     print(f"  call (local server) {compared['call']:>8.0f}")
-    best = 0.0
+    worst = float("inf")
     for name in ("hit (AI_RESPONSE_CACHE_TTL)", "hit (.cache())"):
         ratio = compared["call"] / compared[name]
-        best = max(best, ratio)
+        worst = min(worst, ratio)
         print(f"  {name:<28}{compared[name]:>6.0f}   {ratio:.1f}x cheaper")
-    print(f"  target: a hit >= 20x cheaper: {'met' if best >= 20 else 'NOT met'}")
+    print(f"  target: a hit >= 20x cheaper, both ways: {'met' if worst >= 20 else 'NOT met'}")
 
 
 if __name__ == "__main__":
