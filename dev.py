@@ -2,7 +2,7 @@
 """Developer entry point; needs only Python 3.11+ and pip.
 
     python3 dev.py demo        # the main job: a conversation through the whole pipeline
-    python3 dev.py test [ARGS] # the whole test suite (ARGS go to pytest)
+    python3 dev.py test [ARGS] # the whole test suite, on 2 workers (ARGS go to pytest; -n 0: serial)
     python3 dev.py typecheck   # mypy over core and the typed plugins (config in pyproject.toml)
     python3 dev.py bench NAME  # a benchmark from benchmarks/
     python3 dev.py setup       # just (re)build .venv
@@ -38,6 +38,7 @@ TYPECHECKED = [
 PACKAGES = ["core", *sorted(str(p.parent.relative_to(ROOT)) for p in (ROOT / "plugins").glob("*/pyproject.toml"))]
 DEV_TOOLS = [
     "pytest>=8.2",
+    "pytest-xdist>=3.6",
     "hypothesis>=6.100",
     "trio>=0.25",
     "jsonschema>=4.22",
@@ -84,6 +85,19 @@ def setup(force: bool = False) -> None:
     STAMP.write_text(_fingerprint())
 
 
+def _workers(args: list[str]) -> list[str]:
+    """pytest-xdist options for ``dev.py test``, unless ``args`` choose their own (``-n 0`` runs serially).
+
+    Two workers by default (CI's machine has two cores; the suite also waits on servers and
+    subprocesses, so ``AI_TEST_WORKERS`` may ask for more). Each worker starts its own servers
+    (tests/support), and ``worksteal`` keeps a module's tests together while it balances the load.
+    """
+    chosen = any(a.startswith(("-n", "--numprocesses", "--dist", "--pdb", "--trace")) for a in args)
+    if chosen or "no:xdist" in args:
+        return []
+    return ["-n", os.environ.get("AI_TEST_WORKERS", "2"), "--dist", "worksteal"]
+
+
 def run(*args: str | Path) -> int:
     return subprocess.run([str(a) for a in args], cwd=ROOT).returncode
 
@@ -98,7 +112,7 @@ def main(argv: list[str]) -> int:
         return run(PY, ROOT / "examples" / "demo.py", *rest)
     if command == "test":
         setup()
-        return run(PY, "-m", "pytest", *rest)
+        return run(PY, "-m", "pytest", *_workers(rest), *rest)
     if command == "typecheck":
         setup()
         return run(PY, "-m", "mypy", *TYPECHECKED, *rest)

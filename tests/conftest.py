@@ -1,4 +1,9 @@
-"""Shared fixtures: both anyio backends, and strict skips in CI."""
+"""Shared fixtures: both anyio backends, and strict skips in CI.
+
+``python3 dev.py test`` runs the suite on pytest-xdist workers: each worker is its own process
+with its own session fixtures (servers on free ports, temporary directories), and the hooks
+below run in the workers, whose reports reach the controller already turned into failures.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,13 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
+
+# The servers and files that every directory shares, defined here once. A conftest that imports
+# ``postgres_server``, ``sqlite_template`` or ``redis_server`` from tests/support gets a session
+# fixture of its own under that name; these, which hold the real thing, exist once per session.
+from support.db_fixtures import _sqlite_template_session  # noqa: F401
+from support.postgres import _postgres_server_session  # noqa: F401
+from support.redis_server import _redis_server_session  # noqa: F401
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -24,6 +36,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     outcome = yield
     report = outcome.get_result()
     if _strict() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, which counts as a failure: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, None]:
+    """The same for a whole module skipped while it is collected (``pytest.skip(allow_module_level=True)``)."""
+    outcome = yield
+    report = outcome.get_result()
+    if _strict() and report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, which counts as a failure: {reason}"

@@ -27,13 +27,20 @@ def db_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite file that tests copy instead of migrating each time."""
+def _sqlite_template_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's one migrated SQLite file (tests/conftest.py registers this once for the tree)."""
     from ai_core.storage.database import Database
 
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
     Database.open(f"sqlite:///{path}").close()
     return path
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(_sqlite_template_session: Path) -> Path:
+    """A migrated SQLite file that tests copy instead of migrating each time (one per session:
+    see ``postgres_server`` for why the work is in a fixture of another name)."""
+    return _sqlite_template_session
 
 
 @pytest.fixture

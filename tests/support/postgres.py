@@ -1,4 +1,4 @@
-"""A real PostgreSQL 15 server for the test session, on 127.0.0.1.
+"""A real PostgreSQL 15 server for the test session, on 127.0.0.1 (one per pytest-xdist worker).
 
 The server runs from the image's binaries (``/usr/lib/postgresql/15/bin``, or
 ``AI_TEST_PG_BIN``) in a temporary data directory, on a free port, with
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PostgresServer", "postgres_server", "start_postgres"]
+__all__ = ["PostgresServer", "_postgres_server_session", "postgres_server", "start_postgres"]
 
 PG_BIN = Path(os.environ.get("AI_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 TEMPLATE = "ai_core_template"
@@ -91,22 +91,44 @@ def start_postgres() -> tuple[PostgresServer, object]:
         shutil.chown(root, "postgres", "postgres")
     root.chmod(0o700)
     subprocess.run(
-        _as_server_user([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                         "--no-sync", "--locale=C"]),
-        check=True, capture_output=True,
+        _as_server_user(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--locale=C",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
-    port = _free_port()
-    options = (
-        f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} "
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    )
-    started = subprocess.run(
-        _as_server_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60",
-                         "start"]),
-        capture_output=True, text=True,
-    )
-    if started.returncode != 0:
+    for attempt in range(3):
+        # A port found free can be taken before the server binds it (another xdist worker starts
+        # its own server at the same moment): then the server says so and we try another.
+        port = _free_port()
+        options = (
+            f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        started = subprocess.run(
+            _as_server_user(
+                [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"]
+            ),
+            capture_output=True,
+            text=True,
+        )
+        if started.returncode == 0:
+            break
         detail = log.read_text(errors="replace")[-2000:] if log.exists() else started.stderr
+        if attempt < 2 and "could not bind" in detail:
+            log.unlink(missing_ok=True)
+            continue
         shutil.rmtree(root, ignore_errors=True)
         raise RuntimeError(f"PostgreSQL did not start: {detail}")
 
@@ -140,8 +162,8 @@ def _prepare_template(server: PostgresServer) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A running server whose ``ai_core_template`` database has the current schema."""
+def _postgres_server_session() -> Iterator[PostgresServer]:
+    """The session's one server (tests/conftest.py registers this once for the whole tree)."""
     external = os.environ.get("AI_TEST_POSTGRES_URL")
     if external:
         from sqlalchemy.engine import make_url
@@ -158,3 +180,14 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         stop()  # type: ignore[operator]
+
+
+@pytest.fixture(scope="session")
+def postgres_server(_postgres_server_session: PostgresServer) -> PostgresServer:
+    """A running server whose ``ai_core_template`` database has the current schema.
+
+    Each conftest that imports this name gets its own session fixture of that name, so the server
+    itself lives in ``_postgres_server_session``, defined once: one server per session (per xdist
+    worker), not one per test directory.
+    """
+    return _postgres_server_session
