@@ -148,11 +148,13 @@ def test_a_late_write_to_a_closed_day_is_read_at_once(ledger) -> None:
     since = MONTH - timedelta(days=3)
     _assert_equals_ledger(database, since)
     before = _stamps(database)
-    # A call committed after its day closed, on an existing key and on a new one (a new user,
-    # tenant and tag), in the rolled-up month and on a rolled-up day near today.
+    # Calls committed after their day closed: on an existing key of a recent day (checked in
+    # full), and on a settled day in the rolled-up month, a new key (a new user, tenant and tag)
+    # beside one more call of an existing key.
+    assert TODAY - DAYS[4] < timedelta(days=rollup.RECHECKED_DAYS) <= TODAY - DAYS[1]
+    write(DAYS[4], "ann", "acme", ("red", "support"))
     write(DAYS[1], "ann", "acme", ("red", "support"))
     write(DAYS[1], "zoe", "initech", ("late",))
-    write(DAYS[4], "ann", "acme", ("red", "support"))
     _assert_equals_ledger(database, since)
     _assert_equals_tracking(database, Filters(since=MONTH + timedelta(days=5)))
     after = _stamps(database)
@@ -161,6 +163,17 @@ def test_a_late_write_to_a_closed_day_is_read_at_once(ledger) -> None:
     assert after[("day", DAYS[0])] == before[("day", DAYS[0])]  # untouched days are not rolled up again
     shown = spend_report(database, Filters(since=since, tenant="initech"), by="tag")
     assert [(row["tag"], row["requests"]) for row in shown["rows"]] == [("late", 1)]
+
+
+def test_a_settled_day_is_read_again_after_a_rebuild(ledger) -> None:
+    database, write = ledger
+    since = MONTH - timedelta(days=3)
+    _assert_equals_ledger(database, since)
+    # One more call on an existing key of a settled day (only a clock days behind writes one):
+    # a rebuild (`ai usage rebuild`, the generate-analytics job) makes the rollup forget the day.
+    write(DAYS[2], "ann", "acme", ("red", "support"))
+    rebuild_analytics(database, since=DAYS[2])
+    _assert_equals_ledger(database, since)
 
 
 def test_a_rebuild_of_the_tracking_table_is_read_at_once(ledger) -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from ai_core.dashboard.queries import Filters, spend_report
+from ai_core.dashboard.rollup import forget_days
 from ai_core.storage.analytics_tables import CostTracking
 from ai_core.storage.base import table_of
 from ai_core.storage.money import quantize_money
@@ -32,6 +33,7 @@ def _write(database, costs: list[Decimal]) -> None:
         conn.execute(delete(_t))
         if rows:
             conn.execute(_t.insert(), rows)
+        forget_days(conn, None)  # the table rewritten by hand, as `ai usage rebuild` rewrites it
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

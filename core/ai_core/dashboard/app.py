@@ -1,8 +1,10 @@
 """The dashboard's web app: Starlette routes over :mod:`ai_core.dashboard.views`.
 
-Read-only by construction: only GET and HEAD are routed, the database is read
-through :meth:`Database.read`, and nothing secret is selected (credentials
-are never queried; failure messages pass through redaction). Every asset is a
+Read-only by construction: only GET and HEAD are routed, the ledger is read
+through :meth:`Database.read` (the one thing written is the dashboard's own
+spend rollup, :mod:`ai_core.dashboard.rollup`, derived from it), and nothing
+secret is selected (credentials are never queried; failure messages pass
+through redaction). Every asset is a
 file in this package: no CDN, no script (charts are SVG drawn on the server).
 
 Every response carries ``Server-Timing: app;dur=<ms>`` (the benchmark reads

@@ -48,11 +48,19 @@ if TYPE_CHECKING:
 
     from ai_core.storage.database import Database
 
-__all__ = ["COUNTS", "Periods", "live_groups", "period_parts", "prebuild", "prepare", "today_utc"]
+__all__ = ["COUNTS", "Periods", "forget_days", "live_groups", "period_parts", "prebuild", "prepare", "today_utc"]
 
 log = get_logger("ai_core.dashboard")
 
 COUNTS = ("requests", "input_tokens", "output_tokens", "unknown_cost_requests")
+RECHECKED_DAYS = 3
+"""Closed days younger than this are checked in full on every page: their tracking rows
+counted, their requests added up, their latest ``updated_at`` read, so any write to them
+(a call committed after midnight, on a clock a little behind) is seen at once. Older days
+are settled: the ledger writes a day's rows while the writer's clock is in that day, so
+only a rebuild rewrites them, and a rebuild forgets their rollup itself
+(:func:`forget_days`); on every page their rows are counted (the day index alone), which
+sees a row added or removed however it happened."""
 CHUNK_ROWS = 5000
 """Tracking rows rolled up per write transaction (at most a month of days): short, so the
 ledger's writers barely wait for SQLite's writer lock."""
@@ -61,7 +69,7 @@ _t = table_of(CostTracking)
 _r = table_of(SpendRollup)
 _s = table_of(SpendRollupStamp)
 
-Stamp = tuple[int, int, datetime | None]
+Stamp = tuple[int, int | None, datetime | None]
 GroupKey = tuple[date, str | None, str, str, str]
 """(day, tenant scope (None: every tenant), dimension, key, currency)."""
 
@@ -112,12 +120,16 @@ def _month_end(first: date) -> date:
     return following - timedelta(days=1)
 
 
-def _same(a: Stamp | None, b: Stamp | None) -> bool:
-    a = a if a is not None and a[0] else None
-    b = b if b is not None and b[0] else None
-    if a is None or b is None:
-        return a is b
-    return a[0] == b[0] and a[1] == b[1] and as_utc(a[2]) == as_utc(b[2])
+def _same(source: Stamp | None, stamp: Stamp | None) -> bool:
+    """Whether a day's source is what its rollup was built from (a settled day's source
+    is its row count only: requests None)."""
+    source = source if source is not None and source[0] else None
+    stamp = stamp if stamp is not None and stamp[0] else None
+    if source is None or stamp is None:
+        return source is stamp
+    if source[0] != stamp[0]:
+        return False
+    return source[1] is None or (source[1] == stamp[1] and as_utc(source[2]) == as_utc(stamp[2]))
 
 
 def prepare(database: Database, since: date | None, until: date | None, *, today: date | None = None) -> Periods:
@@ -136,8 +148,19 @@ def prepare(database: Database, since: date | None, until: date | None, *, today
         if since > last_closed:
             return Periods(live_from=max(since, today), until=until)
         first, last = since.replace(day=1), min(_month_end(last_closed.replace(day=1)), today - timedelta(days=1))
-        source = {
-            row.day: (int(row.n), int(row.requests or 0), row.updated)
+        # Settled days: their tracking rows counted (the day index alone). Recent ones: counted,
+        # their requests added up and their latest update read (see RECHECKED_DAYS).
+        recent = max(first, today - timedelta(days=RECHECKED_DAYS))
+        source: dict[date, Stamp] = {
+            row.day: (int(row.n), None, None)
+            for row in conn.execute(
+                select(_t.c.day, func.count().label("n"))
+                .where(_t.c.day.between(first, min(last, recent - timedelta(days=1))))
+                .group_by(_t.c.day)
+            )
+        }
+        source.update(
+            (row.day, (int(row.n), int(row.requests or 0), row.updated))
             for row in conn.execute(
                 select(
                     _t.c.day,
@@ -145,10 +168,10 @@ def prepare(database: Database, since: date | None, until: date | None, *, today
                     func.sum(_t.c.requests).label("requests"),
                     func.max(_t.c.updated_at).label("updated"),
                 )
-                .where(_t.c.day.between(first, last))
+                .where(_t.c.day.between(recent, last))
                 .group_by(_t.c.day)
             )
-        }
+        )
         stamps = _stamps(conn, "day", first, last)
         month_stamps = _stamps(conn, "month", first, last)
     failed: set[date] = set()
@@ -190,6 +213,13 @@ def prepare(database: Database, since: date | None, until: date | None, *, today
         month = _month_end(month) + timedelta(days=1)
     periods.days, periods.minus = _runs(plus), _runs(minus)
     return periods
+
+
+def forget_days(conn: Connection, since: date | None) -> None:
+    """Drop the rollup of the days from ``since`` on (None: all), in the caller's transaction:
+    ``ai usage rebuild`` rewrites their tracking rows, so they are rolled up again when read."""
+    for table in (_r, _s):
+        conn.execute(delete(table).where(table.c.grain == "day", table.c.day >= since) if since else delete(table))
 
 
 def prebuild(database: Database) -> None:

@@ -85,13 +85,27 @@ def fallback_columns(column: ColumnElement[Any], prefix: str = "") -> Sequence[C
 def summed_rows(
     conn: Connection, dialect: str, column: ColumnElement[Any], build: Callable[[Sequence[Any]], Select[Any]]
 ) -> list[tuple[Any, Decimal]]:
-    """Run ``build(sum columns)`` and pair each row with its exact money total (0 for none)."""
-    rows = conn.execute(build(exact_sum_columns(column, dialect))).all()
-    try:
-        return [(row, read_sum(row) or Decimal(0)) for row in rows]
-    except OddAmounts:
+    """Run ``build(sum columns)`` and pair each row with its exact money total (0 for none).
+
+    On SQLite the three summed parts are joined as one integer of 10^-18 units and read
+    as a ``Decimal`` from text (exact at any size, no context rounding): a page reads
+    thousands of these."""
+    result = conn.execute(build(exact_sum_columns(column, dialect)))
+    names = list(result.keys())
+    rows = result.all()
+    if "money_sum" in names:
+        at = names.index("money_sum")
+        return [(row, quantize_money(Decimal(row[at])) if row[at] is not None else Decimal(0)) for row in rows]
+    whole, high, low, odd = (names.index(f"money_{part}") for part in ("int", "hi", "lo", "odd"))
+    if any(row[odd] for row in rows):
         rows = conn.execute(build(fallback_columns(column))).all()
         return [(row, read_sum(row) or Decimal(0)) for row in rows]
+    return [
+        (row, Decimal(f"{row[whole] * 10**18 + row[high] * 10**9 + row[low]}E-18"))
+        if row[whole] is not None
+        else (row, Decimal(0))
+        for row in rows
+    ]
 
 
 def odd_amount(column: ColumnElement[Any]) -> ColumnElement[bool]:

@@ -123,6 +123,9 @@ def rebuild_analytics(database: Database, *, since: date | None = None) -> dict[
         lock_derived_tables(conn)
         for table in (_usage, _tracking, _performance):
             conn.execute(delete(table).where(day_filter(table.c.day)))
+        from ai_core.dashboard.rollup import forget_days  # the dashboard's rollup of those tracking rows
+
+        forget_days(conn, since)
 
         failures: dict[tuple[Any, ...], int] = defaultdict(int)
         for row in conn.execute(
