@@ -220,3 +220,15 @@ async def test_a_denied_action_is_neither_stored_nor_queued(stack: Stack, monkey
         assert stack.status()["queues"]["ai-core-actions"]["waiting"] == 0
     finally:
         await ai.aclose()
+
+
+def test_a_worker_that_cannot_import_an_actions_module_says_so_and_exits(stack: Stack) -> None:
+    stack.env["AI_QUEUE_ACTIONS"] = "qtest_actions,zz_no_such_actions_module"
+    done = stack.ai("worker", check=False)
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.startswith("Error")]
+    assert lines == [
+        "Error: ai worker cannot import the actions module 'zz_no_such_actions_module' ([queue] actions / "
+        "AI_QUEUE_ACTIONS): ModuleNotFoundError: No module named 'zz_no_such_actions_module'"
+    ]
+    assert "Traceback" not in done.stderr
