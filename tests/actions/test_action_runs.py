@@ -92,12 +92,7 @@ async def test_a_follow_up_cut_short_is_finished_once_after_a_lease(database_url
         assert (await manager.run(action_id)).state == "done"  # marked: nothing more
         await ai.events.adrain()
         assert [(e.id, e.outcome) for e in seen] == [(completed_event_id(action_id), "succeeded")]
-        with database.read() as conn:
-            stored = conn.execute(
-                text("SELECT COUNT(*) FROM ai_messages WHERE CAST(parts AS TEXT) LIKE :t"),
-                {"t": f"%[action note (id {action_id}) succeeded] noted hi%"},
-            ).scalar()
-        assert stored == 1
+        assert _stored(ai, f"[action note (id {action_id}) succeeded] noted hi") == 1
         assert (await manager.get(action_id)).attempts == 1  # type: ignore[union-attr]  # not run again
 
 
@@ -121,12 +116,14 @@ async def test_a_follow_up_whose_message_is_stored_is_not_appended_again(databas
         del chat
         gc.collect()
         assert (await manager.run(action_id)).state == "done"
-        with database.read() as conn:
-            stored = conn.execute(
-                text("SELECT COUNT(*) FROM ai_messages WHERE CAST(parts AS TEXT) LIKE :t"),
-                {"t": f"%(id {action_id}) succeeded%"},
-            ).scalar()
-        assert stored == 1
+        assert _stored(ai, f"(id {action_id}) succeeded") == 1
+
+
+def _stored(ai: Any, fragment: str) -> int:
+    """How many stored messages contain ``fragment``."""
+    with ai.services.database.read() as conn:
+        query = text("SELECT COUNT(*) FROM ai_messages WHERE CAST(parts AS TEXT) LIKE :t")
+        return int(conn.execute(query, {"t": f"%{fragment}%"}).scalar_one())
 
 
 def _actions(ai: Any) -> list[tuple[Any, ...]]:
