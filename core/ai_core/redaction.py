@@ -22,10 +22,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 __all__ = [
+    "KEY_ANCHORS",
+    "KEY_SHAPES",
     "MIN_SECRET_LENGTH",
     "REDACTED",
     "forget_secret",
     "isolated_secrets",
+    "key_shapes_pattern",
     "looks_like_secret",
     "redact",
     "redact_headers",
@@ -39,12 +42,50 @@ REDACTED = "***"
 MIN_SECRET_LENGTH = 12
 """Shorter values are never remembered as secrets (real API keys are 20 to 100+ characters)."""
 
-_KEY_SHAPES = re.compile(
-    r"(sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{8,}"  # OpenAI / Anthropic style
-    r"|xai-[A-Za-z0-9_\-]{8,}"  # xAI
-    r"|AIza[0-9A-Za-z_\-]{20,}"  # Google API keys
-    r"|(?i:bearer)\s+[A-Za-z0-9._\-~+/]{8,}=*)"
+KEY_SHAPES: tuple[tuple[str, str, int, int], ...] = (
+    # (prefix, body characters, shortest and longest body of a real key); a prefix ending in a
+    # space stands for the word, then one to four spaces (log masking: any white space).
+    (r"sk-(?:proj-|ant-)?", r"[A-Za-z0-9_\-]", 16, 200),  # OpenAI, Anthropic
+    (r"sk_(?:live|test)_", r"[A-Za-z0-9]", 16, 200),  # Stripe
+    (r"xai-", r"[A-Za-z0-9_\-]", 16, 200),  # xAI
+    (r"AIza", r"[0-9A-Za-z_\-]", 30, 40),  # Google
+    (r"AKIA", r"[0-9A-Z]", 16, 16),  # AWS access key ids
+    (r"ghp_", r"[A-Za-z0-9]", 30, 60),  # GitHub
+    (r"github_pat_", r"[A-Za-z0-9_]", 40, 120),  # GitHub fine-grained
+    (r"xox[abprs]-", r"[A-Za-z0-9\-]", 10, 200),  # Slack
+    (r"(?i:bearer) ", r"[A-Za-z0-9._\-~+/]", 16, 200),  # bearer tokens (then any "=" padding)
 )
+"""The API-key shapes, one table for both users: log masking here (:func:`redact`) and the
+PII filter's ``secret`` detector (:mod:`ai_core.security.pii`), built by :func:`key_shapes_pattern`."""
+
+KEY_ANCHORS = ("sk-", "sk_", "xai-", "AIza", "AKIA", "ghp_", "github_pat_", "xox", "earer", "EARER")
+"""Literals one of which every key-shaped match contains (text holding none is not searched)."""
+
+
+def key_shapes_pattern(*, exact: bool) -> str:
+    """A regular expression matching any of :data:`KEY_SHAPES`.
+
+    ``exact`` (the PII detector): each body within its real length, so a stream
+    holds back a bounded amount, and standing alone (not inside a longer token).
+    Otherwise (logs, error messages): anything key-shaped of eight characters or
+    more, inside other text or not, because over-masking a log line costs nothing.
+    """
+    forms = []
+    for prefix, body, shortest, longest in KEY_SHAPES:
+        head = prefix[:-1] + ("[ ]{1,4}" if exact else r"\s+") if prefix.endswith(" ") else prefix
+        if not exact:
+            size = f"{{{min(shortest, 8)},}}"
+        else:
+            size = f"{{{shortest}}}" if shortest == longest else f"{{{shortest},{longest}}}"
+        tail = "=*" if prefix.endswith(" ") else ""
+        forms.append(f"{head}{body}{size}{tail}")
+    alternatives = "|".join(forms)
+    if exact:
+        return rf"(?<![A-Za-z0-9_\-])(?:{alternatives})(?![A-Za-z0-9_\-])"
+    return f"(?:{alternatives})"
+
+
+_KEY_SHAPES = re.compile(key_shapes_pattern(exact=False))
 _SENSITIVE_HEADERS = frozenset(
     {"authorization", "x-api-key", "x-goog-api-key", "api-key", "proxy-authorization", "cookie"}
 )

@@ -8,7 +8,8 @@ while holding back at most the longest pattern's length (:class:`StreamRedactor`
 Built-in detectors: ``email``, ``phone``, ``card``, ``iban``, ``secret``
 (API-key shapes: OpenAI/Anthropic ``sk-``, xAI, Google ``AIza``, AWS ``AKIA``,
 GitHub ``ghp_``/``github_pat_``, Slack ``xox?-``, Stripe ``sk_live_``, bearer
-tokens). Plugins add detectors with the ``register_pii_detectors`` hook.
+tokens: :data:`ai_core.redaction.KEY_SHAPES`, the table log masking uses
+too). Plugins add detectors with the ``register_pii_detectors`` hook.
 
 Why not a detection library: Microsoft Presidio finds the same entities with the
 same technique (regexes plus checksums), but it installs spaCy (393 MB before a
@@ -25,6 +26,8 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+
+from ai_core.redaction import KEY_ANCHORS, key_shapes_pattern
 
 __all__ = [
     "BUILTIN_DETECTORS",
@@ -96,21 +99,9 @@ def _phone_ok(text: str) -> bool:
 BUILTIN_DETECTORS: tuple[Detector, ...] = (
     Detector(
         "secret",
-        re.compile(
-            r"(?<![A-Za-z0-9_\-])(?:"
-            r"sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,200}"
-            r"|sk_(?:live|test)_[A-Za-z0-9]{16,200}"
-            r"|xai-[A-Za-z0-9_\-]{16,200}"
-            r"|AIza[0-9A-Za-z_\-]{30,40}"
-            r"|AKIA[0-9A-Z]{16}"
-            r"|ghp_[A-Za-z0-9]{30,60}"
-            r"|github_pat_[A-Za-z0-9_]{40,120}"
-            r"|xox[abprs]-[A-Za-z0-9\-]{10,200}"
-            r"|(?i:bearer)[ ]{1,4}[A-Za-z0-9._\-~+/]{16,200}=*"
-            r")(?![A-Za-z0-9_\-])"
-        ),
+        re.compile(key_shapes_pattern(exact=True)),  # the key shapes log masking uses too (ai_core.redaction)
         max_length=220,
-        anchors=("sk-", "sk_", "xai-", "AIza", "AKIA", "ghp_", "github_pat_", "xox", "earer", "EARER"),
+        anchors=KEY_ANCHORS,
     ),
     Detector(
         "email",
