@@ -6,7 +6,8 @@ recorded call (:class:`~ai_core.events.types.MessageAdded` of an answer) and
 failed attempt (:class:`~ai_core.events.types.RequestFailed`), and when the
 turn's rows are written (:class:`~ai_core.events.types.ConversationUpdated`,
 emitted after a turn succeeds or fails) recomputes just those rows from the
-ledger, with the very queries of the full rebuild, restricted to those keys.
+ledger, with the very queries of the full rebuild (the functions of
+:mod:`ai_core.storage.analytics`), restricted to those keys.
 So the tables equal what ``ai usage rebuild`` makes (a test compares them),
 a lost event only leaves a row stale until the next turn of that model or the
 next rebuild, and money is never counted from events.
@@ -14,26 +15,28 @@ next rebuild, and money is never counted from events.
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from collections.abc import Iterable
-from datetime import date
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, or_, select, tuple_
+from sqlalchemy import and_, delete, or_, tuple_
 
 from ai_core.events.listener import Listener
 from ai_core.events.types import ConversationUpdated, Event, MessageAdded, RequestFailed
 from ai_core.integrations.base import BindableHandler, BoundHandler
 from ai_core.logging import get_logger
-from ai_core.storage.analytics import _percentile, _unknown, lock_derived_tables
+from ai_core.storage.analytics import (
+    DayKey,
+    failure_counts,
+    lock_derived_tables,
+    performance_rows,
+    usage_rows,
+)
 from ai_core.storage.analytics_tables import ModelPerformance, UsageAnalytics
 from ai_core.storage.base import table_of
 from ai_core.storage.columns import utcnow
 from ai_core.storage.conversation_tables import FailedAttempt, StoredMessage
-from ai_core.storage.money import money_sum
 
 if TYPE_CHECKING:
     from ai_core.services import Services
@@ -43,7 +46,7 @@ __all__ = ["AnalyticsListener", "AnalyticsUpdater", "refresh_analytics"]
 
 log = get_logger("ai_core.analytics")
 
-Key = tuple[date, str, str]
+Key = DayKey
 
 _m = table_of(StoredMessage)
 _failures = table_of(FailedAttempt)
@@ -143,53 +146,10 @@ def refresh_analytics(database: Database, keys: Iterable[Key]) -> int:
     # Read the ledger on a read connection: the scan never holds the writer lock that
     # ledger writes wait for. Only the swap of the derived rows is a (short) write.
     with database.read() as conn:
-        failures: dict[Key, int] = {}
-        for row in conn.execute(
-            select(_failures.c.created_on, _failures.c.provider, _failures.c.model, func.count())
-            .where(of(_failures, "created_on"))
-            .group_by(_failures.c.created_on, _failures.c.provider, _failures.c.model)
-        ):
-            failures[(row[0], row[1], row[2])] = int(row[3])
+        failures = failure_counts(conn, of(_failures, "created_on"))
         billable = [_m.c.billable.is_(True), of(_m, "created_on")]
-        usage_rows = []
-        for row in conn.execute(
-            select(
-                _m.c.created_on, _m.c.provider, _m.c.model, _m.c.currency,
-                func.count().label("requests"), func.sum(_m.c.input_tokens).label("input_tokens"),
-                func.sum(_m.c.output_tokens).label("output_tokens"), money_sum(_m.c.cost).label("cost"),
-                _unknown().label("unknown_cost_requests"),
-                func.sum(_m.c.cached_input_tokens).label("cached"), func.sum(_m.c.reasoning_tokens).label("reasoning"),
-                func.avg(_m.c.latency_ms).label("latency"),
-            ).where(*billable).group_by(_m.c.created_on, _m.c.provider, _m.c.model, _m.c.currency)
-        ):  # fmt: skip
-            usage_rows.append({
-                "day": row.created_on, "provider": row.provider, "model": row.model, "currency": row.currency or "USD",
-                "requests": row.requests, "failed_requests": failures.get((row.created_on, row.provider, row.model), 0),
-                "unknown_cost_requests": row.unknown_cost_requests or 0, "input_tokens": row.input_tokens or 0,
-                "output_tokens": row.output_tokens or 0, "cached_input_tokens": row.cached or 0,
-                "reasoning_tokens": row.reasoning or 0, "cost": row.cost or Decimal(0),
-                "avg_latency_ms": float(row.latency) if row.latency is not None else None, "built_at": now,
-            })  # fmt: skip
-        latencies: dict[Key, list[float]] = {}
-        successes: dict[Key, int] = {}
-        for row in conn.execute(select(_m.c.created_on, _m.c.provider, _m.c.model, _m.c.latency_ms).where(*billable)):
-            key = (row.created_on, row.provider, row.model)
-            successes[key] = successes.get(key, 0) + 1
-            if row.latency_ms is not None:
-                latencies.setdefault(key, []).append(float(row.latency_ms))
-        performance_rows = []
-        for key in sorted(set(successes) | set(failures), key=lambda k: (k[0], k[1] or "", k[2] or "")):
-            ok, failed = successes.get(key, 0), failures.get(key, 0)
-            values = sorted(latencies.get(key, []))
-            total = ok + failed
-            performance_rows.append({
-                "day": key[0], "provider": key[1], "model": key[2], "requests": total, "successes": ok,
-                "failures": failed, "success_rate": ok / total if total else 0.0,
-                "error_rate": failed / total if total else 0.0,
-                "avg_latency_ms": statistics.fmean(values) if values else None,
-                "p50_latency_ms": _percentile(values, 0.50), "p95_latency_ms": _percentile(values, 0.95),
-                "max_latency_ms": values[-1] if values else None, "built_at": now,
-            })  # fmt: skip
+        usage = usage_rows(conn, billable, failures, now)
+        performance = performance_rows(conn, billable, failures, now)
     with database.write() as conn:
         lock_derived_tables(conn)
         conn.execute(delete(_usage).where(tuple_(_usage.c.day, _usage.c.provider, _usage.c.model).in_(keys)))
@@ -198,8 +158,8 @@ def refresh_analytics(database: Database, keys: Iterable[Key]) -> int:
                 tuple_(_performance.c.day, _performance.c.provider, _performance.c.model).in_(keys)
             )
         )
-        if usage_rows:
-            conn.execute(_usage.insert(), usage_rows)
-        if performance_rows:
-            conn.execute(_performance.insert(), performance_rows)
-    return len(usage_rows) + len(performance_rows)
+        if usage:
+            conn.execute(_usage.insert(), usage)
+        if performance:
+            conn.execute(_performance.insert(), performance)
+    return len(usage) + len(performance)
