@@ -50,32 +50,53 @@ def seeded_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def seeded_ledger(
+def make_database(
     seeded_backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[Seeded]:
-    """A ledger written by the real pipeline (fake provider), once per session and backend: two
-    tenants, users, tags, a tool call, a failure. The tests only read it (the dashboard's rollup
-    tables aside, which it fills the same whoever asks first); its own database or file, so it
-    is no other test's and each xdist worker has its own."""
+) -> Iterator[Callable[..., str]]:
+    """``make(copy_of=None)``: the URL of a new database of the session's backend with the
+    current schema, empty or a copy of ``copy_of`` (a database made here, closed). Each is this
+    session's own (a file, or a PostgreSQL database dropped at the end), so xdist workers never
+    share one; copies cost a file copy or a ``CREATE DATABASE ... TEMPLATE``, not a migration."""
     from ai_core.storage.database import Database
 
-    server = None
+    made: list[str] = []
     if seeded_backend == "sqlite":
-        path = tmp_path_factory.mktemp("dashboard-ledger") / "ai-core.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        url = f"sqlite:///{path}"
-    else:
-        server = request.getfixturevalue("postgres_server")
-        name = server.create_database()
-        url = server.url(name)
-        Database.open(url, migrate=True).close()
+        template = request.getfixturevalue("sqlite_template")
+        directory = tmp_path_factory.mktemp("dashboard-databases")
+
+        def make_sqlite(copy_of: str | None = None) -> str:
+            path = directory / f"ai-core-{len(made)}.db"
+            shutil.copyfile(copy_of.removeprefix("sqlite:///") if copy_of else template, path)
+            made.append(str(path))
+            return f"sqlite:///{path}"
+
+        yield make_sqlite
+        return
+    server = request.getfixturevalue("postgres_server")
+    empty = server.create_database()
+    Database.open(server.url(empty), migrate=True).close()
+
+    def make_postgres(copy_of: str | None = None) -> str:
+        name = server.create_database(template=copy_of.rsplit("/", 1)[1] if copy_of else empty)
+        made.append(name)
+        return str(server.url(name))
+
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            _environment(patch, url, tmp_path_factory.mktemp("dashboard-seed"))
-            yield _seed(url)
+        yield make_postgres
     finally:
-        if server is not None:
+        for name in [*made, empty]:
             server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def seeded_ledger(make_database: Callable[..., str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    """A ledger written by the real pipeline (fake provider), once per session and backend: two
+    tenants, users, tags, a tool call, a failure. The tests only read it (the dashboard's rollup
+    tables aside, which it fills the same whoever asks first)."""
+    url = make_database()
+    with pytest.MonkeyPatch.context() as patch:
+        _environment(patch, url, tmp_path_factory.mktemp("dashboard-seed"))
+        yield _seed(url)
 
 
 def _environment(patch: pytest.MonkeyPatch, url: str, directory: Path) -> None:

@@ -43,28 +43,52 @@ def _call(ai: Any, user: str, tenant: str, tags: tuple[str, ...], text: str) -> 
     ai.conversation("fake/echo", user=user, tenant=tenant, tags=tags).user(text).send()
 
 
-@pytest.fixture
-def ledger(database_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Callable[..., None]]]:
-    """A ledger with calls on six days (two tenants, users, tags); ``write(day, ...)`` adds one."""
+@contextmanager
+def _writer(url: str, directory: Any) -> Iterator[Callable[..., None]]:
+    """``write(day, user, tenant, tags)``: one call through the real pipeline, recorded on ``day``."""
     from ai_core.app import AI
-    from ai_core.storage.database import Database
 
-    monkeypatch.setenv("AI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("AI_CONFIG_FILE", str(tmp_path / "none.toml"))
-    with AI(persistence=True, database_url=database_url) as ai:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AI_DATA_DIR", str(directory / "data"))
+        patch.setenv("AI_CONFIG_FILE", str(directory / "none.toml"))
+        with AI(persistence=True, database_url=url) as ai:
 
-        def write(day: date, user: str = "ann", tenant: str = "acme", tags: tuple[str, ...] = ("red",)) -> None:
-            with _clock(monkeypatch, day):
-                _call(ai, user, tenant, tags, f"on {day} from {user} {'x' * (len(user) * 7)}")
+            def write(day: date, user: str = "ann", tenant: str = "acme", tags: tuple[str, ...] = ("red",)) -> None:
+                with _clock(patch, day):
+                    _call(ai, user, tenant, tags, f"on {day} from {user} {'x' * (len(user) * 7)}")
 
+            yield write
+
+
+@pytest.fixture(scope="session")
+def six_days(make_database: Callable[..., str], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A ledger with calls on six days (two tenants, users, tags), written once per session."""
+    url = make_database()
+    with _writer(url, tmp_path_factory.mktemp("six-days")) as write:
         for index, day in enumerate(DAYS):
             write(day, "ann", "acme", ("red", "support"))
             write(day, f"user{index % 3}", "globex" if index % 2 else "acme", () if index % 3 else ("red",))
-        database = Database.open(database_url, migrate=False)
-        try:
-            yield database, write
-        finally:
-            database.close()
+    return url
+
+
+@pytest.fixture
+def ledger(six_days: str, make_database: Callable[..., str], tmp_path) -> Iterator[tuple[Any, Callable[..., None]]]:
+    """A copy of the six days' ledger for this test; ``write(day, ...)`` adds a call to it."""
+    from contextlib import ExitStack
+
+    from ai_core.storage.database import Database
+
+    url = make_database(six_days)
+    with ExitStack() as stack:
+        writers: list[Callable[..., None]] = []
+
+        def write(*args: Any) -> None:
+            if not writers:  # the pipeline is started for the tests that write only
+                writers.append(stack.enter_context(_writer(url, tmp_path)))
+            writers[0](*args)
+
+        database = stack.enter_context(Database.open(url, migrate=False))
+        yield database, write
 
 
 def _by_key(by: str, rows: list[dict[str, Any]]) -> dict[Any, tuple[Any, ...]]:
