@@ -71,7 +71,7 @@ async def test_a_requested_action_runs_on_the_worker_once_and_its_outcome_joins_
         chat = ai.conversation(user="ada").actions("send_followup_email", "app_only")
         reply = await chat.user("follow up with Ada").asend()
         assert reply.text == "Both are queued."
-        assert await ai.events.adrain(60)  # the outcomes are in: the live conversation waited for them
+        assert await ActionManager.of(ai).await_outcomes(60)  # brought back to the live conversation
         by_name = {
             name: (action_id, status, attempts, result, error)
             for action_id, (name, status, attempts, result, error) in stack.action_rows().items()
@@ -134,7 +134,7 @@ def test_a_worker_killed_mid_action_is_replaced_and_the_action_completes_once(
             return stack.action_rows()[action_id][1] == "succeeded"
 
         wait_until(succeeded, "the restarted worker to complete the action", timeout=120)
-        assert ai.events.drain(60)
+        assert ActionManager.of(ai).wait_for_outcomes(60)
         assert stack.action_rows()[action_id][1:4] == ("succeeded", 2, "sent to ada@example.com")
         assert sorted(stack.action_starts(action_id)) == sorted([first.pid, second.pid]), stack.logs()
         wait_until(lambda: _effects(stack, action_id), "the completed event")
@@ -232,3 +232,23 @@ def test_a_worker_that_cannot_import_an_actions_module_says_so_and_exits(stack: 
         "AI_QUEUE_ACTIONS): ModuleNotFoundError: No module named 'zz_no_such_actions_module'"
     ]
     assert "Traceback" not in done.stderr
+
+
+def test_the_requesting_process_closes_without_waiting_for_a_worker(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    ai = _ai(stack, monkeypatch, [[EMAIL], "Queued."])
+    try:
+        chat = ai.conversation().actions("send_followup_email")
+        chat.user("go").send()
+        manager = ActionManager.of(ai)
+        assert manager.wait_for_outcomes(0.5) is False  # no worker runs: the outcome is not in
+        assert manager.watcher.pending() == 1
+    finally:
+        started = time.monotonic()
+        ai.close()
+    assert time.monotonic() - started < 20  # a generous bound: only a close that waits for workers fails it
+    assert [row[1] for row in stack.action_rows().values()] == ["requested"]
+    assert stack.status()["queues"]["ai-core-actions"]["waiting"] == 1  # for the next worker

@@ -132,7 +132,7 @@ class ActionManager:
         self._rows: dict[str, ActionRow] = {}  # without a database
         self._builders: dict[str, weakref.ref[ConversationBuilder]] = {}
         self._lock = threading.Lock()
-        self._link: Any = None
+        self._watcher: Any = None
         self.listener = AgentActionListener(self)
         ai.services.events.add_listener(
             Listener(events=AgentActionRequested, handler=self.listener, name="AgentActionListener", timeout=3600)
@@ -168,6 +168,33 @@ class ActionManager:
             with _declared_lock:
                 spec = _DECLARED.get(name)
         return spec
+
+    # -- outcomes -----------------------------------------------------------------------
+
+    @property
+    def watcher(self) -> Any:
+        """The :class:`~ai_core.actions.queued.OutcomeWatcher` of this ``AI`` (made on first use)."""
+        with self._lock:
+            if self._watcher is None:
+                from ai_core.actions.queued import OutcomeWatcher
+
+                self._watcher = OutcomeWatcher(self)
+            return self._watcher
+
+    def wait_for_outcomes(self, timeout: float | None = 30) -> bool:
+        """Block until the actions requested so far have their outcomes in their live
+        conversations: run here (in process), or stored by a worker and brought back
+        (with a queue). False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self.services.events.drain(timeout):
+            return False
+        if self._watcher is None:
+            return True
+        return bool(self._watcher.wait(None if deadline is None else max(0.0, deadline - time.monotonic())))
+
+    async def await_outcomes(self, timeout: float | None = 30) -> bool:  # noqa: ASYNC109 - waits on a thread
+        """The async twin of :meth:`wait_for_outcomes`."""
+        return await anyio.to_thread.run_sync(self.wait_for_outcomes, timeout)
 
     # -- requests -----------------------------------------------------------------------
 
@@ -393,7 +420,7 @@ class AgentActionListener:
         if manager.queued:
             from ai_core.actions.queued import hand_to_worker
 
-            if await hand_to_worker(manager, event.action_id, event.tool):
+            if await hand_to_worker(manager, event.action_id, event.tool, event.conversation_id):
                 return
         await manager.execute(event.action_id)
 

@@ -105,6 +105,15 @@ def get(database: Any, action_id: str) -> ActionRow | None:
     return None if found is None else _row(found)
 
 
+def get_many(database: Any, action_ids: list[str]) -> dict[str, ActionRow]:
+    from sqlalchemy import select
+
+    table = _table()
+    with database.read() as conn:
+        found = conn.execute(select(table).where(table.c.id.in_(action_ids))).mappings().all()
+    return {row["id"]: _row(row) for row in found}
+
+
 def claim(database: Any, action_id: str, now: datetime, lease: datetime) -> ActionRow | None:
     from sqlalchemy import select
 
