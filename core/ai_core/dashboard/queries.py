@@ -526,8 +526,9 @@ def _performance(conn: Connection, filters: Filters) -> dict[tuple[str, str], di
     if (filters.since is None or filters.since <= today) and (filters.until is None or filters.until >= today):
         latencies: dict[tuple[str, str], list[float]] = defaultdict(list)
         calls: dict[tuple[str, str], int] = defaultdict(int)
+        # cost_known either way: so the (billable, cost_known, created_on) index finds today's rows.
         live = select(_m.c.provider, _m.c.model, _m.c.latency_ms).where(
-            _m.c.billable.is_(True), _m.c.created_on == today
+            _m.c.billable.is_(True), _m.c.cost_known.in_([False, True]), _m.c.created_on == today
         )
         for row in conn.execute(_LEDGER.narrow(live, replace(filters, since=None, until=None))):
             calls[(row.provider, row.model)] += 1
