@@ -130,7 +130,7 @@ class ActionManager:
         self._actions: dict[str, ActionSpec] = {}
         self._plugins: dict[str, ActionSpec] | None = None
         self._rows: dict[str, ActionRow] = {}  # without a database
-        self._builders: dict[str, weakref.ref[ConversationBuilder]] = {}
+        self._builders: weakref.WeakValueDictionary[str, ConversationBuilder] = weakref.WeakValueDictionary()
         self._lock = threading.Lock()
         self._watcher: Any = None
         self.listener = AgentActionListener(self)
@@ -212,7 +212,7 @@ class ActionManager:
         )
         if conversation is not None:
             with self._lock:
-                self._builders[conversation.id] = weakref.ref(conversation)
+                self._builders[conversation.id] = conversation
         database = self.services.database
         if database is not None:
             await database.run(rows.insert, database, row)
@@ -375,8 +375,7 @@ class ActionManager:
         if conversation_id is None:
             return None
         with self._lock:
-            ref = self._builders.get(conversation_id)
-        return ref() if ref is not None else None
+            return self._builders.get(conversation_id)
 
     async def _append_outcome(self, row: ActionRow, *, recovering: bool = False) -> None:
         if row.conversation_id is None:
