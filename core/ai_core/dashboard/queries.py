@@ -317,9 +317,19 @@ def _spend_from_tracking(
     return rows, top, chart
 
 
+ROLLUP_AFTER_DAYS = 31
+"""Ranges longer than this read the rollup; up to a month (the default 30 days), summing
+the tracking rows themselves costs no more than preparing the rollup."""
+
+
 def _rollup_serves(filters: Filters, by: str) -> bool:
-    """Whether the rollup keeps what ``filters`` narrow to, grouped ``by``."""
+    """Whether the rollup keeps what ``filters`` narrow to, grouped ``by``, over a range long
+    enough for it to pay."""
     if filters.user is not None or filters.tag:
+        return False
+    if filters.since is not None and (filters.until or rollup.today_utc()) - filters.since < timedelta(
+        days=ROLLUP_AFTER_DAYS
+    ):
         return False
     return by in ("provider", "model") or not (filters.provider or filters.model)
 
