@@ -32,6 +32,7 @@ class SpendRollup(Base):
     __table_args__ = (
         Index(None, "dimension", "tenant_key", "grain", "day"),
         Index(None, "dimension", "tenant_key", "key", "grain", "day"),
+        Index(None, "grain", "day"),  # rolling a day or a month up, and forgetting it
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -52,6 +52,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_ai_spend_rollup_dimension_tenant_key_key_grain_day", ["dimension", "tenant_key", "key", "grain", "day"]
         )
+        batch_op.create_index("ix_ai_spend_rollup_grain_day", ["grain", "day"])
     op.create_table(
         "ai_spend_rollup_stamps",
         sa.Column("grain", sa.String(length=8), nullable=False),
@@ -67,6 +68,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("ai_spend_rollup_stamps")
     with op.batch_alter_table("ai_spend_rollup", schema=None) as batch_op:
+        batch_op.drop_index("ix_ai_spend_rollup_grain_day")
         batch_op.drop_index("ix_ai_spend_rollup_dimension_tenant_key_key_grain_day")
         batch_op.drop_index("ix_ai_spend_rollup_dimension_tenant_key_grain_day")
     op.drop_table("ai_spend_rollup")
