@@ -24,6 +24,25 @@ EMAIL = ToolCallPart(id="c1", name="send_followup_email", arguments={"to": "ada@
 APP_ONLY = ToolCallPart(id="c2", name="app_only", arguments={"note": "x"})
 
 
+@pytest.fixture(
+    params=[("asyncio", "sqlite"), pytest.param(("trio", "postgresql"), marks=pytest.mark.postgres)],
+    ids=["asyncio-sqlite", "trio-postgresql"],
+)
+def backends(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """Both anyio backends and both databases, in two runs rather than four: worker tests are slow."""
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def anyio_backend(backends: tuple[str, str]) -> str:
+    return backends[0]
+
+
+@pytest.fixture
+def db_backend(backends: tuple[str, str]) -> str:
+    return backends[1]
+
+
 @pytest.fixture
 def backend_stack(tmp_path: Path, redis_url: str, database_url: str, anyio_backend: str) -> Iterator[Stack]:
     """A stack on SQLite and PostgreSQL whose workers run actions on the test's anyio backend."""
