@@ -51,6 +51,7 @@ from sqlalchemy.pool import StaticPool
 
 from ai_core.errors import AIError, ConfigurationError, StorageError
 from ai_core.storage.money import register_sqlite_functions
+from ai_core.storage.sqlite_writer import Checkpointer, WriteBusy, begin_now
 from ai_core.storage.urls import display_url, resolve_url
 
 if TYPE_CHECKING:
@@ -70,7 +71,9 @@ _DEFAULT_BUSY_TIMEOUT = 30.0
 class Database:
     """An open database. Create with :meth:`open`; close with :meth:`close`/:meth:`aclose`."""
 
-    def __init__(self, engine: Engine, url: URL, *, threads: int) -> None:
+    def __init__(
+        self, engine: Engine, url: URL, *, threads: int, busy_timeout: float = _DEFAULT_BUSY_TIMEOUT
+    ) -> None:
         self.engine = engine
         self.url = url
         self.dialect: str = engine.dialect.name
@@ -86,6 +89,8 @@ class Database:
         # connection instead of a checkout, reset and checkin per transaction.
         self._keeps_writer = self.is_sqlite and not in_memory
         self._writer: Any = None
+        self._busy_ms = max(1, round(busy_timeout * 1000))
+        self._checkpointer = Checkpointer(self.engine.raw_connection)
         self._closed = False
 
     # -- opening -------------------------------------------------------------
@@ -127,7 +132,7 @@ class Database:
         else:
             raise ConfigurationError(f"unsupported database {display_url(resolved)!r}: use sqlite:/// or postgresql://")
         _label_errors(engine, display_url(resolved), busy_timeout)
-        database = cls(engine, resolved, threads=threads)
+        database = cls(engine, resolved, threads=threads, busy_timeout=busy_timeout or _DEFAULT_BUSY_TIMEOUT)
         try:
             from ai_core.storage import migrate as migrations
 
@@ -204,16 +209,24 @@ class Database:
                 yield conn
 
     @contextmanager
-    def raw_write(self) -> Iterator[RawTransaction]:
+    def raw_write(self, *, wait: bool = True) -> Iterator[RawTransaction]:
         """A write transaction on the pooled DB-API connection, for the hot path
-        (:mod:`ai_core.storage.fastsql`): committed on success, rolled back on error."""
+        (:mod:`ai_core.storage.fastsql`): committed on success, rolled back on error.
+
+        ``wait=False`` (file SQLite, from the event loop) raises
+        :class:`~ai_core.storage.sqlite_writer.WriteBusy` before any statement
+        instead of waiting for a lock or opening a connection."""
         from ai_core.storage.fastsql import RawTransaction
 
-        lock: AbstractContextManager[Any] = self._write_lock if self._write_lock is not None else nullcontext()
-        with lock:
-            raw = self._writer if self._writer is not None else self.engine.raw_connection()
+        lock = self._write_lock
+        if not wait and (lock is None or self._writer is None or not self._keeps_writer):
+            raise WriteBusy
+        if lock is not None and not lock.acquire(blocking=wait):
+            raise WriteBusy
+        try:
+            raw = self._writer if self._writer is not None else self._new_writer()
             self._writer = None
-            committed = False
+            committed = busy = False
             try:
                 # On PostgreSQL the statements are pipelined (psycopg's pipeline
                 # mode): only a RETURNING waits for the server, the rest travel
@@ -222,7 +235,11 @@ class Database:
                 with pipeline:
                     cursor = raw.cursor()
                     if self.is_sqlite:
-                        cursor.execute("BEGIN IMMEDIATE")
+                        try:
+                            self._begin(cursor, wait)
+                        except WriteBusy:
+                            busy = True
+                            raise
                     try:
                         yield RawTransaction(cursor, self.engine.dialect)
                     except BaseException:
@@ -238,10 +255,52 @@ class Database:
                     cursor.close()
                     committed = True
             finally:
-                if committed and self._keeps_writer and not self._closed:
+                if (committed or busy) and self._keeps_writer and not self._closed:
                     self._writer = raw
+                    if committed:
+                        self._checkpointer.committed()
                 else:  # after a failure, the next write starts on a fresh connection
-                    raw.close()
+                    self._retire_writer(raw)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    # The kept writer of file SQLite does not wait for locks (it waits on purpose, in
+    # _begin) and does not checkpoint (the checkpointer's thread does).
+    _WRITER_PRAGMAS = ("PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0")
+
+    def _new_writer(self) -> Any:
+        raw = self.engine.raw_connection()
+        if self._keeps_writer:
+            cursor = raw.cursor()
+            for pragma in self._WRITER_PRAGMAS:
+                cursor.execute(pragma)
+            cursor.close()
+        return raw
+
+    def _begin(self, cursor: Any, wait: bool) -> None:
+        if not self._keeps_writer:
+            cursor.execute("BEGIN IMMEDIATE")
+        elif not wait:
+            begin_now(cursor)
+        else:
+            cursor.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            finally:
+                cursor.execute("PRAGMA busy_timeout=0")
+
+    def _retire_writer(self, raw: Any) -> None:
+        """Give a connection back to the pool with the settings every other connection has."""
+        if self._keeps_writer:
+            try:
+                cursor = raw.cursor()
+                cursor.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+                cursor.execute("PRAGMA wal_autocheckpoint=1000")
+                cursor.close()
+            except Exception:  # a broken connection is dropped, not pooled
+                raw.invalidate()
+        raw.close()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -275,6 +334,7 @@ class Database:
                 writer, self._writer = self._writer, None
                 if writer is not None:
                     writer.close()
+            self._checkpointer.stop()
             self.engine.dispose()
 
     async def aclose(self) -> None:
@@ -385,6 +445,9 @@ def _sqlite_engine(url: URL, echo: bool, busy_timeout: float = _DEFAULT_BUSY_TIM
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Savepoints (group commit) keep their undo pages in a statement journal: in a
+        # temporary file by default, which cost more than the rest of a ledger write.
+        cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
         register_sqlite_functions(dbapi_connection)
 

@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
+import sniffio
+
+from ai_core.storage.sqlite_writer import WriteBusy
 
 if TYPE_CHECKING:
     from ai_core.storage.database import Database
@@ -41,6 +45,7 @@ class _Job:
 class WriteBatcher:
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._write_here = _write_here_for(sniffio.current_async_library())
         self.pending: list[_Job] = []
         self.busy = False
         self.finished = anyio.Event()
@@ -64,12 +69,18 @@ class WriteBatcher:
 
     async def _lead(self) -> None:
         self.busy = True
-        batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
-        for job in batch:
-            job.taken = True
+        batch: list[_Job] = []
         try:
-            with anyio.CancelScope(shield=True):
-                await self.database.run(_run_batch, self.database, batch)
+            # Let the tasks that are ready run first: those about to write join this transaction.
+            await anyio.lowlevel.cancel_shielded_checkpoint()
+            batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+            for job in batch:
+                job.taken = True
+            try:
+                self._write_here(self.database, batch)
+            except WriteBusy:
+                with anyio.CancelScope(shield=True):
+                    await self.database.run(_run_batch, self.database, batch)
         finally:
             for job in batch:
                 job.done = True
@@ -78,9 +89,27 @@ class WriteBatcher:
             finished.set()
 
 
-def _run_batch(database: Database, batch: list[_Job]) -> None:
+def _write_here(database: Database, batch: list[_Job]) -> None:
+    """Write on the event loop's thread, if no lock is taken (:class:`WriteBusy` otherwise)."""
+    _run_batch(database, batch, wait=False)
+
+
+def _write_here_for(backend: str) -> Callable[[Database, list[_Job]], None]:
+    if backend == "trio":  # Ctrl-C must not land between the statements of a ledger write
+        import trio.lowlevel
+
+        return trio.lowlevel.enable_ki_protection(_write_here)
+    return _write_here
+
+
+def _run_batch(database: Database, batch: list[_Job], *, wait: bool = True) -> None:
+    """Run the jobs in one transaction; ``wait=False`` raises :class:`WriteBusy`
+    (before any job ran) rather than wait for a lock."""
+    if len(batch) == 1:  # alone, the job's own transaction is its savepoint
+        _run_alone(database, batch[0], wait=wait)
+        return
     try:
-        with database.raw_write() as tx:
+        with database.raw_write(wait=wait) as tx:
             for job in batch:
                 tx.cursor.execute("SAVEPOINT ai_job")
                 try:
@@ -89,8 +118,21 @@ def _run_batch(database: Database, batch: list[_Job]) -> None:
                     tx.cursor.execute("ROLLBACK TO ai_job")
                     job.error = exc
                 tx.cursor.execute("RELEASE ai_job")
+    except WriteBusy:
+        raise
     except BaseException as exc:  # the commit itself failed: nothing of the batch is stored
         for job in batch:
             if job.error is None:
                 job.error = exc
                 job.result = None
+
+
+def _run_alone(database: Database, job: _Job, *, wait: bool) -> None:
+    try:
+        with database.raw_write(wait=wait) as tx:
+            job.result = job.fn(tx)
+    except WriteBusy:
+        raise
+    except BaseException as exc:  # the job or the commit failed: nothing of it is stored
+        job.error = exc
+        job.result = None
