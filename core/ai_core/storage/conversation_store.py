@@ -10,6 +10,7 @@ once (:mod:`ai_core.storage.fastsql`): this is the path every turn takes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -27,7 +28,7 @@ from ai_core.storage.conversation_tables import (
     FailedAttempt,
     StoredMessage,
 )
-from ai_core.storage.cost_tracker import add_to_cost_tracking, tags_key
+from ai_core.storage.cost_tracker import add_to_cost_tracking, tags_key, tracking_values
 from ai_core.storage.database import Database
 from ai_core.storage.fastsql import Prepared, RawTransaction
 from ai_core.storage.message_format import decode_message, encode_message
@@ -117,9 +118,11 @@ class SQLConversationStore:
     async def record_call(
         self, turn: TurnContext, response: ChatResponse, *, outcome: str = "answered", call_id: str | None = None
     ) -> str:
-        # The staged user messages go in with the call's own row: one conversation update, one insert.
+        # The staged user messages go in with the call's own row: one conversation update, one insert
+        # (on PostgreSQL, one statement in all).
         result: str = await self._write(
-            turn, lambda tx: self._record_call(tx, turn, response, outcome, call_id), takes_staged=True
+            turn, lambda tx: self._record_call(tx, turn, response, outcome, call_id), takes_staged=True,
+            one_statement=self.database.dialect == "postgresql",
         )
         return result
 
@@ -143,14 +146,17 @@ class SQLConversationStore:
             await self._write(turn, lambda tx: self._save_failures(tx, turn, rows))
 
     async def _write(
-        self, turn: TurnContext, job: Callable[[RawTransaction], Any], *, takes_staged: bool = False
+        self, turn: TurnContext, job: Callable[[RawTransaction], Any], *, takes_staged: bool = False,
+        one_statement: bool = False,
     ) -> Any:
         """Run ``job`` in a write transaction, after the turn's staged user messages
-        (or with them, when the job ``takes_staged`` itself)."""
+        (or with them, when the job ``takes_staged`` itself). A job of ``one_statement``
+        runs in autocommit where the database has a cheaper path for it."""
         if not turn.staged:
-            return await self.database.write_job(job)
+            return await self.database.write_job(job, one_statement=one_statement)
 
         def with_staged(tx: RawTransaction) -> Any:
+            turn.staged = True  # a job may run again after a rollback (PostgreSQL's group commit)
             if not takes_staged:
                 self._save_user_turn(tx, turn)
             result = job(tx)
@@ -158,7 +164,7 @@ class SQLConversationStore:
             return result
 
         try:
-            return await self.database.write_job(with_staged)
+            return await self.database.write_job(with_staged, one_statement=one_statement)
         except BaseException:
             turn.staged = True  # the transaction did not commit: the messages are still to write
             raise
@@ -350,66 +356,71 @@ class SQLConversationStore:
         """One model call: its message, usage and money, the conversation totals and
         the cost-tracking row, in one transaction; with the turn's staged user
         messages when it is the turn's first write (one update, one insert)."""
-        now = utcnow()
+        if tx.dialect.name == "postgresql":
+            return self._record_call_in_one_statement(tx, turn, response, outcome, call_id)
+        call = self._call_rows(turn, response, outcome)
+        staged = call.staged
+        if staged:
+            self._tag_resumed(tx, turn)
+        position = self._advance(tx, turn, call.totals, totals=True)
+        row = call.answer(turn, position, call_id)
+        if staged:
+            rows = self._staged_rows(turn, position - staged, call.now)
+            rows.append(row)
+            tx.executemany(_INSERT_MESSAGE, rows)
+        else:
+            tx.execute(_INSERT_MESSAGE, row)
+        tx.executemany(_ADD_PARTICIPANT, call.participants(turn))
+        if call.billable:
+            add_to_cost_tracking(tx, row, tags=tags_key(call.tags), now=call.now)
+        return str(row["id"])
+
+    def _record_call_in_one_statement(
+        self, tx: RawTransaction, turn: TurnContext, response: ChatResponse, outcome: str, call_id: str | None
+    ) -> str:
+        """The same write as :meth:`_record_call`, as one PostgreSQL statement (:mod:`ai_core.storage.pg_ledger`)."""
+        from ai_core.storage.pg_ledger import as_json, record_sql
+
+        call = self._call_rows(turn, response, outcome)
+        record = turn.conversation
+        totals = call.totals
+        conversation = {
+            "id": record.id, "user_id": record.user or turn.user, "tenant": record.tenant or turn.tenant,
+            "tags": list(call.tags), "title": record.title, "metadata": dict(record.metadata), "status": "active",
+            "provider": response.provider, "model": response.model, "message_count": totals["count"],
+            "total_cost": totals["cost"], "unknown_cost_count": totals["unknown"],
+            "total_input_tokens": totals["input_tokens"], "total_output_tokens": totals["output_tokens"],
+            "created_at": call.now, "updated_at": call.now,
+        }
+        row = call.answer(turn, 0, call_id)
+        rows = [*self._staged_rows(turn, 0, call.now), row] if call.staged else [row]
+        for back, message in enumerate(reversed(rows)):  # numbered back from the new message count
+            del message["position"]
+            message["back"] = back
+        tracking = [tracking_values(row, tags=tags_key(call.tags), now=call.now)] if call.billable else []
+        record.stored = True
+        tx.cursor.execute(record_sql(), {
+            "conversation": as_json(conversation), "messages": as_json(rows),
+            "participants": as_json(call.participants(turn)), "id": record.id,
+            "tags": json.dumps(list(call.tags)), "tracking": as_json(tracking),
+        })
+        return str(row["id"])
+
+    def _call_rows(self, turn: TurnContext, response: ChatResponse, outcome: str) -> _CallRows:
         usage = response.usage
         cost = response.cost
         amount = quantize_money(cost.total) if cost is not None and cost.total is not None else None
-        cid = turn.conversation.id
         billable = outcome != "cache_hit"  # a cache hit: the usage it saved, on its row only, never in totals
         staged = len(turn.new_messages) if turn.staged else 0
-        if staged:
-            self._tag_resumed(tx, turn)
-        position = self._advance(tx, turn, {
-            "conversation_id": cid, "count": staged + 1, "now": now,
+        now = utcnow()
+        totals = {
+            "conversation_id": turn.conversation.id, "count": staged + 1, "now": now,
             "provider": response.provider, "model": response.model,
             "cost": amount if amount is not None else Decimal(0), "unknown": 0 if amount is not None else 1,
             "input_tokens": usage.input_tokens if billable else 0,
             "output_tokens": usage.output_tokens if billable else 0,
-        }, totals=True)
-        turn_id = turn.message_ids[0] if turn.message_ids else None
-        row = self._message_row(
-            response.message, conversation_id=cid, position=position, turn=turn, now=now, turn_id=turn_id
-        )
-        tags = turn.all_tags
-        row.update(
-            provider=response.provider,
-            model=response.model,
-            billable=billable,
-            finish_reason=response.finish_reason,
-            response_id=response.id,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cached_input_tokens=usage.cached_input_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            cost=amount,
-            cost_known=amount is not None,
-            currency=cost.currency if cost is not None else None,
-            price_effective_from=cost.price_effective_from if cost is not None else None,
-            priced_by=cost.priced_by if cost is not None else "none",
-            reported_cost=cost.reported if cost is not None else None,
-            latency_ms=response.latency_ms,
-            streamed=turn.streamed,
-            outcome=outcome,
-            usage_estimated=usage.estimated,
-            call_id=call_id,
-            tags=list(tags) if tags else None,
-        )
-        participants = [{
-            "conversation_id": cid, "kind": "model", "participant": f"{response.provider}/{response.model}",
-            "joined_at": now, "role": None,
-        }]
-        if staged:
-            rows = self._staged_rows(turn, position - staged, now)
-            rows.append(row)
-            tx.executemany(_INSERT_MESSAGE, rows)
-            participants += self._user_participant(turn, now)
-        else:
-            tx.execute(_INSERT_MESSAGE, row)
-        tx.executemany(_ADD_PARTICIPANT, participants)
-        if billable:
-            add_to_cost_tracking(tx, row, tags=tags_key(tags), now=now)
-        return str(row["id"])
+        }
+        return _CallRows(self, response, outcome, amount, billable, staged, now, turn.all_tags, totals)
 
     def _save_failures(self, tx: RawTransaction, turn: TurnContext, errors: list[dict[str, Any]]) -> None:
         now = utcnow()
@@ -438,6 +449,59 @@ class SQLConversationStore:
         data = dict(row)
         data["created_at"], data["updated_at"] = as_utc(data["created_at"]), as_utc(data["updated_at"])
         return data
+
+
+class _CallRows:
+    """What one model call writes, whichever database it goes to."""
+
+    def __init__(
+        self, store: SQLConversationStore, response: ChatResponse, outcome: str, amount: Decimal | None,
+        billable: bool, staged: int, now: Any, tags: tuple[str, ...], totals: dict[str, Any],
+    ) -> None:
+        self.store, self.response, self.outcome, self.amount = store, response, outcome, amount
+        self.billable, self.staged, self.now, self.tags, self.totals = billable, staged, now, tags, totals
+
+    def answer(self, turn: TurnContext, position: int, call_id: str | None) -> dict[str, Any]:
+        response, usage, cost = self.response, self.response.usage, self.response.cost
+        row = self.store._message_row(
+            response.message, conversation_id=turn.conversation.id, position=position, turn=turn, now=self.now,
+            turn_id=turn.message_ids[0] if turn.message_ids else None,
+        )
+        row.update(
+            provider=response.provider,
+            model=response.model,
+            billable=self.billable,
+            finish_reason=response.finish_reason,
+            response_id=response.id,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_input_tokens=usage.cached_input_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            cost=self.amount,
+            cost_known=self.amount is not None,
+            currency=cost.currency if cost is not None else None,
+            price_effective_from=cost.price_effective_from if cost is not None else None,
+            priced_by=cost.priced_by if cost is not None else "none",
+            reported_cost=cost.reported if cost is not None else None,
+            latency_ms=response.latency_ms,
+            streamed=turn.streamed,
+            outcome=self.outcome,
+            usage_estimated=usage.estimated,
+            call_id=call_id,
+            tags=list(self.tags) if self.tags else None,
+        )
+        return row
+
+    def participants(self, turn: TurnContext) -> list[dict[str, Any]]:
+        response = self.response
+        rows = [{
+            "conversation_id": turn.conversation.id, "kind": "model",
+            "participant": f"{response.provider}/{response.model}", "joined_at": self.now, "role": None,
+        }]
+        if self.staged:
+            rows += self.store._user_participant(turn, self.now)
+        return rows
 
 
 def _error_row(error: BaseException) -> dict[str, Any]:

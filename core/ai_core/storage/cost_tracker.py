@@ -22,11 +22,12 @@ from ai_core.storage.fastsql import Prepared, RawTransaction
 from ai_core.storage.money import money_add
 from ai_core.storage.sql import dialect_insert_for
 
-__all__ = ["add_to_cost_tracking", "tags_key"]
+__all__ = ["TRACKING_ADDED", "TRACKING_KEY", "add_to_cost_tracking", "tags_key", "tracking_values"]
 
 _tracking = table_of(CostTracking)
-_KEY = ["day", "user_key", "tenant_key", "tags_key", "provider", "model", "currency"]
-_ADDED = ["requests", "unknown_cost_requests", "input_tokens", "output_tokens"]
+TRACKING_KEY = ["day", "user_key", "tenant_key", "tags_key", "provider", "model", "currency"]
+TRACKING_ADDED = ["requests", "unknown_cost_requests", "input_tokens", "output_tokens"]
+_KEY, _ADDED = TRACKING_KEY, TRACKING_ADDED
 
 
 def tags_key(tags: Iterable[str]) -> str:
@@ -55,8 +56,13 @@ _UPSERT = Prepared(_upsert)
 
 def add_to_cost_tracking(tx: RawTransaction, row: dict[str, Any], *, tags: str, now: datetime) -> None:
     """Add one billable ledger ``row`` (as the store writes it) to its tracking row."""
+    tx.execute(_UPSERT, tracking_values(row, tags=tags, now=now))
+
+
+def tracking_values(row: dict[str, Any], *, tags: str, now: datetime) -> dict[str, Any]:
+    """The tracking row's key and increments for one billable ledger ``row``."""
     cost = row["cost"]
-    tx.execute(_UPSERT, {
+    return {
         "day": row["created_on"],
         "user_key": row["user_id"] or "",
         "tenant_key": row["tenant"] or "",
@@ -70,4 +76,4 @@ def add_to_cost_tracking(tx: RawTransaction, row: dict[str, Any], *, tags: str, 
         "output_tokens": row["output_tokens"],
         "cost": cost if cost is not None else Decimal(0),
         "updated_at": now,
-    })
+    }

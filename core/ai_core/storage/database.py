@@ -50,6 +50,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from ai_core.errors import AIError, ConfigurationError, StorageError
+from ai_core.storage.autocommit import AutocommitConnections
 from ai_core.storage.money import register_sqlite_functions
 from ai_core.storage.sqlite_writer import Checkpointer, WriteBusy, begin_now
 from ai_core.storage.urls import display_url, resolve_url
@@ -91,6 +92,7 @@ class Database:
         self._writer: Any = None
         self._busy_ms = max(1, round(busy_timeout * 1000))
         self._checkpointer = Checkpointer(self.engine.raw_connection)
+        self.autocommit = AutocommitConnections(self.engine, size=threads)
         self._closed = False
 
     # -- opening -------------------------------------------------------------
@@ -175,14 +177,17 @@ class Database:
             raise ConfigurationError("the database is closed")
         return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter())
 
-    async def write_job(self, job: Callable[[RawTransaction], T]) -> T:
+    async def write_job(self, job: Callable[[RawTransaction], T], *, one_statement: bool = False) -> T:
         """Run ``job(tx)`` in a write transaction, off the event loop.
 
-        On SQLite, jobs from concurrent tasks share one thread hop and one
-        transaction (group commit, each job in its own SAVEPOINT); on a server
-        database every job is its own transaction, so writers run in parallel.
+        On SQLite, jobs from concurrent tasks share one transaction (group
+        commit, each job in its own SAVEPOINT), written on the event loop when
+        no lock is in the way; on a server database every job is its own
+        transaction, so writers run in parallel. A job that runs exactly
+        ``one_statement`` runs in autocommit there: the statement is the
+        transaction, without a BEGIN, a COMMIT or a pipeline around it.
         """
-        if not self.is_sqlite:
+        if not self.is_sqlite and not one_statement:
             return await self.run(self._write_one, job)
         token = anyio.lowlevel.current_token().native_token
         with self._limiters_lock:
@@ -190,7 +195,7 @@ class Database:
             if batcher is None:
                 from ai_core.storage.group_commit import WriteBatcher
 
-                batcher = self._batchers[token] = WriteBatcher(self)
+                batcher = self._batchers[token] = WriteBatcher(self, statements=not self.is_sqlite)
         result: T = await batcher.submit(job)
         return result
 
@@ -335,6 +340,7 @@ class Database:
                 if writer is not None:
                     writer.close()
             self._checkpointer.stop()
+            self.autocommit.close()
             self.engine.dispose()
 
     async def aclose(self) -> None:

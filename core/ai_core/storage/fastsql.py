@@ -11,10 +11,14 @@ pooled DB-API connection inside :meth:`Database.raw_write`.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, cast
 
+from sqlalchemy.dialects.sqlite import base as sqlite_types
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -29,12 +33,61 @@ class _Compiled:
     processors: tuple[Callable[[Any], Any] | None, ...]
     positional: bool
 
+    def __post_init__(self) -> None:
+        # One C call fetches every value; Python then touches only the values a type converts.
+        object.__setattr__(self, "_pick", _picker(self.names))
+        converted = tuple((i, p) for i, p in enumerate(self.processors) if p is not None)
+        object.__setattr__(self, "_converted", converted)
+
     def params(self, values: Mapping[str, Any]) -> Any:
-        processed = [
-            value if processor is None or value is None else processor(value)
-            for value, processor in zip((values[name] for name in self.names), self.processors, strict=True)
-        ]
-        return tuple(processed) if self.positional else dict(zip(self.names, processed, strict=True))
+        picked = self._pick(values)  # type: ignore[attr-defined]
+        if self._converted:  # type: ignore[attr-defined]
+            picked = list(picked)
+            for index, processor in self._converted:  # type: ignore[attr-defined]
+                value = picked[index]
+                if value is not None:
+                    picked[index] = processor(value)
+        return tuple(picked) if self.positional else dict(zip(self.names, picked, strict=True))
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A function fetching ``names`` from a mapping as a tuple, in one C call."""
+    if not names:
+        return lambda values: ()
+    get = operator.itemgetter(*names)
+    if len(names) == 1:
+        return lambda values: (get(values),)
+    return get  # type: ignore[return-value]
+
+
+def _processor(bind_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The bind processor of ``bind_type``; for SQLite's timestamps and dates, an
+    equivalent one in C (``isoformat``): the same text SQLAlchemy stores."""
+    if dialect.name == "sqlite":
+        impl = dialect.type_descriptor(bind_type)
+        if type(impl) is sqlite_types.DATETIME and impl._storage_format == sqlite_types.DATETIME._storage_format:
+            return _sqlite_datetime
+        if isinstance(impl, sqlite_types.DATE) and impl._storage_format == sqlite_types.DATE._storage_format:
+            return _sqlite_date
+    processor: Callable[[Any], Any] | None = bind_type._cached_bind_processor(dialect)
+    return processor
+
+
+def _sqlite_datetime(value: Any) -> Any:
+    if type(value) is datetime:
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return _DATETIME_FALLBACK(value)
+
+
+def _sqlite_date(value: Any) -> Any:
+    if type(value) is date:
+        return value.isoformat()
+    return _DATE_FALLBACK(value)
+
+
+_SQLITE = sqlite_dialect()
+_DATETIME_FALLBACK: Callable[[Any], Any] = sqlite_types.DATETIME().bind_processor(_SQLITE)  # type: ignore[assignment]
+_DATE_FALLBACK: Callable[[Any], Any] = sqlite_types.DATE().bind_processor(_SQLITE)  # type: ignore[assignment]
 
 
 class Prepared:
@@ -51,7 +104,7 @@ class Prepared:
             # compile() is typed as the base Compiled; DML and SELECT always give an SQLCompiler.
             compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
             names = tuple(compiled.positiontup) if compiled.positiontup is not None else tuple(compiled.binds)
-            processors = tuple(compiled.binds[name].type._cached_bind_processor(dialect) for name in names)
+            processors = tuple(_processor(compiled.binds[name].type, dialect) for name in names)
             found = _Compiled(str(compiled), names, processors, compiled.positiontup is not None)
             self._compiled[dialect.name] = found
         return found

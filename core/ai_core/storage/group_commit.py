@@ -43,8 +43,12 @@ class _Job:
 
 
 class WriteBatcher:
-    def __init__(self, database: Database) -> None:
+    """Group commit for one event loop: SQLite transactions, or (``statements=True``)
+    PostgreSQL one-statement writes sent together in one pipeline."""
+
+    def __init__(self, database: Database, *, statements: bool = False) -> None:
         self.database = database
+        self._statements = statements
         self._write_here = _write_here_for(sniffio.current_async_library())
         self.pending: list[_Job] = []
         self.busy = False
@@ -76,6 +80,10 @@ class WriteBatcher:
             batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
             for job in batch:
                 job.taken = True
+            if self._statements:
+                with anyio.CancelScope(shield=True):
+                    await self.database.run(_run_statements, self.database, batch)
+                return
             try:
                 self._write_here(self.database, batch)
             except WriteBusy:
@@ -125,6 +133,11 @@ def _run_batch(database: Database, batch: list[_Job], *, wait: bool = True) -> N
             if job.error is None:
                 job.error = exc
                 job.result = None
+
+
+def _run_statements(database: Database, batch: list[_Job]) -> None:
+    for job, (result, error) in zip(batch, database.autocommit.run_pipelined([job.fn for job in batch]), strict=True):
+        job.result, job.error = result, error
 
 
 def _run_alone(database: Database, job: _Job, *, wait: bool) -> None:
