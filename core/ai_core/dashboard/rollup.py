@@ -175,20 +175,26 @@ def prepare(database: Database, since: date | None, until: date | None, *, today
         stamps = _stamps(conn, "day", first, last)
         month_stamps = _stamps(conn, "month", first, last)
     failed: set[date] = set()
-    if any(not _same(source.get(day), _stamp(stamps, day)) for day in set(source) | set(stamps)):
-        with _builder(database):  # one builder per process; what another built meanwhile is not built again
+    stale = sorted(d for d in set(source) | set(stamps) if not _same(source.get(d), _stamp(stamps, d)))
+    for chunk in _chunks(stale, source):
+        # One builder at a time per process, a chunk at a time: what another (the start-up
+        # roll-up, another page) built meanwhile is not built again, and nobody waits long.
+        with _builder(database):
             with database.read() as conn:
-                stamps = _stamps(conn, "day", first, last)
-                month_stamps = _stamps(conn, "month", first, last)
-            stale = sorted(d for d in set(source) | set(stamps) if not _same(source.get(d), _stamp(stamps, d)))
-            for chunk in _chunks(stale, source):
-                built = _build_days(database, chunk)
-                if built is None:
-                    failed.update(chunk)
-                    continue
-                for day in chunk:
-                    stamps.pop(day, None)
-                stamps.update(built)
+                fresh = _stamps(conn, "day", chunk[0], chunk[-1])
+            todo = [d for d in chunk if not _same(source.get(d), _stamp(fresh, d))]
+            built = _build_days(database, todo) if todo else {}
+        if built is None:
+            failed.update(todo)
+            continue
+        for day in chunk:
+            stamps.pop(day, None)
+            if day in fresh and day not in todo:
+                stamps[day] = fresh[day]
+        stamps.update(built)
+    if stale:
+        with database.read() as conn:
+            month_stamps = _stamps(conn, "month", first, last)
     wanted = [d for d in _days(since, last_closed) if d not in failed]
     periods = Periods(live_from=max(since, today), until=until, every_day=_runs(wanted))
     periods.live_days = sorted(d for d in failed if since <= d <= last_closed)
