@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ai_core.storage.base import Base
@@ -27,6 +27,12 @@ __all__ = ["Conversation", "ConversationParticipant", "ConversationTag", "Failed
 _ID = String(32)
 
 
+def partial(condition: str) -> dict[str, Any]:
+    """An index's WHERE clause on both databases. Queries filtering the column by
+    equality use such an index (both planners prove ``x = ?`` implies ``x IS NOT NULL``)."""
+    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}
+
+
 def _conversation_fk() -> ForeignKey:
     return ForeignKey("ai_conversations.id", ondelete="CASCADE")
 
@@ -36,8 +42,9 @@ class Conversation(Base):
 
     __tablename__ = "ai_conversations"
     __table_args__ = (
-        Index(None, "user_id", "updated_at"),
-        Index(None, "tenant", "updated_at"),
+        # Partial: most conversations have no user or tenant, and a write then skips these two.
+        Index(None, "user_id", "updated_at", **partial("user_id IS NOT NULL")),
+        Index(None, "tenant", "updated_at", **partial("tenant IS NOT NULL")),
         Index(None, "status", "updated_at"),
         Index(None, "updated_at"),
     )
@@ -94,10 +101,11 @@ class StoredMessage(Base):
     __table_args__ = (
         Index(None, "conversation_id", "position", unique=True),
         Index(None, "created_on", "provider", "model"),
-        Index(None, "user_id", "created_on"),
-        Index(None, "tenant", "created_on"),
+        # Partial: a row without a user, tenant or call id (most rows) is written to none of these.
+        Index(None, "user_id", "created_on", **partial("user_id IS NOT NULL")),
+        Index(None, "tenant", "created_on", **partial("tenant IS NOT NULL")),
         Index(None, "billable", "cost_known", "created_on"),
-        Index(None, "call_id"),
+        Index(None, "call_id", **partial("call_id IS NOT NULL")),
     )
 
     id: Mapped[str] = mapped_column(_ID, primary_key=True)
