@@ -134,6 +134,10 @@ async def test_calculate_costs_prices_unknown_rows_later(ai) -> None:
         expected = (Decimal(reply.usage.input_tokens) * 1 + Decimal(reply.usage.output_tokens) * 2) / Decimal(10**6)
         assert totals["total_cost"] == expected and totals["unknown_cost_count"] == 0
         assert calculate_costs(ai.services) == 0
+        # ai_cost_tracking (what budgets, the dashboard and `ai usage` by tenant or tag read) agrees.
+        [tracked] = _tracking_rows(ai.services.database)
+        assert tracked["cost"] == expected and tracked["unknown_cost_requests"] == 0 and tracked["requests"] == 1
+        assert tracked["input_tokens"] == reply.usage.input_tokens
 
 
 async def test_cleanup_archives_or_deletes_old_conversations(ai) -> None:

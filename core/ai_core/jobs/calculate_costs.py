@@ -3,7 +3,8 @@
 A model with no known price is stored with ``cost_known = false`` (never as
 zero). After ``ai models sync`` or a plugin update brings its price, this job
 prices those rows at the price in force *when each call was made* and adds
-the cost to the conversation totals with SQL increments.
+the cost to the conversation totals and to ``ai_cost_tracking`` with SQL
+increments, in the transaction that prices the row.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from sqlalchemy import select, update
 
 from ai_core.budgets.estimate import price_usage
 from ai_core.storage.base import table_of
-from ai_core.storage.columns import as_utc
+from ai_core.storage.columns import as_utc, utcnow
 from ai_core.storage.conversation_tables import Conversation, StoredMessage
+from ai_core.storage.cost_tracker import reprice_in_cost_tracking
 from ai_core.storage.money import money_add, quantize_money
 from ai_core.types import TokenUsage
 
@@ -50,10 +52,16 @@ def calculate_costs(services: Services, *, database: Database | None = None, sin
             if cost.total is None:
                 continue
             amount = quantize_money(cost.total)
-            conn.execute(update(_m).where(_m.c.id == row["id"], _m.c.cost_known.is_(False)).values(
-                cost=amount, cost_known=True, currency=cost.currency,
-                price_effective_from=cost.price_effective_from, priced_by=f"{cost.priced_by[:56]} (later)",
-            ))
+            priced_row = {
+                "cost": amount, "cost_known": True, "currency": cost.currency,
+                "price_effective_from": cost.price_effective_from, "priced_by": f"{cost.priced_by[:56]} (later)",
+            }
+            changed = conn.execute(
+                update(_m).where(_m.c.id == row["id"], _m.c.cost_known.is_(False)).values(**priced_row)
+            ).rowcount
+            if not changed:  # priced meanwhile by another run
+                continue
+            reprice_in_cost_tracking(conn, dict(row), priced_row, now=utcnow())
             conn.execute(update(_c).where(_c.c.id == row["conversation_id"]).values(
                 total_cost=money_add(_c.c.total_cost, amount),
                 unknown_cost_count=_c.c.unknown_cost_count - 1,

@@ -9,12 +9,13 @@ table from the ledger with the same key (:func:`tags_key`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam
+from sqlalchemy.engine import Connection
 
 from ai_core.storage.analytics_tables import CostTracking
 from ai_core.storage.base import table_of
@@ -22,7 +23,14 @@ from ai_core.storage.fastsql import Prepared, RawTransaction
 from ai_core.storage.money import money_add
 from ai_core.storage.sql import dialect_insert_for
 
-__all__ = ["TRACKING_ADDED", "TRACKING_KEY", "add_to_cost_tracking", "tags_key", "tracking_values"]
+__all__ = [
+    "TRACKING_ADDED",
+    "TRACKING_KEY",
+    "add_to_cost_tracking",
+    "reprice_in_cost_tracking",
+    "tags_key",
+    "tracking_values",
+]
 
 _tracking = table_of(CostTracking)
 TRACKING_KEY = ["day", "user_key", "tenant_key", "tags_key", "provider", "model", "currency"]
@@ -77,3 +85,19 @@ def tracking_values(row: dict[str, Any], *, tags: str, now: datetime) -> dict[st
         "cost": cost if cost is not None else Decimal(0),
         "updated_at": now,
     }
+
+
+def reprice_in_cost_tracking(
+    conn: Connection, row: Mapping[str, Any], priced: Mapping[str, Any], *, now: datetime
+) -> None:
+    """Move a ledger ``row`` recorded with an unknown cost to its ``priced`` form in the
+    tracking table (the same transaction as the row's own update): out of its old key as an
+    unknown-cost request, into its (possibly other-currency) key with its cost."""
+    statement = _upsert(conn.dialect.name)
+    tags = tags_key(row["tags"] or ())
+    before = tracking_values(dict(row), tags=tags, now=now)
+    conn.execute(statement, {
+        **before, "requests": -1, "unknown_cost_requests": -1,
+        "input_tokens": -before["input_tokens"], "output_tokens": -before["output_tokens"], "cost": Decimal(0),
+    })
+    conn.execute(statement, tracking_values({**row, **priced}, tags=tags, now=now))
