@@ -114,6 +114,7 @@ _EXPORTS: dict[str, str] = {
     "AuditTrail": "ai_core.security.audit",
     "ActionSpec": "ai_core.actions",
     "ActionManager": "ai_core.actions",
+    "action": "ai_core.actions",
     "resume_actions": "ai_core.actions",
 }
 
