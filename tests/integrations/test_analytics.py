@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -74,5 +75,31 @@ def test_turned_off_by_configuration(database_url: str) -> None:
         ai.conversation().user("x").send()
         assert ai.events.drain(30)
         assert _rows(ai.services.database) == {"usage": [], "performance": []}
+    finally:
+        ai.close()
+
+
+def test_a_refresh_never_overwrites_rows_built_from_a_later_read(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refresh reads the ledger, then writes; a call and a rebuild that land in between
+    are not undone by the refresh's older rows (this failed once in a loaded CI run)."""
+    import ai_core.integrations.analytics as analytics
+
+    ai = make_ai(database_url, listeners_disabled="analytics")
+    try:
+        ai.conversation("fake/echo").user("one").send()
+        database = ai.services.database
+        read = analytics.performance_rows
+
+        def then_a_call_and_a_rebuild(*args: Any, **kwargs: Any) -> Any:
+            rows = read(*args, **kwargs)  # the refresh has read the ledger: one call
+            ai.conversation("fake/echo").user("two").send()
+            rebuild_analytics(database)  # reads two calls
+            return rows
+
+        monkeypatch.setattr(analytics, "performance_rows", then_a_call_and_a_rebuild)
+        analytics.refresh_analytics(database, [(datetime.now(UTC).date(), "fake", "echo")])
+        assert [row["requests"] for row in _rows(database)["usage"]] == [2]
     finally:
         ai.close()

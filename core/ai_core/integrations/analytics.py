@@ -18,9 +18,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, or_, tuple_
+from sqlalchemy import and_, delete, or_, select, tuple_
 
 from ai_core.events.listener import Listener
 from ai_core.events.types import ConversationUpdated, Event, MessageAdded, RequestFailed
@@ -152,6 +153,15 @@ def refresh_analytics(database: Database, keys: Iterable[Key]) -> int:
         performance = performance_rows(conn, billable, failures, now)
     with database.write() as conn:
         lock_derived_tables(conn)
+        # A rebuild, or another process's refresh, that read the ledger after this one did may
+        # have written its rows meanwhile: those keys keep the newer rows.
+        newer = _built_after(conn, keys, now)
+        if newer:
+            keys = [key for key in keys if key not in newer]
+            usage = [row for row in usage if (row["day"], row["provider"], row["model"]) not in newer]
+            performance = [row for row in performance if (row["day"], row["provider"], row["model"]) not in newer]
+            if not keys:
+                return 0
         conn.execute(delete(_usage).where(tuple_(_usage.c.day, _usage.c.provider, _usage.c.model).in_(keys)))
         conn.execute(
             delete(_performance).where(
@@ -163,3 +173,13 @@ def refresh_analytics(database: Database, keys: Iterable[Key]) -> int:
         if performance:
             conn.execute(_performance.insert(), performance)
     return len(usage) + len(performance)
+
+
+def _built_after(conn: Any, keys: list[Key], snapshot: datetime) -> set[Key]:
+    """The keys whose stored rows were built from a later read of the ledger than ``snapshot``."""
+    found: set[Key] = set()
+    for table in (_usage, _performance):
+        columns = (table.c.day, table.c.provider, table.c.model)
+        rows = conn.execute(select(*columns).where(tuple_(*columns).in_(keys), table.c.built_at > snapshot))
+        found.update((day, provider, model) for day, provider, model in rows)
+    return found
