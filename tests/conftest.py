@@ -12,6 +12,13 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis's per-example deadline (200 ms) measures the machine, not the code: on CI's two
+# cores shared by two workers and the servers, a parser example can take longer and fail as
+# DeadlineExceeded. Speed is measured in benchmarks/, never in tests.
+settings.register_profile("ai-core", deadline=None)
+settings.load_profile("ai-core")
 
 # The servers and files that every directory shares, defined here once. A conftest that imports
 # ``postgres_server``, ``sqlite_template`` or ``redis_server`` from tests/support gets a session
