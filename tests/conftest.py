@@ -14,18 +14,18 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-# Hypothesis's per-example deadline (200 ms) measures the machine, not the code: on CI's two
-# cores shared by two workers and the servers, a parser example can take longer and fail as
-# DeadlineExceeded. Speed is measured in benchmarks/, never in tests.
-settings.register_profile("ai-core", deadline=None)
-settings.load_profile("ai-core")
-
 # The servers and files that every directory shares, defined here once. A conftest that imports
 # ``postgres_server``, ``sqlite_template`` or ``redis_server`` from tests/support gets a session
 # fixture of its own under that name; these, which hold the real thing, exist once per session.
 from support.db_fixtures import _sqlite_template_session  # noqa: F401
 from support.postgres import _postgres_server_session  # noqa: F401
 from support.redis_server import _redis_server_session  # noqa: F401
+
+# Hypothesis's per-example deadline (200 ms) measures the machine, not the code: on CI's two
+# cores shared by two workers and the servers, a parser example can take longer and fail as
+# DeadlineExceeded. Speed is measured in benchmarks/, never in tests.
+settings.register_profile("ai-core", deadline=None)
+settings.load_profile("ai-core")
 
 
 @pytest.fixture(params=["asyncio", "trio"])
