@@ -108,3 +108,31 @@ async def test_one_conversation_written_from_many_tasks_stays_numbered(database)
     assert totals is not None and totals["message_count"] == 60
     assert totals["total_cost"] == Decimal("0.0000075") * 30
     assert positions == list(range(1, 61))
+
+
+@_postgres_only
+async def test_a_call_whose_values_cannot_be_stored_fails_alone_and_the_others_are_stored_once(database) -> None:
+    store = database.conversation_store(owns_database=False)
+    turns = [_turn() for _ in range(16)]
+    broken = {2, 9}
+    for index in broken:  # a value JSON cannot carry: the job fails in Python, before its statement
+        turns[index].conversation.metadata["when"] = {1, 2}
+    outcomes: dict[int, str] = {}
+
+    async def call(index: int) -> None:
+        await store.save_user_turn(turns[index])
+        try:
+            await store.record_call(turns[index], _response())
+            outcomes[index] = "stored"
+        except TypeError:
+            outcomes[index] = "failed"
+
+    async with anyio.create_task_group() as group:
+        for index in range(len(turns)):
+            group.start_soon(call, index)
+    assert {i for i, outcome in outcomes.items() if outcome == "failed"} == broken
+    with database.read() as conn:
+        counts = dict(conn.execute(select(Conversation.__table__.c.id, Conversation.__table__.c.message_count)).all())
+        rows = conn.execute(select(StoredMessage.__table__.c.id)).all()
+    assert set(counts.values()) == {2} and len(counts) == len(turns) - len(broken)
+    assert len(rows) == 2 * (len(turns) - len(broken))  # nothing written twice by the re-run

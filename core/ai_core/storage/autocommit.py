@@ -49,10 +49,10 @@ class AutocommitConnections:
         return result
 
     def run_pipelined(self, jobs: list[Callable[[Any], Any]]) -> list[tuple[Any, BaseException | None]]:
-        """Each job's statement, all sent in one pipeline (one round trip); each job's
-        result or error. The pipeline is one implicit transaction: if a statement fails,
-        none of them is stored, and the jobs are run again one by one so only the
-        failing one fails (jobs must be safe to run again after a rollback)."""
+        """Each job's statement, all sent in one pipeline (one round trip) and one
+        transaction; each job's result or error. If anything fails, none of them is
+        stored, and the jobs are run again one by one so only the failing one fails
+        (jobs must be safe to run again after a rollback)."""
         from ai_core.storage.fastsql import RawTransaction
 
         if len(jobs) == 1:
@@ -60,7 +60,9 @@ class AutocommitConnections:
         raw = self._take()
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
-            with raw.pipeline():
+            # One explicit transaction: whatever fails (a statement on the server, or a job's
+            # own code before its statement was queued), none of the batch is stored.
+            with raw.pipeline(), raw.transaction():
                 cursor = raw.cursor()
                 tx = RawTransaction(cursor, self._engine.dialect)
                 for job in jobs:
