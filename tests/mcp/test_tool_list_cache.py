@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -108,8 +107,9 @@ async def test_the_npm_reference_server_answers_tools_list_once_across_sends(
         for who, m in wire
         if m.get("method") in ("tools/list", "notifications/tools/list_changed")
     ]
-    # (On a busy machine the notice may even arrive before the first list.)
-    assert "list" in events and ("list", "list") not in pairwise(events)
+    # (On a busy machine the notice may arrive before the first list, and the list it asks
+    # for then follows that one.) At most one list per notice, plus the first.
+    assert "list" in events
     assert events.count("list") <= events.count("changed") + 1
     calls = [i for i, (who, m) in enumerate(wire) if who == "c" and m.get("method") == "tools/call"]
     assert not any(m.get("method") == "tools/list" for _, m in wire[calls[0] :])
