@@ -207,12 +207,20 @@ class SQLConversationStore:
         totals, when given); add its tags. Whether this created it."""
         record = turn.conversation
         tags = turn.all_tags
-        first = first or {}
-        created = tx.returned(_CREATE_CONVERSATION, {
+        created = tx.returned(_CREATE_CONVERSATION, self._conversation_row(turn, now, first or {})) != []
+        if tags:
+            tx.executemany(_ADD_TAG, [{"conversation_id": record.id, "tag": tag} for tag in tags])
+        return created
+
+    @staticmethod
+    def _conversation_row(turn: TurnContext, now: Any, first: dict[str, Any]) -> dict[str, Any]:
+        """The conversation's row as its first write creates it, with ``first``'s count and totals."""
+        record = turn.conversation
+        return {
             "id": record.id,
             "user_id": record.user or turn.user,
             "tenant": record.tenant or turn.tenant,
-            "tags": list(tags),
+            "tags": list(turn.all_tags),
             "title": record.title,
             "metadata": dict(record.metadata),
             "status": "active",
@@ -226,10 +234,7 @@ class SQLConversationStore:
             "created_at": now,
             "updated_at": now,
             "archived_at": None,
-        }) != []
-        if tags:
-            tx.executemany(_ADD_TAG, [{"conversation_id": record.id, "tag": tag} for tag in tags])
-        return created
+        }
 
     @staticmethod
     def _add_tags(tx: RawTransaction, turn: TurnContext) -> None:
@@ -383,15 +388,7 @@ class SQLConversationStore:
 
         call = self._call_rows(turn, response, outcome)
         record = turn.conversation
-        totals = call.totals
-        conversation = {
-            "id": record.id, "user_id": record.user or turn.user, "tenant": record.tenant or turn.tenant,
-            "tags": list(call.tags), "title": record.title, "metadata": dict(record.metadata), "status": "active",
-            "provider": response.provider, "model": response.model, "message_count": totals["count"],
-            "total_cost": totals["cost"], "unknown_cost_count": totals["unknown"],
-            "total_input_tokens": totals["input_tokens"], "total_output_tokens": totals["output_tokens"],
-            "created_at": call.now, "updated_at": call.now,
-        }
+        conversation = self._conversation_row(turn, call.now, call.totals)
         row = call.answer(turn, 0, call_id)
         rows = [*self._staged_rows(turn, 0, call.now), row] if call.staged else [row]
         for back, message in enumerate(reversed(rows)):  # numbered back from the new message count

@@ -38,7 +38,7 @@ from sqlalchemy.types import TypeEngine
 
 from ai_core.storage.analytics_tables import CostTracking
 from ai_core.storage.base import table_of
-from ai_core.storage.conversation_tables import Conversation, StoredMessage
+from ai_core.storage.conversation_tables import Conversation, ConversationParticipant, StoredMessage
 from ai_core.storage.cost_tracker import TRACKING_ADDED, TRACKING_KEY
 from ai_core.storage.money import Money
 
@@ -47,10 +47,10 @@ __all__ = ["as_json", "record_sql"]
 _conversations = table_of(Conversation)
 _messages = table_of(StoredMessage)
 _tracking = table_of(CostTracking)
+_participants = table_of(ConversationParticipant)
 
 _ADDED_TO_CONVERSATION = ("message_count", "unknown_cost_count", "total_input_tokens", "total_output_tokens")
 _REPLACED_IN_CONVERSATION = ("updated_at", "provider", "model")
-_PARTICIPANT_COLUMNS = ("conversation_id", "kind", "participant", "joined_at", "role")
 
 
 def _pg_type(column_type: TypeEngine[Any]) -> str:
@@ -84,6 +84,7 @@ def record_sql() -> str:
     replaced = ",".join(f"{n}=excluded.{n}" for n in _REPLACED_IN_CONVERSATION)
     messages = [c.name for c in _messages.columns if c.name != "position"]
     tracked = [c.name for c in _tracking.columns if c.name != "id"]
+    joined = [c.name for c in _participants.columns]
     tracking_added = ",".join(f"{n}=ai_cost_tracking.{n}+excluded.{n}" for n in TRACKING_ADDED)
     return (
         f"WITH conv AS (INSERT INTO ai_conversations ({','.join(conv)})"
@@ -93,9 +94,8 @@ def record_sql() -> str:
         f" msgs AS (INSERT INTO ai_messages ({','.join(messages)},position)"
         f" SELECT {','.join('r.' + n for n in messages)},(SELECT message_count FROM conv)-r.back"
         f" FROM jsonb_to_recordset(%(messages)s::jsonb) AS r({_record_of(_messages, messages)},back int)),"
-        f" parts AS (INSERT INTO ai_conversation_participants ({','.join(_PARTICIPANT_COLUMNS)})"
-        " SELECT * FROM jsonb_to_recordset(%(participants)s::jsonb)"
-        f" AS r(conversation_id text,kind text,participant text,joined_at timestamptz,role text)"
+        f" parts AS (INSERT INTO ai_conversation_participants ({','.join(joined)})"
+        f" SELECT * FROM jsonb_to_recordset(%(participants)s::jsonb) AS r({_record_of(_participants, joined)})"
         " ON CONFLICT DO NOTHING),"
         " tags AS (INSERT INTO ai_conversation_tags (conversation_id,tag)"
         " SELECT %(id)s,t FROM jsonb_array_elements_text(%(tags)s::jsonb) t ON CONFLICT DO NOTHING),"
