@@ -34,12 +34,15 @@ from ai_core.pipeline.store import ConversationStore, MemoryStore
 from ai_core.pipeline.syncbridge import SyncBridge
 from ai_core.plugins import PluginRegistry, default_registry
 from ai_core.services import Services
+from ai_core.shield import wait_shielded
 from ai_core.types import ModelInfo
 
 if TYPE_CHECKING:
     from ai_core.batch import BatchResult
 
 __all__ = ["AI"]
+
+SHIELDED_GRACE = 10.0  # seconds aclose waits for ledger writes of cancelled calls to end
 
 
 class AI:
@@ -230,6 +233,8 @@ class AI:
         self._bridge.close()
 
     async def _release(self) -> None:
+        with anyio.move_on_after(SHIELDED_GRACE, shield=True):
+            await wait_shielded()  # ledger writes of calls cancelled on the way out (Ctrl-C in asyncio.run)
         await self.providers.aclose()
         await self._mcp.aclose()
         await self.services.events.adrain()

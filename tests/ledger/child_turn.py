@@ -2,6 +2,7 @@
 
     python child_turn.py tool     # the model asks for a tool; the tool blocks (answer already recorded)
     python child_turn.py stream   # a stream that stalls after its first text
+    python child_turn.py burst    # asyncio.run: rounds of 40 concurrent calls, until Ctrl-C
 
 The database, provider address and budgets come from the environment
 (AI_DATABASE_URL, AI_OPENAI_BASE_URL, AI_OPENAI_API_KEY, AI_BUDGETS). It prints
@@ -10,6 +11,7 @@ one marker line when it reaches the point where the test kills it.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 
@@ -23,7 +25,27 @@ def block(reason: str) -> str:
     return "never"
 
 
+async def burst() -> None:
+    """What an asyncio application does: ``asyncio.gather`` of many calls, ``asyncio.run``
+    at the top (whose Ctrl-C cancels the main task natively, and gather its children)."""
+    answered = 0
+
+    async def one(ai: AI, index: int) -> None:
+        nonlocal answered
+        await ai.conversation("openai/gpt-4o-mini", user="ann", tags=["burst"]).user(f"hi {index}").asend()
+        answered += 1
+        if answered % 25 == 0:  # mid-round: 40 calls in flight
+            print(f"ANSWERED {answered}", flush=True)
+
+    async with AI() as ai:
+        while True:
+            await asyncio.gather(*(one(ai, index) for index in range(40)))
+
+
 def main(mode: str) -> None:
+    if mode == "burst":
+        asyncio.run(burst())
+        return
     with AI() as ai:
         chat = ai.conversation("openai/gpt-4o-mini", user="ann", tenant="acme", tags=["kill"])
         if mode == "tool":

@@ -138,3 +138,43 @@ def test_a_signal_mid_stream_leaves_a_consistent_database_and_no_lasting_hold(
             providers={"openai": {"api_key": TEST_API_KEY, "base_url": openai_server.base_url}}) as ai:
         assert ai.conversation("openai/gpt-4o-mini", user="ann", tenant="acme").user("again").send().text == "next"
     assert [h.status for h in _holds(opened)].count("held") == 0
+
+
+def _check_holds_match_the_ledger(database: Database) -> None:
+    """Every hold closed; each settled one charged exactly its call's ledger row, each
+    released one for a call the provider never answered."""
+    messages = StoredMessage.__table__
+    with database.read() as conn:
+        recorded = {r.call_id: r.cost for r in conn.execute(select(messages.c.call_id, messages.c.cost))
+                    if r.call_id is not None}
+        calls = [r.call_id for r in conn.execute(select(messages.c.call_id)) if r.call_id is not None]
+    assert len(calls) == len(set(calls))  # each call once
+    holds = _holds(database)
+    assert [h.status for h in holds if h.status not in ("settled", "released")] == []
+    assert {h.call_id: h.actual for h in holds if h.status == "settled"} == recorded
+    assert not {h.call_id for h in holds if h.status == "released"} & set(recorded)
+
+
+def test_ctrl_c_in_asyncio_run_closes_every_hold_and_keeps_every_answer(
+    openai_server: OpenAICompatServer, opened: Database, database_url: str
+) -> None:
+    # asyncio cancels natively (gather's children, asyncio.run's main task): a shielded
+    # scope does not stop that, and once left answers unrecorded but charged, and holds held.
+    openai_server.reply(Completion(text="ok", usage=Usage(prompt_tokens=20, completion_tokens=5)))
+    for target, pause in (("ANSWERED 75", 0.0), ("ANSWERED 100", 0.01), ("ANSWERED 150", 0.03)):
+        child = _start("burst", openai_server, database_url, lease=600.0)
+        try:
+            _wait_for(child, target)
+            time.sleep(pause)  # at different stages of the calls in flight
+            child.send_signal(signal.SIGINT)
+            assert child.wait(timeout=60) != 0
+        finally:
+            child.kill()
+    rows = _check_consistent(opened, answered_calls=len(_billable(opened)))
+    assert len(rows) >= 325
+    _check_holds_match_the_ledger(opened)
+
+
+def _billable(database: Database) -> list[object]:
+    with database.read() as conn:
+        return list(conn.execute(select(StoredMessage.__table__.c.id).where(StoredMessage.__table__.c.billable)))

@@ -32,6 +32,7 @@ from ai_core.events.listener import Listener
 from ai_core.events.types import AgentActionCompleted, AgentActionRequested
 from ai_core.logging import get_logger
 from ai_core.pipeline.store import ConversationRecord, TurnContext, new_id
+from ai_core.shield import shielded
 from ai_core.types import Message
 
 if TYPE_CHECKING:
@@ -323,8 +324,7 @@ class ActionManager:
         database = self.services.database
         now = datetime.now(UTC)
         if database is not None:
-            with anyio.CancelScope(shield=True):
-                return bool(await database.run(rows.complete, database, claimed, status, result, error, now))
+            return bool(await shielded(database.run, rows.complete, database, claimed, status, result, error, now))
         with self._lock:
             row = self._rows.get(claimed.id)
             if row is None or row.status != "running" or row.attempts != claimed.attempts:
@@ -367,8 +367,7 @@ class ActionManager:
         await self._append_outcome(row, recovering=recovering)
         database = self.services.database
         if database is not None:
-            with anyio.CancelScope(shield=True):
-                await database.run(rows.mark_followed_up, database, row.id)
+            await shielded(database.run, rows.mark_followed_up, database, row.id)
 
     def live_builder(self, conversation_id: str | None) -> ConversationBuilder | None:
         """The conversation object that requested an action, while it lives in this process."""

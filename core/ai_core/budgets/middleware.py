@@ -34,12 +34,11 @@ from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from ai_core.budgets.model import Budget, parse_budgets
 from ai_core.errors import BudgetExceededError, BudgetUnknownCostError, _money
 from ai_core.logging import get_logger
 from ai_core.pipeline.middleware import Call, Middleware, Next, StreamNext
+from ai_core.shield import shielded
 from ai_core.types import ChatRequest, ChatResponse, Cost, StreamCompleted, StreamEvent
 
 if TYPE_CHECKING:
@@ -94,11 +93,9 @@ class BudgetMiddleware(Middleware):
         try:
             response = await call_next(call)
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._close(call, hold, None)
+            await self._shielded(call, self._close, call, hold, None)
             raise
-        with anyio.CancelScope(shield=True):
-            await self._close(call, hold, response)
+        await self._shielded(call, self._close, call, hold, response)
         return response
 
     def stream(self, call: Call, call_next: StreamNext) -> AsyncIterator[StreamEvent]:
@@ -117,15 +114,12 @@ class BudgetMiddleware(Middleware):
                     response = event.response
                 yield event
         except Exception:
-            with anyio.CancelScope(shield=True):
-                await self._close(call, hold, response)
+            await self._shielded(call, self._close, call, hold, response)
             raise
         except BaseException:  # abandoned or cancelled mid-stream: never free
-            with anyio.CancelScope(shield=True):
-                await self._close(call, hold, response, abandoned=True)
+            await self._shielded(call, self._close, call, hold, response, abandoned=True)
             raise
-        with anyio.CancelScope(shield=True):
-            await self._close(call, hold, response, abandoned=True)
+        await self._shielded(call, self._close, call, hold, response, abandoned=True)
 
     # -- admission ---------------------------------------------------------------------
 
@@ -144,7 +138,13 @@ class BudgetMiddleware(Middleware):
         hold = None
         if applicable:
             hold = self._hold(call, worst, applicable)
-            report = await self._run(call.services, "reserve", hold, lease=call.services.settings.budget_hold_lease)
+            lease = call.services.settings.budget_hold_lease
+            try:
+                report = await self._shielded(call, self._run, call.services, "reserve", hold, lease=lease)
+            except BaseException as exc:
+                if not isinstance(exc, Exception):  # cancelled as the hold was written: the call is off
+                    await self._shielded(call, self._run, call.services, "release", hold)
+                raise  # or refused: nothing was held
             self._announce(call, report)
             call.state["budget_hold"] = hold
         if hard and amount is not None and not worst.explicit:
@@ -254,6 +254,15 @@ class BudgetMiddleware(Middleware):
             log.error("budget_settle_failed", error=f"{type(exc).__name__}: {exc}")
             return
         self._announce(call, report)
+
+    @staticmethod
+    async def _shielded(call: Call, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run ledger work to its end even if the call is cancelled meanwhile (a hold
+        written must be released; a charge must land); in memory there is no I/O to
+        interrupt, so no task of its own is needed."""
+        if call.services.database is None:
+            return await fn(*args, **kwargs)
+        return await shielded(fn, *args, **kwargs)
 
     async def _run(self, services: Services, action: str, *args: Any, **kwargs: Any) -> Any:
         ledger = self.ledger_for(services)

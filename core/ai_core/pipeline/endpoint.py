@@ -21,8 +21,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, cast
 
-import anyio
-
 from ai_core import errors
 from ai_core.drivers.streaming import UNREPORTED_USAGE, StreamAccumulator
 from ai_core.events.types import MessageAdded
@@ -30,6 +28,7 @@ from ai_core.logging import get_logger
 from ai_core.pipeline.middleware import Call
 from ai_core.pipeline.processing import ResponseProcessor, utcnow
 from ai_core.pipeline.store import TurnContext, new_id
+from ai_core.shield import shielded
 from ai_core.types import (
     ChatResponse,
     Cost,
@@ -97,10 +96,9 @@ class RecordingEndpoint:
                     "stream ended without a final response", provider=call.request.provider
                 )
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._save_attempts(call, failures[:-1])
-                if not completed and not delivered.empty:
-                    await self._record_interrupted(call, delivered, started_at, started)
+            await shielded(self._save_attempts, call, failures[:-1])
+            if not completed and not delivered.empty:
+                await shielded(self._record_interrupted, call, delivered, started_at, started)
             raise
         await self._save_attempts(call, failures)
 
@@ -119,10 +117,9 @@ class RecordingEndpoint:
         for stored_form in call.state.get("store_filters", ()):  # e.g. the PII layer's redaction
             stored = stored_form(stored)
         try:
-            with anyio.CancelScope(shield=True):
-                update["message_id"] = await self.services.store.record_call(
-                    turn, stored, outcome=outcome, call_id=call_id
-                )
+            update["message_id"] = await shielded(
+                self.services.store.record_call, turn, stored, outcome=outcome, call_id=call_id
+            )
         except Exception as exc:
             log.error(
                 "ledger_write_failed", provider=response.provider, model=response.model,
@@ -181,8 +178,7 @@ class RecordingEndpoint:
         if not attempts:
             return
         try:
-            with anyio.CancelScope(shield=True):
-                await self.services.store.save_failed_attempts(call.state["turn"], attempts)
+            await shielded(self.services.store.save_failed_attempts, call.state["turn"], attempts)
         except Exception as exc:  # the call's own outcome matters more than this bookkeeping
             log.error("failed_attempts_not_recorded", error=f"{type(exc).__name__}: {exc}")
 

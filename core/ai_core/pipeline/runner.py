@@ -21,8 +21,6 @@ from contextlib import aclosing
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
-import anyio
-
 from ai_core import errors
 from ai_core.events.types import (
     ConversationCreated,
@@ -39,6 +37,7 @@ from ai_core.pipeline.lifecycle import check_lifecycle
 from ai_core.pipeline.middleware import Call, Middleware, Next, StreamNext, compose, compose_stream, order_layers
 from ai_core.pipeline.providers import ProviderManager
 from ai_core.pipeline.store import TurnContext
+from ai_core.shield import shielded
 from ai_core.types import ChatResponse, Cost, Message, StreamCompleted, StreamEvent
 
 if TYPE_CHECKING:
@@ -226,7 +225,7 @@ class TurnRunner:
         if round_number == self.services.settings.tool_rounds:
             limit = self.services.settings.tool_rounds
             assert response.message_id is not None
-            await store.set_outcome(turn, response.message_id, "tool_round_limit")
+            await shielded(store.set_outcome, turn, response.message_id, "tool_round_limit")
             # Answer every call, so the stored conversation stays valid to send again.
             await self._append(conv, turn, [
                 Message.tool_result(call.id, f"not run: this turn reached its limit of {limit} tool rounds",
@@ -242,14 +241,12 @@ class TurnRunner:
             raise
         await self._append(conv, turn, run.results)
         if run.deferred:  # the turn ends here; conversation.approve()/deny() continue it
-            with anyio.CancelScope(shield=True):
-                await conv._ai._mcp_pending.add(run.deferred)
+            await shielded(conv._ai._mcp_pending.add, run.deferred)
             return False
         return True
 
     async def _append(self, conv: ConversationBuilder, turn: TurnContext, messages: list[Message]) -> None:
-        with anyio.CancelScope(shield=True):
-            ids = await self.services.store.save_messages(turn, messages)
+        ids = await shielded(self.services.store.save_messages, turn, messages)
         _messages_added(self.services, turn, messages, ids)
         conv._history.extend(messages)
 
@@ -319,11 +316,10 @@ class TurnRunner:
     async def _failed(self, turn: TurnContext, exc: BaseException) -> None:
         store = self.services.store
         try:
-            with anyio.CancelScope(shield=True):
-                if isinstance(exc, Exception) and not isinstance(exc, errors.LedgerWriteError):
-                    await store.save_failure(turn, exc)
-                else:  # cancelled (Ctrl-C, a timeout around the call): the user's messages still count
-                    await store.flush(turn)
+            if isinstance(exc, Exception) and not isinstance(exc, errors.LedgerWriteError):
+                await shielded(store.save_failure, turn, exc)
+            else:  # cancelled (Ctrl-C, a timeout around the call): the user's messages still count
+                await shielded(store.flush, turn)
         except Exception:  # the original error matters more than the bookkeeping
             return
         events = self.services.events
@@ -355,8 +351,7 @@ class TurnRunner:
                 update["parsed"] = conv._parse_output(last)
             except errors.MalformedResponseError:
                 if last.message_id is not None:
-                    with anyio.CancelScope(shield=True):
-                        await self.services.store.set_outcome(turn, last.message_id, "parse_failed")
+                    await shielded(self.services.store.set_outcome, turn, last.message_id, "parse_failed")
                 raise
         final = last.model_copy(update=update)
         events = self.services.events

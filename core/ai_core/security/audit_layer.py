@@ -13,11 +13,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from ai_core import errors
 from ai_core.logging import get_logger
 from ai_core.pipeline.middleware import Call, Middleware, Next, StreamNext
+from ai_core.shield import shielded
 from ai_core.types import ChatResponse, StreamCompleted, StreamEvent
 
 if TYPE_CHECKING:
@@ -101,8 +100,7 @@ class AuditMiddleware(Middleware):
             return
         entry = audit_entry(call, occurred, response, error, abandoned=abandoned)
         try:
-            with anyio.CancelScope(shield=True):
-                await trail.aappend(entry)
+            await shielded(trail.aappend, entry)
         except Exception as exc:
             log.error(
                 "audit_write_failed",

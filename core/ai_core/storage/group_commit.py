@@ -22,6 +22,7 @@ import anyio
 import anyio.lowlevel
 import sniffio
 
+from ai_core.shield import shielded
 from ai_core.storage.sqlite_writer import WriteBusy
 
 if TYPE_CHECKING:
@@ -81,14 +82,12 @@ class WriteBatcher:
             for job in batch:
                 job.taken = True
             if self._statements:
-                with anyio.CancelScope(shield=True):
-                    await self.database.run(_run_statements, self.database, batch)
+                await shielded(self.database.run, _run_statements, self.database, batch)
                 return
             try:
                 self._write_here(self.database, batch)
             except WriteBusy:
-                with anyio.CancelScope(shield=True):
-                    await self.database.run(_run_batch, self.database, batch)
+                await shielded(self.database.run, _run_batch, self.database, batch)
         finally:
             for job in batch:
                 job.done = True

@@ -1,0 +1,86 @@
+"""Finish a piece of bookkeeping even when the caller is cancelled.
+
+``with anyio.CancelScope(shield=True)`` keeps anyio's own cancel scopes out,
+but not asyncio's native cancellation: ``asyncio.gather`` cancelling its
+children, ``asyncio.wait_for`` and ``asyncio.timeout`` running out, Ctrl-C in
+``asyncio.run`` and any ``task.cancel()`` throw ``CancelledError`` straight
+into whatever the task awaits, shield or not. A ledger write or a hold's
+release interrupted that way is half done: the worker thread still writes, but
+the caller never learns the message id, and a hold stays taken until its lease
+runs out.
+
+:func:`shielded` runs such work so that it always finishes. On asyncio it runs
+in a task of its own, which no cancellation of the caller reaches; the caller
+waits for it to end and only then takes its cancellation. On trio a shielded
+scope is enough: trio has no other way to cancel. :func:`wait_shielded` lets
+:meth:`AI.aclose <ai_core.AI.aclose>` wait for work still finishing before it
+closes the database under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio
+import sniffio
+
+__all__ = ["shielded", "wait_shielded"]
+
+T = TypeVar("T")
+
+_running: set[asyncio.Task[Any]] = set()  # finishing, on any loop: aclose waits for its own loop's
+
+
+async def shielded(fn: Callable[..., Coroutine[Any, Any, T]], /, *args: Any, **kwargs: Any) -> T:
+    """``await fn(*args, **kwargs)`` to its end whatever cancels the caller meanwhile;
+    then the caller's cancellation (if any) is raised, else ``fn``'s result or error."""
+    if sniffio.current_async_library() != "asyncio":
+        with anyio.CancelScope(shield=True):
+            return await fn(*args, **kwargs)
+    loop = asyncio.get_running_loop()
+    task: asyncio.Task[T] = loop.create_task(fn(*args, **kwargs))
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    try:
+        await _ended(task, loop)
+    except asyncio.CancelledError:
+        # Natively or by an anyio scope: wait on, shielded so that anyio stops cancelling.
+        with anyio.CancelScope(shield=True):
+            while not task.done():
+                try:
+                    await _ended(task, loop)
+                except asyncio.CancelledError:
+                    pass
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller's cancellation is what it sees
+        raise
+    return task.result()
+
+
+def _end(ended: asyncio.Future[None], _: object) -> None:
+    if not ended.done():
+        ended.set_result(None)
+
+
+def _ended(task: asyncio.Task[Any], loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+    """A future done when ``task`` is: cancelling it leaves the task alone
+    (cheaper than ``asyncio.shield`` or ``asyncio.wait``, measured)."""
+    ended: asyncio.Future[None] = loop.create_future()
+    if task.done():
+        ended.set_result(None)
+    else:
+        task.add_done_callback(partial(_end, ended))
+    return ended
+
+
+async def wait_shielded() -> None:
+    """Wait for the shielded work on this loop to end (bound it with a cancel scope)."""
+    if sniffio.current_async_library() != "asyncio":
+        return  # trio: shielded work runs in the task that asked for it, which has ended
+    loop = asyncio.get_running_loop()
+    mine = [task for task in _running if task.get_loop() is loop and task is not asyncio.current_task()]
+    if mine:
+        await asyncio.wait(mine)

@@ -1,0 +1,86 @@
+"""shielded(): bookkeeping runs to its end whatever cancels its caller."""
+
+from __future__ import annotations
+
+import asyncio
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from ai_core.shield import shielded, wait_shielded
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_cancelled_scope_waits_for_the_work_then_cancels() -> None:
+    done: list[str] = []
+
+    async def write() -> str:
+        await anyio.sleep(0.05)
+        done.append("written")
+        return "id"
+
+    after: list[str] = []
+    with anyio.move_on_after(0.01) as scope:
+        value = await shielded(write)
+        await anyio.lowlevel.checkpoint()  # trio delivers the cancellation here, asyncio already did
+        after.append(value)
+    assert scope.cancelled_caught and done == ["written"] and after == []
+
+
+async def test_the_work_s_result_and_error_reach_the_caller() -> None:
+    async def value(x: int, *, y: int) -> int:
+        await anyio.sleep(0)
+        return x + y
+
+    async def fail() -> None:
+        raise ValueError("bad row")
+
+    assert await shielded(value, 1, y=2) == 3
+    with pytest.raises(ValueError, match="bad row"):
+        await shielded(fail)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # trio has no cancellation but its scopes
+@pytest.mark.parametrize("times", [1, 3])
+async def test_native_asyncio_cancellation_waits_for_the_work(times: int) -> None:
+    done: list[str] = []
+    started = asyncio.Event()
+
+    async def write() -> None:
+        started.set()
+        await asyncio.sleep(0.05)
+        done.append("written")
+
+    async def caller() -> None:
+        await shielded(write)
+        done.append("after")  # never: the caller was cancelled
+
+    task = asyncio.ensure_future(caller())
+    await started.wait()
+    for _ in range(times):  # as asyncio.gather and asyncio.run's Ctrl-C do, maybe more than once
+        task.cancel()
+        await asyncio.sleep(0.005)
+    assert not task.done() and done == []
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert done == ["written"]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_wait_shielded_waits_for_work_whose_caller_is_gone() -> None:
+    done: list[str] = []
+
+    async def write() -> None:
+        await asyncio.sleep(0.05)
+        done.append("written")
+
+    task = asyncio.ensure_future(shielded(write))
+    await asyncio.sleep(0)
+    task.cancel()  # the caller's task ends...
+    await asyncio.sleep(0.001)
+    assert done == []
+    with anyio.fail_after(5):
+        await wait_shielded()  # ...what it started is waited for before the database closes
+    assert done == ["written"]
