@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,5 +102,24 @@ def test_a_refresh_never_overwrites_rows_built_from_a_later_read(
         monkeypatch.setattr(analytics, "performance_rows", then_a_call_and_a_rebuild)
         analytics.refresh_analytics(database, [(datetime.now(UTC).date(), "fake", "echo")])
         assert [row["requests"] for row in _rows(database)["usage"]] == [2]
+    finally:
+        ai.close()
+
+
+def test_the_persisted_path_builds_no_event_for_analytics(database_url: str) -> None:
+    """The analytics listener learns of calls from the store, not from an event per call:
+    with only core's listeners, a persisted call builds and queues no event at all."""
+    from ai_core.events.types import ConversationUpdated, MessageAdded, RequestFailed
+
+    ai = make_ai(database_url)
+    try:
+        assert "analytics" in [listener.name for listener in ai.events.listeners]
+        assert not any(ai.events.wants(kind) for kind in (MessageAdded, ConversationUpdated, RequestFailed))
+        ai.conversation("fake/echo").user("one").send()
+        assert ai.events.pending == 0 and ai.events.delivered == 0
+        deadline = time.monotonic() + 30  # refreshed by the updater's own timer, no drain needed
+        while not _rows(ai.services.database)["usage"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [row["requests"] for row in _rows(ai.services.database)["usage"]] == [1]
     finally:
         ai.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import anyio
 import pytest
 from servers.fixtures import TEST_API_KEY
 from servers.openai_compat import Completion, ErrorReply, OpenAICompatServer, Usage
@@ -143,7 +144,8 @@ async def test_memory_cache_is_bounded_and_expires() -> None:
     await cache.get("a")
     await cache.set("c", 3, 60)
     assert (await cache.get("a"), await cache.get("b"), await cache.get("c")) == (1, None, 3)
-    await cache.set("d", 4, 0.000001)
+    await cache.set("d", 4, 0.001)
+    await anyio.sleep(0.01)  # past its ttl (a microsecond's ttl could still be alive on a fast call)
     assert await cache.get("d") is None and len(cache) == 1  # "a" made room for "d", which expired
 
 

@@ -179,9 +179,13 @@ class EventDispatcher:
         return self._pending
 
     def drain(self, timeout: float | None = 30) -> bool:
-        """Block until every queued event is delivered; False on timeout."""
+        """Block until every queued event is delivered, and the quick work of listeners
+        that ask for it (``drained_with_events``) is done; False on timeout."""
         with self._lock:
-            return self._idle.wait_for(lambda: self._pending <= 0, timeout=timeout)
+            if not self._idle.wait_for(lambda: self._pending <= 0, timeout=timeout):
+                return False
+        handlers: list[Any] = [listener.handler for listener in self._listeners]
+        return all(handler.drain(timeout) for handler in handlers if getattr(handler, "drained_with_events", False))
 
     async def adrain(self, timeout: float | None = 30) -> bool:  # noqa: ASYNC109 - waits on a thread, not a task
         return await anyio.to_thread.run_sync(self.drain, timeout)

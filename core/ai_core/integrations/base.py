@@ -54,6 +54,11 @@ class LazyBindable(BindableHandler):
 class BoundHandler:
     """What :meth:`BindableHandler.bind` returns as a handler: closed with its ``AI``."""
 
+    drained_with_events = False
+    """True: ``ai.events.drain()`` also waits for this handler's own pending work
+    (``drain(timeout)``), which must be local and quick (the analytics refresh;
+    not webhook retries, which may wait for minutes)."""
+
     def close(self, timeout: float | None = 10) -> None:
         """Finish or persist background work; called after the event queue drained."""
 

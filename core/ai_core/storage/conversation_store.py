@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -96,6 +97,10 @@ class SQLConversationStore:
     def __init__(self, database: Database, *, owns_database: bool = False) -> None:
         self.database = database
         self._owns_database = owns_database
+        self.written: list[Callable[[tuple[date, str, str]], None]] = []
+        """Told the ``(day, provider, model)`` of each billable call and failed attempt once
+        it is written: how the analytics listener learns what to refresh without an
+        event per call (which cost a fifth of the persisted path's CPU)."""
 
     # -- the protocol -------------------------------------------------------------
 
@@ -120,10 +125,13 @@ class SQLConversationStore:
     ) -> str:
         # The staged user messages go in with the call's own row: one conversation update, one insert
         # (on PostgreSQL, one statement in all).
+        now = utcnow()
         result: str = await self._write(
-            turn, lambda tx: self._record_call(tx, turn, response, outcome, call_id), takes_staged=True,
+            turn, lambda tx: self._record_call(tx, turn, response, outcome, call_id, now), takes_staged=True,
             one_statement=self.database.dialect == "postgresql",
         )
+        if self.written and outcome != "cache_hit":
+            self._tell((now.date(), response.provider, response.model))
         return result
 
     async def save_messages(self, turn: TurnContext, messages: list[Message]) -> list[str]:
@@ -142,8 +150,16 @@ class SQLConversationStore:
         self, turn: TurnContext, attempts: Sequence[tuple[str, str, BaseException]]
     ) -> None:
         rows = [{"provider": provider, "model": model, **_error_row(error)} for provider, model, error in attempts]
-        if rows:
-            await self._write(turn, lambda tx: self._save_failures(tx, turn, rows))
+        if not rows:
+            return
+        now = utcnow()
+        await self._write(turn, lambda tx: self._save_failures(tx, turn, rows, now))
+        for provider, model, _ in attempts:
+            self._tell((now.date(), provider, model))
+
+    def _tell(self, key: tuple[date, str, str]) -> None:
+        for written in self.written:
+            written(key)
 
     async def _write(
         self, turn: TurnContext, job: Callable[[RawTransaction], Any], *, takes_staged: bool = False,
@@ -356,14 +372,15 @@ class SQLConversationStore:
         return [row["id"] for row in rows]
 
     def _record_call(
-        self, tx: RawTransaction, turn: TurnContext, response: ChatResponse, outcome: str, call_id: str | None
+        self, tx: RawTransaction, turn: TurnContext, response: ChatResponse, outcome: str, call_id: str | None,
+        now: Any,
     ) -> str:
         """One model call: its message, usage and money, the conversation totals and
         the cost-tracking row, in one transaction; with the turn's staged user
         messages when it is the turn's first write (one update, one insert)."""
         if tx.dialect.name == "postgresql":
-            return self._record_call_in_one_statement(tx, turn, response, outcome, call_id)
-        call = self._call_rows(turn, response, outcome)
+            return self._record_call_in_one_statement(tx, turn, response, outcome, call_id, now)
+        call = self._call_rows(turn, response, outcome, now)
         staged = call.staged
         if staged:
             self._tag_resumed(tx, turn)
@@ -381,12 +398,13 @@ class SQLConversationStore:
         return str(row["id"])
 
     def _record_call_in_one_statement(
-        self, tx: RawTransaction, turn: TurnContext, response: ChatResponse, outcome: str, call_id: str | None
+        self, tx: RawTransaction, turn: TurnContext, response: ChatResponse, outcome: str, call_id: str | None,
+        now: Any,
     ) -> str:
         """The same write as :meth:`_record_call`, as one PostgreSQL statement (:mod:`ai_core.storage.pg_ledger`)."""
         from ai_core.storage.pg_ledger import as_json, record_sql
 
-        call = self._call_rows(turn, response, outcome)
+        call = self._call_rows(turn, response, outcome, now)
         record = turn.conversation
         conversation = self._conversation_row(turn, call.now, call.totals)
         row = call.answer(turn, 0, call_id)
@@ -403,13 +421,12 @@ class SQLConversationStore:
         })
         return str(row["id"])
 
-    def _call_rows(self, turn: TurnContext, response: ChatResponse, outcome: str) -> _CallRows:
+    def _call_rows(self, turn: TurnContext, response: ChatResponse, outcome: str, now: Any) -> _CallRows:
         usage = response.usage
         cost = response.cost
         amount = quantize_money(cost.total) if cost is not None and cost.total is not None else None
         billable = outcome != "cache_hit"  # a cache hit: the usage it saved, on its row only, never in totals
         staged = len(turn.new_messages) if turn.staged else 0
-        now = utcnow()
         totals = {
             "conversation_id": turn.conversation.id, "count": staged + 1, "now": now,
             "provider": response.provider, "model": response.model,
@@ -419,8 +436,7 @@ class SQLConversationStore:
         }
         return _CallRows(self, response, outcome, amount, billable, staged, now, turn.all_tags, totals)
 
-    def _save_failures(self, tx: RawTransaction, turn: TurnContext, errors: list[dict[str, Any]]) -> None:
-        now = utcnow()
+    def _save_failures(self, tx: RawTransaction, turn: TurnContext, errors: list[dict[str, Any]], now: Any) -> None:
         self._ensure_conversation(tx, turn, now)
         common = {
             "conversation_id": turn.conversation.id,
