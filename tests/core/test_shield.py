@@ -84,3 +84,36 @@ async def test_wait_shielded_waits_for_work_whose_caller_is_gone() -> None:
     with anyio.fail_after(5):
         await wait_shielded()  # ...what it started is waited for before the database closes
     assert done == ["written"]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_asyncio_timeout_still_times_out_once_the_work_is_done() -> None:
+    done: list[str] = []
+
+    async def write() -> None:
+        await asyncio.sleep(0.05)
+        done.append("written")
+
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.01):
+            await shielded(write)
+    assert done == ["written"]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_cancellation_pending_before_the_work_starts_waits_for_it_too() -> None:
+    done: list[str] = []
+
+    async def write() -> None:
+        await asyncio.sleep(0.01)
+        done.append("written")
+
+    async def caller() -> None:
+        current = asyncio.current_task()
+        assert current is not None
+        current.cancel()  # delivered at this task's next wait: the shielded one
+        await shielded(write)
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.ensure_future(caller())
+    assert done == ["written"]

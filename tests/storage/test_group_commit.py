@@ -67,3 +67,35 @@ async def test_cancelled_writer_is_all_or_nothing(database) -> None:
     for turn in turns:
         record = await store.load(turn.conversation.id)
         assert record is None or [m.text for m in record.messages] == ["hi"]
+
+
+async def test_a_burst_after_a_quiet_spell_still_shares_transactions(tmp_path, monkeypatch) -> None:
+    """Writing alone, a leader stops giving the loop a turn to gather company (one call at a time
+    wasted it); a burst after that is batched again within a few transactions."""
+    from ai_core.storage import group_commit
+    from ai_core.storage.database import Database
+
+    batches: list[int] = []
+    run_batch = group_commit._run_batch
+
+    def counted(database, batch, **kwargs):
+        batches.append(len(batch))
+        return run_batch(database, batch, **kwargs)
+
+    monkeypatch.setattr(group_commit, "_run_batch", counted)
+    database = Database.open(f"sqlite:///{tmp_path / 'burst.db'}")
+    try:
+        def job(tx) -> None:
+            tx.cursor.execute("SELECT 1")
+
+        for _ in range(3 * group_commit.ALONE_BEFORE_SKIPPING):  # one at a time
+            await database.write_job(job)
+        assert set(batches) == {1}
+        batches.clear()
+        async with anyio.create_task_group() as group:
+            for _ in range(200):
+                group.start_soon(database.write_job, job)
+        assert sum(batches) == 200
+        assert len(batches) <= 20  # not 200 transactions
+    finally:
+        database.close()

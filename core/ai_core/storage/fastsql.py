@@ -124,7 +124,9 @@ class RawTransaction:
 
     def executemany(self, prepared: Prepared, rows: Iterable[Mapping[str, Any]]) -> None:
         compiled = prepared.compiled(self.dialect)
-        self.cursor.executemany(compiled.sql, [compiled.params(row) for row in rows])
+        params = [compiled.params(row) for row in rows]
+        if params:  # the driver would still prepare and step the statement for nothing
+            self.cursor.executemany(compiled.sql, params)
 
     def returned(self, prepared: Prepared, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Execute a statement with RETURNING and fetch its rows."""

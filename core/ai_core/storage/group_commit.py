@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["WriteBatcher"]
 
 MAX_BATCH = 256
+ALONE_BEFORE_SKIPPING = 8
+PROBE = 8
 
 
 @dataclass
@@ -54,6 +56,8 @@ class WriteBatcher:
         self.pending: list[_Job] = []
         self.busy = False
         self.finished = anyio.Event()
+        self._alone = 0  # leads in a row that waited for company and found none
+        self._leads = 0
 
     async def submit(self, fn: Callable[[RawTransaction], Any]) -> Any:
         job = _Job(fn)
@@ -77,7 +81,12 @@ class WriteBatcher:
         batch: list[_Job] = []
         try:
             # Let the tasks that are ready run first: those about to write join this transaction.
-            await anyio.lowlevel.cancel_shielded_checkpoint()
+            # That turn of the loop is wasted when no other task writes (one call at a time):
+            # after a run of leads that found no company, only every PROBE-th lead waits for it.
+            self._leads += 1
+            if len(self.pending) > 1 or self._alone < ALONE_BEFORE_SKIPPING or self._leads % PROBE == 0:
+                await anyio.lowlevel.cancel_shielded_checkpoint()
+                self._alone = self._alone + 1 if len(self.pending) == 1 else 0
             batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
             for job in batch:
                 job.taken = True
