@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Date, DateTime
+from sqlalchemy import JSON, Date, DateTime
 from sqlalchemy.dialects import sqlite
 
 from ai_core.storage.fastsql import _processor
@@ -29,3 +29,24 @@ def test_dates_are_stored_as_sqlalchemy_stores_them(value: date) -> None:
 @given(st.datetimes(timezones=_zones))
 def test_a_timestamp_given_for_a_date_is_stored_as_sqlalchemy_stores_it(value: datetime) -> None:
     assert _processor(Date(), _DIALECT)(value) == Date()._cached_bind_processor(_DIALECT)(value)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(_json_values)
+def test_json_is_stored_as_sqlalchemy_stores_it(value: object) -> None:
+    column_type = JSON()
+    assert _processor(column_type, _DIALECT)(value) == column_type._cached_bind_processor(_DIALECT)(value)
+
+
+@given(st.lists(st.datetimes(timezones=_zones), min_size=1, max_size=6))
+def test_a_timestamp_bound_again_is_stored_as_the_first_time(values: list[datetime]) -> None:
+    column_type = DateTime(timezone=True)
+    mine, theirs = _processor(column_type, _DIALECT), column_type._cached_bind_processor(_DIALECT)
+    for value in [*values, *values, values[0]]:  # the same objects again, and in between others
+        assert mine(value) == theirs(value)

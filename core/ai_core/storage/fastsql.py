@@ -15,12 +15,13 @@ import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy.dialects.sqlite import base as sqlite_types
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, sqltypes
 from sqlalchemy.sql.compiler import SQLCompiler
 
 __all__ = ["Prepared", "RawTransaction"]
@@ -62,21 +63,39 @@ def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, 
 
 def _processor(bind_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
     """The bind processor of ``bind_type``; for SQLite's timestamps and dates, an
-    equivalent one in C (``isoformat``): the same text SQLAlchemy stores."""
+    equivalent one in C (``isoformat``): the same text SQLAlchemy stores; for JSON,
+    the empty list and object without the encoder."""
+    processor: Callable[[Any], Any] | None = bind_type._cached_bind_processor(dialect)
     if dialect.name == "sqlite":
         impl = dialect.type_descriptor(bind_type)
         if type(impl) is sqlite_types.DATETIME and impl._storage_format == sqlite_types.DATETIME._storage_format:
             return _sqlite_datetime
         if isinstance(impl, sqlite_types.DATE) and impl._storage_format == sqlite_types.DATE._storage_format:
             return _sqlite_date
-    processor: Callable[[Any], Any] | None = bind_type._cached_bind_processor(dialect)
+        if isinstance(impl, sqltypes.JSON) and processor is not None and dialect._json_serializer is None:
+            return partial(_sqlite_json, processor)
     return processor
 
 
+_last_datetime: tuple[Any, Any] = (None, None)
+
+
 def _sqlite_datetime(value: Any) -> Any:
+    global _last_datetime
+    last, text = _last_datetime
+    if value is last:  # the rows of one write share one timestamp object
+        return text
     if type(value) is datetime:
-        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        text = value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        _last_datetime = (value, text)
+        return text
     return _DATETIME_FALLBACK(value)
+
+
+def _sqlite_json(encode: Callable[[Any], Any], value: Any) -> Any:
+    if not value and type(value) in (list, dict):  # a new conversation's tags and metadata
+        return "[]" if type(value) is list else "{}"
+    return encode(value)
 
 
 def _sqlite_date(value: Any) -> Any:
