@@ -7,7 +7,6 @@ money, so a lost event never loses a cost.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -15,6 +14,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from ai_core.errors import _money
+from ai_core.ids import new_id
 from ai_core.types import Cost, TokenUsage
 
 __all__ = [
@@ -50,7 +50,7 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: ClassVar[str] = "event"
-    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = Field(default_factory=new_id)
     occurred_at: datetime = Field(default_factory=_now)
 
 

@@ -18,12 +18,12 @@ A conversation belongs to its tenant and, when it has one, its user:
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
+from ai_core.ids import new_id
 from ai_core.types import ChatResponse, Message
 
 __all__ = [
@@ -40,9 +40,6 @@ OUTCOMES = ("answered", "parse_failed", "tool_round_limit", "interrupted", "cach
 """What became of a recorded model call."""
 
 
-def new_id() -> str:
-    """A random 128-bit id as 32 hex digits (uuid4's entropy at a tenth of its cost)."""
-    return os.urandom(16).hex()
 
 
 @dataclass
