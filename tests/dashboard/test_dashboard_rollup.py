@@ -219,6 +219,34 @@ def test_a_rebuild_of_the_tracking_table_is_read_at_once(ledger) -> None:
     assert all(after[("day", d)] > before[("day", d)] for d in DAYS[:-1])
 
 
+def test_conversations_deleted_by_cleanup_leave_the_rollup_at_once(ledger) -> None:
+    """cleanup-conversations --delete on a settled day of a rolled-up month, one call of a key
+    that keeps another (the day keeps its tracking rows, only their sums change): the pages
+    equal the ledger left behind at once, without a rebuild."""
+    from sqlalchemy import update
+
+    from ai_core.jobs.cleanup_conversations import cleanup_conversations
+    from ai_core.storage.conversation_tables import Conversation, StoredMessage
+
+    database, write = ledger
+    since = MONTH - timedelta(days=3)
+    conversations, messages = Conversation.__table__, StoredMessage.__table__
+    anns = select(messages.c.conversation_id).where(messages.c.created_on == DAYS[1], messages.c.user_id == "ann")
+    with database.read() as conn:
+        seeded = set(conn.execute(anns).scalars())
+    write(DAYS[1], "ann", "acme", ("red", "support"))  # a second call of ann's key that day...
+    rebuild_analytics(database, since=DAYS[1])  # ...in the tracking rows and the rollup
+    _assert_equals_ledger(database, since)
+    with database.write() as conn:
+        (extra,) = set(conn.execute(anns).scalars()) - seeded
+        conn.execute(update(conversations).where(conversations.c.id == extra)
+                     .values(updated_at=datetime.now(UTC) - timedelta(days=400)))
+    assert cleanup_conversations(database, older_than_days=365, action="delete") == 1
+    _assert_equals_ledger(database, since)
+    shown = spend_report(database, Filters(since=DAYS[1], until=DAYS[1], tenant="acme"), by="user")
+    assert {row["user"]: row["requests"] for row in shown["rows"]}["ann"] == 1
+
+
 def test_a_database_the_dashboard_cannot_write_is_read_live(ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     from sqlalchemy.exc import OperationalError
 

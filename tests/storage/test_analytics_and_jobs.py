@@ -159,3 +159,34 @@ async def test_cleanup_archives_or_deletes_old_conversations(ai) -> None:
         assert set(left) == {new.conversation_id}
         with pytest.raises(ValueError):
             cleanup_conversations(database, older_than_days=-1)
+
+
+async def test_deleting_old_conversations_keeps_every_derived_table_equal_to_the_ledger(ai) -> None:
+    """cleanup --delete takes the deleted calls' spend out of ai_cost_tracking and analytics at
+    once (they used to keep it until a rebuild), exactly as a rebuild from the ledger would."""
+    from ai_core.storage.analytics import rebuild_analytics
+    from ai_core.storage.analytics_tables import ModelPerformance, UsageAnalytics
+
+    def derived(database) -> dict[str, list]:
+        tables = {"usage": UsageAnalytics.__table__, "performance": ModelPerformance.__table__}
+        with database.read() as conn:
+            found = {name: sorted(
+                tuple((k, v) for k, v in row.items() if k not in ("id", "built_at", "updated_at"))
+                for row in conn.execute(select(table)).mappings()
+            ) for name, table in tables.items()}  # fmt: skip
+        return {**found, "tracking": _tracking_rows(database)}
+
+    async with ai:
+        old = [await ai.conversation("fake/echo", user=u, tags=["t"]).user(f"old {u}").asend() for u in ("a", "b")]
+        await ai.conversation("fake/echo", user="a", tags=["t"]).user("new").asend()
+        database = ai.services.database
+        with database.write() as conn:
+            conn.execute(update(Conversation.__table__)
+                         .where(Conversation.__table__.c.id.in_([r.conversation_id for r in old]))
+                         .values(updated_at=utcnow() - timedelta(days=40)))
+        ai.events.drain()
+        assert cleanup_conversations(database, older_than_days=30, action="delete") == 2
+        after_cleanup = derived(database)
+        assert [row["requests"] for row in after_cleanup["tracking"]] == [1]  # user b's row is gone
+        rebuild_analytics(database)
+        assert derived(database) == after_cleanup

@@ -48,7 +48,17 @@ if TYPE_CHECKING:
 
     from ai_core.storage.database import Database
 
-__all__ = ["COUNTS", "Periods", "forget_days", "live_groups", "period_parts", "prebuild", "prepare", "today_utc"]
+__all__ = [
+    "COUNTS",
+    "Periods",
+    "forget_days",
+    "forget_these_days",
+    "live_groups",
+    "period_parts",
+    "prebuild",
+    "prepare",
+    "today_utc",
+]
 
 log = get_logger("ai_core.dashboard")
 
@@ -226,6 +236,18 @@ def forget_days(conn: Connection, since: date | None) -> None:
     ``ai usage rebuild`` rewrites their tracking rows, so they are rolled up again when read."""
     for table in (_r, _s):
         conn.execute(delete(table).where(table.c.grain == "day", table.c.day >= since) if since else delete(table))
+
+
+def forget_these_days(conn: Connection, days: Iterable[date]) -> None:
+    """Drop the rollup of ``days`` (and of their months), in the caller's transaction: their
+    tracking rows changed (a cleanup deleted conversations), so they are rolled up again when read."""
+    days = sorted(set(days))
+    if not days:
+        return
+    months = sorted({day.replace(day=1) for day in days})
+    for table in (_r, _s):
+        conn.execute(delete(table).where(table.c.grain == "day", table.c.day.in_(days)))
+        conn.execute(delete(table).where(table.c.grain == "month", table.c.day.in_(months)))
 
 
 def prebuild(database: Database) -> None:

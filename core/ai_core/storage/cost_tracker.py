@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, delete
 from sqlalchemy.engine import Connection
 
 from ai_core.storage.analytics_tables import CostTracking
@@ -101,3 +101,29 @@ def reprice_in_cost_tracking(
         "input_tokens": -before["input_tokens"], "output_tokens": -before["output_tokens"], "cost": Decimal(0),
     })
     conn.execute(statement, tracking_values({**row, **priced}, tags=tags, now=now))
+
+
+def remove_from_cost_tracking(conn: Connection, rows: Iterable[Mapping[str, Any]], *, now: datetime) -> set[Any]:
+    """Take billable ledger ``rows`` that are being deleted out of the tracking table (the
+    caller's transaction, before the rows go): each key loses their requests, tokens and
+    cost, and a key left with no request is removed, as a rebuild would leave it. Returns
+    the days touched."""
+    totals: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        values = tracking_values(dict(row), tags=tags_key(row["tags"] or ()), now=now)
+        key = tuple(values[name] for name in _KEY)
+        entry = totals.get(key)
+        if entry is None:
+            totals[key] = values
+            continue
+        for name in _ADDED:
+            entry[name] += values[name]
+        entry["cost"] += values["cost"]
+    statement = _upsert(conn.dialect.name)
+    for entry in totals.values():
+        negative = {name: -entry[name] for name in _ADDED}
+        conn.execute(statement, {**entry, **negative, "cost": -entry["cost"]})
+    if totals:
+        emptied = delete(_tracking).where(_tracking.c.requests <= 0, _tracking.c.day.in_({k[0] for k in totals}))
+        conn.execute(emptied)
+    return {key[0] for key in totals}
