@@ -37,14 +37,16 @@ _running: set[asyncio.Task[Any]] = set()  # finishing, on any loop: aclose waits
 async def shielded(fn: Callable[..., Coroutine[Any, Any, T]], /, *args: Any, **kwargs: Any) -> T:
     """``await fn(*args, **kwargs)`` to its end whatever cancels the caller meanwhile;
     then the caller's cancellation (if any) is raised, else ``fn``'s result or error."""
-    if sniffio.current_async_library() != "asyncio":
-        with anyio.CancelScope(shield=True):
+    # anyio's scopes cancel again at every wait until the scope is left: shielded from them,
+    # the next shielded piece of the same cleanup (an ``except`` block) still runs whole.
+    with anyio.CancelScope(shield=True):
+        if sniffio.current_async_library() != "asyncio":
             return await fn(*args, **kwargs)
-    task = _Finishing(fn(*args, **kwargs), loop=asyncio.get_running_loop(), **_EAGER)
-    if not task.done():
-        _running.add(task)
-        task.add_done_callback(_finished)
-    return await task
+        task = _Finishing(fn(*args, **kwargs), loop=asyncio.get_running_loop(), **_EAGER)
+        if not task.done():
+            _running.add(task)
+            task.add_done_callback(_finished)
+        return await task
 
 
 class _Finishing(asyncio.Task):  # type: ignore[type-arg]

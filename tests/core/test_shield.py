@@ -117,3 +117,23 @@ async def test_a_cancellation_pending_before_the_work_starts_waits_for_it_too() 
     with pytest.raises(asyncio.CancelledError):
         await asyncio.ensure_future(caller())
     assert done == ["written"]
+
+
+async def test_every_shielded_step_of_a_cleanup_runs_whole_in_a_cancelled_scope() -> None:
+    """anyio cancels again at each wait of a cancelled scope: the second shielded step of an
+    ``except`` block ran its work, then the scope's cancellation skipped the rest (a stream
+    cut by Ctrl-C in ``ai chat`` lost its ledger row this way)."""
+    done: list[str] = []
+
+    async def step(name: str) -> None:
+        await anyio.sleep(0.01)
+        done.append(name)
+
+    with anyio.move_on_after(0.01):
+        try:
+            await anyio.sleep_forever()
+        except BaseException:
+            await shielded(step, "failed attempts")
+            await shielded(step, "what was delivered")
+            raise
+    assert done == ["failed attempts", "what was delivered"]
