@@ -41,12 +41,14 @@ async def shielded(fn: Callable[..., Coroutine[Any, Any, T]], /, *args: Any, **k
     # the next shielded piece of the same cleanup (an ``except`` block) still runs whole.
     with anyio.CancelScope(shield=True):
         if sniffio.current_async_library() != "asyncio":
-            return await fn(*args, **kwargs)
-        task = _Finishing(fn(*args, **kwargs), loop=asyncio.get_running_loop(), **_EAGER)
-        if not task.done():
-            _running.add(task)
-            task.add_done_callback(_finished)
-        return await task
+            result = await fn(*args, **kwargs)
+        else:
+            task = _Finishing(fn(*args, **kwargs), loop=asyncio.get_running_loop(), **_EAGER)
+            if not task.done():
+                _running.add(task)
+                task.add_done_callback(_finished)
+            result = await task
+    return result
 
 
 class _Finishing(asyncio.Task):  # type: ignore[type-arg]
