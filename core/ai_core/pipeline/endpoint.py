@@ -27,7 +27,7 @@ from ai_core.events.types import MessageAdded
 from ai_core.logging import get_logger
 from ai_core.pipeline.middleware import Call
 from ai_core.pipeline.processing import ResponseProcessor, utcnow
-from ai_core.pipeline.store import TurnContext, new_id
+from ai_core.pipeline.store import MemoryStore, TurnContext, new_id
 from ai_core.shield import shielded
 from ai_core.types import (
     ChatResponse,
@@ -117,9 +117,13 @@ class RecordingEndpoint:
         for stored_form in call.state.get("store_filters", ()):  # e.g. the PII layer's redaction
             stored = stored_form(stored)
         try:
-            update["message_id"] = await shielded(
-                self.services.store.record_call, turn, stored, outcome=outcome, call_id=call_id
-            )
+            store = self.services.store
+            if isinstance(store, MemoryStore):  # no I/O: nothing a cancellation could cut in half
+                update["message_id"] = await store.record_call(turn, stored, outcome=outcome, call_id=call_id)
+            else:
+                update["message_id"] = await shielded(
+                    store.record_call, turn, stored, outcome=outcome, call_id=call_id
+                )
         except Exception as exc:
             log.error(
                 "ledger_write_failed", provider=response.provider, model=response.model,
