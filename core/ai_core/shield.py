@@ -12,7 +12,9 @@ runs out.
 :func:`shielded` runs such work so that it always finishes. On asyncio it runs
 in a task of its own, which no cancellation of the caller reaches; the caller
 waits for it to end and only then takes its cancellation. On trio a shielded
-scope is enough: trio has no other way to cancel. :func:`wait_shielded` lets
+scope is enough against cancellation (trio has no other way to cancel), and the work
+is protected from Ctrl-C, which trio would otherwise raise in the middle of it.
+:func:`wait_shielded` lets
 :meth:`AI.aclose <ai_core.AI.aclose>` wait for work still finishing before it
 closes the database under it.
 """
@@ -40,7 +42,9 @@ async def shielded(fn: Callable[..., Coroutine[Any, Any, T]], /, *args: Any, **k
     # anyio's scopes cancel again at every wait until the scope is left: shielded from them,
     # the next shielded piece of the same cleanup (an ``except`` block) still runs whole.
     with anyio.CancelScope(shield=True):
-        if sniffio.current_async_library() != "asyncio":
+        if sniffio.current_async_library() == "trio":
+            result = await _ki_protected(fn, args, kwargs)
+        elif sniffio.current_async_library() != "asyncio":
             result = await fn(*args, **kwargs)
         else:
             task = _Finishing(fn(*args, **kwargs), loop=asyncio.get_running_loop(), **_EAGER)
@@ -61,6 +65,23 @@ class _Finishing(asyncio.Task):  # type: ignore[type-arg]
     def cancel(self, msg: Any = None) -> bool:
         return False
 
+
+async def _run(fn: Callable[..., Coroutine[Any, Any, T]], args: Any, kwargs: Any) -> T:
+    return await fn(*args, **kwargs)
+
+
+def _trio_protection(run: Any) -> Any:
+    """On trio, Ctrl-C raises ``KeyboardInterrupt`` in whatever code runs at that instant,
+    any task, shield or not, unless that code is protected: then trio hands it to the main
+    task at its next wait instead (which cancels the rest, shields respected)."""
+    try:
+        import trio.lowlevel
+    except ImportError:  # trio is optional: nothing runs on it then
+        return run
+    return trio.lowlevel.enable_ki_protection(run)
+
+
+_ki_protected = _trio_protection(_run)
 
 # Python 3.12+ runs the work in the caller's turn of the loop until it first waits.
 _EAGER: dict[str, Any] = {"eager_start": True} if sys.version_info >= (3, 12) else {}

@@ -137,3 +137,17 @@ async def test_every_shielded_step_of_a_cleanup_runs_whole_in_a_cancelled_scope(
             await shielded(step, "what was delivered")
             raise
     assert done == ["failed attempts", "what was delivered"]
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_on_trio_the_work_is_protected_from_ctrl_c() -> None:
+    """trio raises KeyboardInterrupt in whatever unprotected code runs when Ctrl-C comes, in any
+    task and through any shield; protected, it is handed to the main task's next wait instead."""
+    import trio.lowlevel
+
+    async def write() -> bool:
+        await anyio.sleep(0)
+        return trio.lowlevel.currently_ki_protected()
+
+    assert not trio.lowlevel.currently_ki_protected()
+    assert await shielded(write)

@@ -3,6 +3,7 @@
     python child_turn.py tool     # the model asks for a tool; the tool blocks (answer already recorded)
     python child_turn.py stream   # a stream that stalls after its first text
     python child_turn.py burst    # asyncio.run: rounds of 40 concurrent calls, until Ctrl-C
+    python child_turn.py burst-trio   # the same in trio.run, with a nursery
 
 The database, provider address and budgets come from the environment
 (AI_DATABASE_URL, AI_OPENAI_BASE_URL, AI_OPENAI_API_KEY, AI_BUDGETS). It prints
@@ -42,9 +43,34 @@ async def burst() -> None:
             await asyncio.gather(*(one(ai, index) for index in range(40)))
 
 
+async def burst_trio() -> None:
+    """The same under trio, whose Ctrl-C raises KeyboardInterrupt in whatever code runs then."""
+    import trio
+
+    answered = 0
+
+    async def one(ai: AI, index: int) -> None:
+        nonlocal answered
+        await ai.conversation("openai/gpt-4o-mini", user="ann", tags=["burst"]).user(f"hi {index}").asend()
+        answered += 1
+        if answered % 25 == 0:
+            print(f"ANSWERED {answered}", flush=True)
+
+    async with AI() as ai:
+        while True:
+            async with trio.open_nursery() as nursery:
+                for index in range(40):
+                    nursery.start_soon(one, ai, index)
+
+
 def main(mode: str) -> None:
     if mode == "burst":
         asyncio.run(burst())
+        return
+    if mode == "burst-trio":
+        import trio
+
+        trio.run(burst_trio)
         return
     with AI() as ai:
         chat = ai.conversation("openai/gpt-4o-mini", user="ann", tenant="acme", tags=["kill"])
