@@ -138,6 +138,10 @@ async def test_calculate_costs_prices_unknown_rows_later(ai) -> None:
         [tracked] = _tracking_rows(ai.services.database)
         assert tracked["cost"] == expected and tracked["unknown_cost_requests"] == 0 and tracked["requests"] == 1
         assert tracked["input_tokens"] == reply.usage.input_tokens
+        # ...and so does the day's usage row of that model (it counted the call as unpriced).
+        with ai.services.database.read() as conn:
+            usage = conn.execute(select(UsageAnalytics.__table__)).mappings().one()
+        assert usage["cost"] == expected and usage["unknown_cost_requests"] == 0 and usage["model"] == "later-model"
 
 
 async def test_cleanup_archives_or_deletes_old_conversations(ai) -> None:

@@ -4,7 +4,8 @@ A model with no known price is stored with ``cost_known = false`` (never as
 zero). After ``ai models sync`` or a plugin update brings its price, this job
 prices those rows at the price in force *when each call was made* and adds
 the cost to the conversation totals and to ``ai_cost_tracking`` with SQL
-increments, in the transaction that prices the row.
+increments, in the transaction that prices the row; the analytics rows of those
+days and models are then refreshed from the ledger.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from ai_core.budgets.estimate import price_usage
+from ai_core.integrations.analytics import refresh_analytics
 from ai_core.storage.base import table_of
 from ai_core.storage.columns import as_utc, utcnow
 from ai_core.storage.conversation_tables import Conversation, StoredMessage
@@ -40,6 +42,7 @@ def calculate_costs(services: Services, *, database: Database | None = None, sin
     if since is not None:
         query = query.where(_m.c.created_on >= since)
     priced = 0
+    touched: set[tuple[date, str, str]] = set()
     with db.write() as conn:
         for row in conn.execute(query).mappings().all():
             usage = TokenUsage(
@@ -67,4 +70,7 @@ def calculate_costs(services: Services, *, database: Database | None = None, sin
                 unknown_cost_count=_c.c.unknown_cost_count - 1,
             ))
             priced += 1
+            touched.add((row["created_on"], row["provider"], row["model"]))
+    if touched:  # the usage rows of those days and models now count the cost
+        refresh_analytics(db, touched)
     return priced
