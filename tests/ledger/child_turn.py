@@ -64,6 +64,10 @@ async def burst_trio() -> None:
 
 
 def main(mode: str) -> None:
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for stacks when a child hangs
     if mode == "burst":
         asyncio.run(burst())
         return

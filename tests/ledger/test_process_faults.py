@@ -170,7 +170,14 @@ def test_ctrl_c_closes_every_hold_and_keeps_every_answer(
             _wait_for(child, target)
             time.sleep(pause)  # at different stages of the calls in flight
             child.send_signal(signal.SIGINT)
-            assert child.wait(timeout=60) != 0
+            try:  # read both pipes to the end: a child blocked writing a full pipe never exits
+                child.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.send_signal(signal.SIGUSR1)  # every thread's stack, to stderr
+                time.sleep(1)
+                child.kill()
+                raise AssertionError(f"no exit 60 s after Ctrl-C; stacks:\n{child.communicate()[1][-20000:]}") from None
+            assert child.returncode != 0
         finally:
             child.kill()
     rows = _check_consistent(opened, answered_calls=len(_billable(opened)))
