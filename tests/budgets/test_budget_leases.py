@@ -195,7 +195,7 @@ async def test_concurrent_admissions_close_each_stale_hold_exactly_once(database
 
 CHILD = textwrap.dedent(
     """
-    import sys, anyio
+    import faulthandler, signal, sys, anyio
     from decimal import Decimal
     from ai_core.app import AI
     from ai_core.budgets import Budget
@@ -208,6 +208,8 @@ CHILD = textwrap.dedent(
                 await call_next(call)
             print("in flight", flush=True)
             await anyio.sleep_forever()
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # stacks, if the test finds it hung
 
     async def main():
         budget = Budget(limit=Decimal("0.01"), name="team")
@@ -243,7 +245,13 @@ def test_a_hold_never_outlives_a_killed_process(database_url: str, sig: signal.S
         assert line.strip() == b"in flight", child.stderr.read()
     finally:
         child.send_signal(sig)
-        child.wait(timeout=60)
+        try:  # read the pipes to the end: a child blocked on a full pipe never exits
+            child.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGUSR1)  # every thread's stack, to stderr
+            time.sleep(1)
+            child.kill()
+            raise AssertionError(f"no exit 60 s after {sig.name}; stacks:\n{child.communicate()[1][-20000:]}") from None
     with AI(database_url=database_url, budgets=[budget]) as ai:
         database = ai.services.database
         ledger = SQLBudgetLedger(database)
