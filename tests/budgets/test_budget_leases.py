@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import pytest
 from sqlalchemy import select, update
+from support.processes import exit_or_stacks
 
 from ai_core.budgets import Budget
 from ai_core.budgets.ledger import Hold, HoldLine, SQLBudgetLedger, expire_stale_holds
@@ -245,13 +246,7 @@ def test_a_hold_never_outlives_a_killed_process(database_url: str, sig: signal.S
         assert line.strip() == b"in flight", child.stderr.read()
     finally:
         child.send_signal(sig)
-        try:  # read the pipes to the end: a child blocked on a full pipe never exits
-            child.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            child.send_signal(signal.SIGUSR1)  # every thread's stack, to stderr
-            time.sleep(1)
-            child.kill()
-            raise AssertionError(f"no exit 60 s after {sig.name}; stacks:\n{child.communicate()[1][-20000:]}") from None
+        exit_or_stacks(child, sig.name)
     with AI(database_url=database_url, budgets=[budget]) as ai:
         database = ai.services.database
         ledger = SQLBudgetLedger(database)

@@ -23,6 +23,7 @@ import pytest
 from servers.fixtures import TEST_API_KEY
 from servers.openai_compat import Completion, Fault, OpenAICompatServer, ToolCall, Usage
 from sqlalchemy import select, text
+from support.processes import exit_or_stacks
 
 from ai_core.budgets.tables import BudgetReservation
 from ai_core.storage.analytics_tables import CostTracking
@@ -170,13 +171,7 @@ def test_ctrl_c_closes_every_hold_and_keeps_every_answer(
             _wait_for(child, target)
             time.sleep(pause)  # at different stages of the calls in flight
             child.send_signal(signal.SIGINT)
-            try:  # read both pipes to the end: a child blocked writing a full pipe never exits
-                child.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                child.send_signal(signal.SIGUSR1)  # every thread's stack, to stderr
-                time.sleep(1)
-                child.kill()
-                raise AssertionError(f"no exit 60 s after Ctrl-C; stacks:\n{child.communicate()[1][-20000:]}") from None
+            exit_or_stacks(child, "Ctrl-C")
             assert child.returncode != 0
         finally:
             child.kill()

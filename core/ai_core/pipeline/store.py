@@ -40,8 +40,6 @@ OUTCOMES = ("answered", "parse_failed", "tool_round_limit", "interrupted", "cach
 """What became of a recorded model call."""
 
 
-
-
 @dataclass
 class ConversationRecord:
     """A conversation's identity, who it belongs to, and its history."""
