@@ -30,7 +30,7 @@ from ai_core import (
     TextDelta,
     ToolSpec,
 )
-from ai_core.errors import ProviderUnavailableError, RequestValidationError, ToolLoopError
+from ai_core.errors import ContextLengthExceededError, ProviderUnavailableError, RequestValidationError, ToolLoopError
 from ai_core.plugins import PluginRegistry
 
 
@@ -444,7 +444,8 @@ _anything = st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats(allow
 )
 @settings(max_examples=60, deadline=None)
 def test_any_bad_builder_input_is_a_typed_error(**params: object) -> None:
-    """Whatever a caller passes, the answer is a reply or a RequestValidationError."""
+    """Whatever a caller passes, the answer is a reply or a RequestValidationError (or,
+    for a max_tokens the model's context cannot hold, ContextLengthExceededError)."""
     ai = make_ai()
     chat = ai.conversation("fake/echo").user("hi")
     chat._params.update({k: v for k, v in params.items() if v is not None})  # what the setters store
@@ -452,5 +453,7 @@ def test_any_bad_builder_input_is_a_typed_error(**params: object) -> None:
         chat.send()
     except RequestValidationError as exc:
         assert exc.errors
+    except ContextLengthExceededError as exc:
+        assert exc.context_window == 128_000 and isinstance(params["max_tokens"], int)
     finally:
         ai.close()

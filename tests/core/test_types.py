@@ -7,7 +7,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from ai_core import ChatRequest, ImagePart, Message, ReasoningPart, TextPart, TokenUsage, ToolCallPart, ToolResultPart
+from ai_core import (
+    ChatRequest,
+    ChatResponse,
+    ImagePart,
+    Message,
+    ReasoningPart,
+    TextPart,
+    TokenUsage,
+    ToolCallPart,
+    ToolResultPart,
+)
+from ai_core.types.construct import updated
 
 json_scalars = st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.text(max_size=20)
 json_values = st.recursive(
@@ -42,6 +53,36 @@ messages = st.builds(
 @settings(max_examples=150)
 def test_message_round_trips_through_json(message: Message) -> None:
     assert Message.model_validate_json(message.model_dump_json()) == message
+
+
+@given(st.text(), st.sampled_from(["system", "user", "assistant"]))
+@settings(max_examples=150)
+def test_message_shortcuts_make_what_validation_makes(text: str, role: str) -> None:
+    """``Message.user("...")`` and its siblings skip pydantic for a plain str: the message
+    is the one validation makes, cleaned text, fields set and JSON included."""
+    made = getattr(Message, role)(text)
+    validated = Message(role=role, parts=[TextPart(text=text)])
+    assert made == validated and made.model_dump_json() == validated.model_dump_json()
+    assert made.model_fields_set == validated.model_fields_set
+    assert made.parts[0].model_fields_set == validated.parts[0].model_fields_set
+    assert Message.model_validate_json(made.model_dump_json()) == made
+
+
+@pytest.mark.parametrize("bad", [None, 3, 2.5, ["a"], {"text": "a"}])
+def test_message_shortcuts_still_refuse_what_is_not_text(bad: object) -> None:
+    with pytest.raises(ValidationError):
+        Message.user(bad)  # type: ignore[arg-type]
+
+
+@given(messages, st.text(max_size=8), st.none() | st.text(max_size=8))
+@settings(max_examples=100)
+def test_updated_copies_as_model_copy_does(message: Message, message_id: str, conversation_id: str | None) -> None:
+    response = ChatResponse(provider="p", model="m", message=message)
+    changes = {"message_id": message_id, "conversation_id": conversation_id, "latency_ms": 1.5}
+    copied, expected = updated(response, **changes), response.model_copy(update=changes)
+    assert copied == expected and copied.model_fields_set == expected.model_fields_set
+    assert copied.model_dump_json() == expected.model_dump_json()
+    assert response.message_id is None and response.latency_ms is None  # the original is untouched
 
 
 @given(

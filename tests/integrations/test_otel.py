@@ -118,3 +118,55 @@ def test_without_a_configured_provider_nothing_is_recorded() -> None:
     unconfigured.meter_provider_override = metrics.NoOpMeterProvider()
     assert not unconfigured.active()
     assert unconfigured.tracer is None and unconfigured.duration is None
+
+
+_GLOBAL_PROVIDERS = """
+import sys
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from tests.integrations.helpers import make_ai
+
+exporter = InMemorySpanExporter()
+ai = make_ai()
+ai.conversation("fake/echo").user("before any provider").send()
+counts = [len(exporter.get_finished_spans())]
+if sys.argv[1] == "set later":
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+else:  # OTEL_PYTHON_TRACER_PROVIDER made the SDK's provider at the first call
+    trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(exporter))
+ai.conversation("fake/echo").user("after").send()
+counts.append(len(exporter.get_finished_spans()))
+ai.close()
+print(counts, type(metrics.get_meter_provider()).__name__)
+"""
+
+
+@pytest.mark.parametrize("how", ["set later", "environment"])
+def test_the_global_providers_are_used_whenever_the_application_sets_them(how: str, tmp_path: Any) -> None:
+    """The layer reads OpenTelemetry's globals without the API's getters (their
+    environment lookups cost a tenth of a cache hit): a provider set after the first
+    call, or named by OTEL_PYTHON_TRACER_PROVIDER, is still used."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AI_"))}
+    env |= {"PYTHONPATH": str(root), "AI_CONFIG_FILE": str(tmp_path / "none.toml")}
+    if how == "environment":
+        env["OTEL_PYTHON_TRACER_PROVIDER"] = "sdk_tracer_provider"
+        env["OTEL_PYTHON_METER_PROVIDER"] = "sdk_meter_provider"
+    done = subprocess.run(
+        [sys.executable, "-c", _GLOBAL_PROVIDERS, how], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    counts, meters = done.stdout.split("] ")
+    if how == "set later":
+        assert counts == "[0, 1" and meters.strip() == "_ProxyMeterProvider"
+    else:  # the first call already traced, into a provider with no processor yet
+        assert counts == "[0, 1" and meters.strip() == "MeterProvider"

@@ -11,14 +11,16 @@ from typing import Any
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from servers.fixtures import TEST_API_KEY
 from servers.openai_compat import Completion, ErrorReply, OpenAICompatServer, Usage
 from sqlalchemy import select
 
-from ai_core import AI, StreamCompleted, TextDelta
+from ai_core import AI, ChatRequest, Message, StreamCompleted, TextDelta
 from ai_core.errors import ConfigurationError, ProviderUnavailableError, RateLimitReachedError
 from ai_core.pipeline.middleware import Middleware
-from ai_core.scale.cache import MemoryCache
+from ai_core.scale.cache import _KEYED, _NOT_KEYED, MemoryCache, request_digest
 from ai_core.storage.analytics_tables import CostTracking
 from ai_core.storage.conversation_tables import Conversation, StoredMessage
 
@@ -135,6 +137,44 @@ async def test_the_response_cache_by_configuration(monkeypatch: pytest.MonkeyPat
         hit = await ai.conversation("fake/echo").user("Hi").asend()
         skipped = await ai.conversation("fake/echo").without_middleware("response_cache").user("Hi").asend()
     assert hit.cached and not skipped.cached
+
+
+_OPTION_VALUES = {
+    "system": st.none() | st.text(max_size=5),
+    "temperature": st.none() | st.sampled_from([0.0, 0.5, 1.0]),
+    "top_p": st.none() | st.sampled_from([0.1, 1.0]),
+    "max_tokens": st.none() | st.integers(1, 3),
+    "stop": st.none() | st.lists(st.sampled_from(["a", "b"]), max_size=2),
+    "seed": st.none() | st.integers(0, 2),
+    "reasoning_effort": st.none() | st.sampled_from(["low", "high"]),
+    "provider_options": st.dictionaries(st.sampled_from(["x", "y"]), st.integers(0, 1), max_size=2),
+    "user": st.none() | st.text(max_size=3),
+    "metadata": st.dictionaries(st.sampled_from(["k"]), st.text(max_size=2), max_size=1),
+}
+_requests = st.fixed_dictionaries(
+    {"model": st.sampled_from(["m1", "m2"]), "texts": st.lists(st.text(max_size=4), min_size=1, max_size=3)},
+    optional=_OPTION_VALUES,
+)
+
+
+def _request(fields: dict[str, Any]) -> ChatRequest:
+    values = {k: v for k, v in fields.items() if k != "texts"}
+    return ChatRequest(provider="p", messages=[Message.user(t) for t in fields["texts"]], **values)
+
+
+def test_every_request_field_is_keyed_or_named_as_not() -> None:
+    """A field added to ChatRequest must be placed: keyed (it changes the answer) or not."""
+    assert set(ChatRequest.model_fields) == _KEYED | _NOT_KEYED and not _KEYED & _NOT_KEYED
+
+
+@given(_requests, _requests, st.sampled_from([None, "t1", "t2"]), st.sampled_from([None, "t1", "t2"]))
+@settings(max_examples=300, deadline=None)
+def test_two_requests_share_a_cache_key_exactly_when_what_changes_the_answer_is_the_same(
+    a: dict[str, Any], b: dict[str, Any], tenant_a: str | None, tenant_b: str | None
+) -> None:
+    first, second = _request(a), _request(b)
+    same_answer = tenant_a == tenant_b and first.model_dump(include=_KEYED) == second.model_dump(include=_KEYED)
+    assert (request_digest(first, tenant_a) == request_digest(second, tenant_b)) == same_answer
 
 
 async def test_memory_cache_is_bounded_and_expires() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 
+from ai_core.clock import local_today
 from ai_core.types import Cost, ModelPrice, TokenUsage
 
 __all__ = ["OPENAI_BATCH_DISCOUNT", "PriceBook", "compute_cost", "discounted"]
@@ -117,7 +118,7 @@ class PriceBook:
 
     @staticmethod
     def _in_force(rows: list[ModelPrice], when: date | datetime | None) -> ModelPrice | None:
-        day = (when.date() if isinstance(when, datetime) else when) or date.today()
+        day = (when.date() if isinstance(when, datetime) else when) or local_today()
         index = bisect.bisect_right([r.effective_from for r in rows], day)
         return rows[index - 1] if index else None
 

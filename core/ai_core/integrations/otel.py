@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
+from opentelemetry.metrics import _internal as _metrics_internal
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ai_core.events.listener import Listener
@@ -53,6 +54,12 @@ _TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 
 _contexts: OrderedDict[str, Any] = OrderedDict()
 _MAX_CONTEXTS = 4096
 
+_NAME_GONE = object()
+_NO_TRACER_PROVIDER = trace.NoOpTracerProvider()
+_NO_METER_PROVIDER = metrics.NoOpMeterProvider()
+_environment_read = [False, False]
+"""Whether OTEL_PYTHON_{TRACER,METER}_PROVIDER were looked up (then only the globals count)."""
+
 
 def provider_name(provider: str) -> str:
     """ai-core's provider name as the conventions' ``gen_ai.provider.name`` value."""
@@ -67,6 +74,38 @@ def _remember(conversation_id: str | None) -> None:
             _contexts.popitem(last=False)
 
 
+def _global_tracer_provider() -> Any:
+    """``trace.get_tracer_provider()`` without its environment lookup on every call.
+
+    Until a provider is set, the API's getter looks ``OTEL_PYTHON_TRACER_PROVIDER`` up
+    in the environment each time (with the meter's, a tenth of a cache hit). The global
+    it reads is set once (``set_tracer_provider``, or the getter itself from that
+    variable), so it is read directly, and the variable looked up at the first call
+    only: it is meant to be set when the program starts."""
+    found = getattr(trace, "_TRACER_PROVIDER", _NAME_GONE)
+    if found is _NAME_GONE:  # another version of the API: its getter every time
+        return trace.get_tracer_provider()
+    if found is not None:
+        return found
+    if _environment_read[0]:
+        return _NO_TRACER_PROVIDER
+    _environment_read[0] = True
+    return trace.get_tracer_provider()
+
+
+def _global_meter_provider() -> Any:
+    """``metrics.get_meter_provider()``, as :func:`_global_tracer_provider`."""
+    found = getattr(_metrics_internal, "_METER_PROVIDER", _NAME_GONE)
+    if found is _NAME_GONE:
+        return metrics.get_meter_provider()
+    if found is not None:
+        return found
+    if _environment_read[1]:
+        return _NO_METER_PROVIDER
+    _environment_read[1] = True
+    return metrics.get_meter_provider()
+
+
 class _Instruments:
     """Tracer and instruments of the current global providers (remade when the application changes them)."""
 
@@ -75,6 +114,7 @@ class _Instruments:
         self.meter_provider_override: Any = None
         self._tracer_provider: Any = None
         self._meter_provider: Any = None
+        self._active = False
         self.tracer: Any = None
         self.tokens: Any = None
         self.duration: Any = None
@@ -83,19 +123,20 @@ class _Instruments:
 
     def active(self) -> bool:
         """Whether the application configured a tracer or a meter provider."""
-        tracers = self.tracer_provider_override or trace.get_tracer_provider()
-        meters = self.meter_provider_override or metrics.get_meter_provider()
+        tracers = self.tracer_provider_override or _global_tracer_provider()
+        meters = self.meter_provider_override or _global_meter_provider()
+        if tracers is self._tracer_provider and meters is self._meter_provider:
+            return self._active
         traced = not isinstance(tracers, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
         measured = type(meters).__name__ not in ("_ProxyMeterProvider", "NoOpMeterProvider")
-        if not (traced or measured):
-            return False
         if tracers is not self._tracer_provider:
             self._tracer_provider = tracers
             self.tracer = tracers.get_tracer(SCOPE) if traced else None
         if meters is not self._meter_provider:
             self._meter_provider = meters
             self._make_instruments(meters.get_meter(SCOPE) if measured else None)
-        return True
+        self._active = traced or measured
+        return self._active
 
     def _make_instruments(self, meter: Any) -> None:
         if meter is None:

@@ -117,14 +117,18 @@ class MCPConversation:
 
     # -- used by the builder and the runner ----------------------------------
 
+    def _attachments_waiting(self) -> bool:
+        """Whether an MCP prompt or resource added to the next turn is still to be fetched."""
+        return any(isinstance(item, MCPAttachment) for item in self._pending)
+
     async def _resolve_mcp(self) -> None:
-        if any(isinstance(item, MCPAttachment) for item in self._pending):
+        if self._attachments_waiting():
             self._pending = await resolve_attachments(self._ai._mcp, self._pending)
 
     def _stream_after_resolving(self, stream: Callable[[], AsyncIterator[StreamEvent]]) -> AsyncIterator[StreamEvent]:
         """``stream()`` itself when nothing waits to be fetched (closing it closes the
         turn's stream at once), else the same after fetching prompts and resources."""
-        if not any(isinstance(item, MCPAttachment) for item in self._pending):
+        if not self._attachments_waiting():
             return stream()
         return self._resolved_stream(stream)
 

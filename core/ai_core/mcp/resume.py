@@ -13,6 +13,8 @@ conversation is loaded from storage, and the pending call names its server.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from ai_core import errors
@@ -23,17 +25,30 @@ from ai_core.types import ChatResponse, Message, ToolCallPart, ToolResultPart
 if TYPE_CHECKING:
     from ai_core.pipeline.builder import ConversationBuilder
 
-__all__ = ["decide_pending", "refuse_if_pending"]
+__all__ = ["decide_pending", "has_unanswered_calls", "refuse_if_pending"]
 
 
-def _unanswered(messages: list[Message]) -> list[str]:
+def _unanswered(messages: Iterable[Message]) -> list[str]:
+    messages = list(messages)
+    calls = [p.id for m in messages for p in m.parts if isinstance(p, ToolCallPart)]
+    if not calls:
+        return calls
     answered = {p.tool_call_id for m in messages for p in m.parts if isinstance(p, ToolResultPart)}
-    return [p.id for m in messages for p in m.parts if isinstance(p, ToolCallPart) and p.id not in answered]
+    return [call for call in calls if call not in answered]
+
+
+def has_unanswered_calls(conv: ConversationBuilder) -> bool:
+    """Whether a tool call of the conversation has no result yet (usually not: then
+    :func:`refuse_if_pending` need not look in the store). Only the model asks for
+    tools: a conversation the model has not answered yet has none."""
+    if not any(message.role == "assistant" for message in conv._history):
+        return False
+    return bool(_unanswered(chain(conv._history, conv._pending)))
 
 
 async def refuse_if_pending(conv: ConversationBuilder) -> None:
     """Raise :class:`ToolCallsPendingError` when the conversation waits on deferred calls."""
-    if not _unanswered([*conv._history, *conv._pending]):
+    if not has_unanswered_calls(conv):
         return  # the common case: no database read
     pending = await conv._ai._mcp_pending.list(conv.id)
     if pending:

@@ -66,7 +66,7 @@ class ConversationBuilder(MCPConversation):
         self._overrides: dict[str, dict[str, Any]] = {}
         self._user_id = user
         self._tenant = tenant
-        self._tags = tuple(dict.fromkeys(tags))
+        self._tags = tuple(dict.fromkeys(tags)) if tags else ()
         self._max_cost: Decimal | None = None
         self._last_model: tuple[str, str] | None = None
         self._layers: list[Middleware] = []
@@ -356,7 +356,8 @@ class ConversationBuilder(MCPConversation):
     # -- sending -----------------------------------------------------------
 
     async def asend(self) -> ChatResponse:
-        await self._resolve_mcp()
+        if self._attachments_waiting():
+            await self._resolve_mcp()
         return await self._ai._runner.send(self)
 
     def send(self) -> ChatResponse:
@@ -372,20 +373,23 @@ class ConversationBuilder(MCPConversation):
     # -- used by the runner ------------------------------------------------
 
     async def _load(self, store: ConversationStore) -> ConversationRecord:
-        if not self._loaded:
+        if self._resume and not self._loaded:
+            record = await store.load(self.id, tenant=self._tenant, user=self._user_id)
+            if record is None:  # the same words whether it is missing or someone else's
+                raise errors.ConfigurationError(f"no stored conversation with id {self.id!r} for this tenant and user")
             self._loaded = True
-            if self._resume:
-                record = await store.load(self.id, tenant=self._tenant, user=self._user_id)
-                if record is None:  # the same words whether it is missing or someone else's
-                    raise errors.ConfigurationError(
-                        f"no stored conversation with id {self.id!r} for this tenant and user"
-                    )
-                self._history = [*record.messages, *self._history]
-                self._user_id = self._user_id or record.user
-                self._tags = tuple(dict.fromkeys((*record.tags, *self._tags)))
-                self._record = record
-            else:
-                self._record = ConversationRecord(id=self.id, user=self._user_id, tenant=self._tenant, tags=self._tags)
+            self._history = [*record.messages, *self._history]
+            self._user_id = self._user_id or record.user
+            self._tags = tuple(dict.fromkeys((*record.tags, *self._tags)))
+            self._record = record
+        return self._loaded_record()
+
+    def _loaded_record(self) -> ConversationRecord:
+        """The record of a conversation that needs no store read: new, or loaded already."""
+        if not self._loaded:
+            assert not self._resume, "a resumed conversation is loaded with _load()"
+            self._loaded = True
+            self._record = ConversationRecord(id=self.id, user=self._user_id, tenant=self._tenant, tags=self._tags)
         assert self._record is not None
         return self._record
 
@@ -400,6 +404,10 @@ class ConversationBuilder(MCPConversation):
             return self._record.provider, self._record.model
         return split_model(self._model or self._ai.services.settings.default_model)
 
+    def _offers_tools(self) -> bool:
+        """Whether :meth:`_toolbox` has anything to do (usually not: the runner then skips it)."""
+        return bool(self._tool_specs or self._functions or self._mcp_names or "tool_choice" in self._params)
+
     async def _toolbox(self) -> ToolBox:
         box = ToolBox()
         for spec in self._tool_specs:
@@ -410,22 +418,23 @@ class ConversationBuilder(MCPConversation):
         return box
 
     def _request(self, provider: str, model: str, messages: list[Message], toolbox: ToolBox) -> ChatRequest:
-        params = dict(self._params)
+        # Only what is set: each field given costs its validation, defaults cost nothing.
+        fields: dict[str, Any] = {"provider": provider, "model": model, "messages": messages, **self._params}
         if self._output_model is not None:
             schema = self._output_model.model_json_schema()
-            params["response_format"] = ResponseFormat(name=self._output_model.__name__, json_schema=schema)
+            fields["response_format"] = ResponseFormat(name=self._output_model.__name__, json_schema=schema)
+        if self._system is not None:
+            fields["system"] = self._system
+        if toolbox.specs:
+            fields["tools"] = list(toolbox.specs.values())
+        if self._provider_options:
+            fields["provider_options"] = self._provider_options
+        if self._user_id is not None:
+            fields["user"] = self._user_id
+        if self._metadata:
+            fields["metadata"] = self._metadata
         try:
-            return ChatRequest(
-                provider=provider,
-                model=model,
-                messages=messages,
-                system=self._system,
-                tools=list(toolbox.specs.values()) or None,
-                provider_options=self._provider_options,
-                user=self._user_id,
-                metadata=self._metadata,
-                **params,
-            )
+            return ChatRequest(**fields)
         except ValidationError as exc:
             raise errors.RequestValidationError(
                 f"invalid request: {exc.errors(include_url=False)[0]['msg']}", errors=exc.errors(include_url=False)

@@ -43,6 +43,7 @@ from ai_core.types import (
     ToolCallDelta,
     UsageReported,
 )
+from ai_core.types.construct import updated
 
 if TYPE_CHECKING:
     from ai_core.pipeline.providers import ProviderManager
@@ -131,7 +132,7 @@ class RecordingEndpoint:
             )
             raise errors.LedgerWriteError(
                 f"the provider answered but the call could not be recorded: {type(exc).__name__}: {exc}",
-                response=response.model_copy(update=update),
+                response=updated(response, **update),
             ) from exc
         events = self.services.events
         if events.wants(MessageAdded):
@@ -149,7 +150,7 @@ class RecordingEndpoint:
                     tenant=call.tenant,
                 )
             )
-        return response.model_copy(update=update)
+        return updated(response, **update)
 
     async def _record_interrupted(
         self, call: Call, delivered: StreamAccumulator, started_at: Any, started: float

@@ -15,9 +15,10 @@ from __future__ import annotations
 import threading
 import weakref
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ai_core import errors
+from ai_core.clock import local_today
 from ai_core.logging import get_logger
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ _indexes: weakref.WeakKeyDictionary[PluginRegistry, tuple[int, dict[tuple[str, s
 _warned: weakref.WeakKeyDictionary[PluginRegistry, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
 _usable: weakref.WeakKeyDictionary[PluginRegistry, tuple[int, date, set[tuple[str, str]]]] = weakref.WeakKeyDictionary()
 """Models found usable (not shut down) today, per registry and its generation."""
+_last: tuple[Any, Any] = (None, None)
+"""The registry last checked and its entry of :data:`_usable`."""
 _lock = threading.Lock()
 
 
@@ -57,8 +60,13 @@ def find_model(registry: PluginRegistry, provider: str, model: str) -> ModelInfo
 
 def check_lifecycle(registry: PluginRegistry, provider: str, model: str, today: date | None = None) -> None:
     """Refuse a shut-down model; warn (once) about a deprecated one."""
-    day = today or date.today()
-    seen = _usable.get(registry) if today is None else None
+    global _last
+    day = today or local_today()
+    last_registry, last_seen = _last  # one registry in most programs: no weak-dictionary lookup
+    if today is None and last_registry is registry:
+        seen: tuple[int, date, set[tuple[str, str]]] | None = last_seen
+    else:
+        seen = _usable.get(registry) if today is None else None
     if seen is not None and (provider, model) in seen[2] and seen[1] == day and seen[0] == registry.generation:
         return  # checked today, in this generation of the registry: every call after the first costs this
     info = find_model(registry, provider, model)
@@ -67,6 +75,7 @@ def check_lifecycle(registry: PluginRegistry, provider: str, model: str, today: 
         if seen is None or seen[1] != day or seen[0] != registry.generation or len(seen[2]) > 4096:
             seen = _usable[registry] = (registry.generation, day, set())
         seen[2].add((provider, model))
+        _last = (registry, seen)
     if info is None:
         return
     if status == "shut down":

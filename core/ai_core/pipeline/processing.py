@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ai_core.events.types import CostCalculated, CostDisagreement
 from ai_core.logging import get_logger
 from ai_core.types import ChatResponse, Cost
+from ai_core.types.construct import updated
 
 if TYPE_CHECKING:
     from ai_core.pipeline.middleware import Call
@@ -45,7 +46,7 @@ class ResponseProcessor:
         if response.usage.estimated and not response.usage.total_tokens:
             from ai_core.costs.estimate import estimate_usage
 
-            response = response.model_copy(update={"usage": estimate_usage(call.request, response.message)})
+            response = updated(response, usage=estimate_usage(call.request, response.message))
         cost = self.price(response.provider, response.model, response, started_at)
         discount = call.state.get("price_discount")  # (fraction, label): a provider batch's price
         if discount is not None:
@@ -55,7 +56,7 @@ class ResponseProcessor:
         if response.usage.reported_cost is not None:
             cost = cost.model_copy(update={"reported": response.usage.reported_cost})
             self._compare(response, cost)
-        finished = response.model_copy(update={"cost": cost, "latency_ms": (now - started) * 1000.0})
+        finished = updated(response, cost=cost, latency_ms=(now - started) * 1000.0)
         events = self.services.events
         if events.wants(CostCalculated):
             events.emit(

@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from ai_core import errors
 from ai_core.events.types import (
@@ -30,19 +30,20 @@ from ai_core.events.types import (
     ProviderSwitched,
     ResponseGenerated,
 )
-from ai_core.mcp.resume import refuse_if_pending
+from ai_core.mcp.resume import has_unanswered_calls, refuse_if_pending
 from ai_core.pipeline.callbacks import BeforeSend, run_callbacks, run_error_callbacks
 from ai_core.pipeline.endpoint import RecordingEndpoint
 from ai_core.pipeline.lifecycle import check_lifecycle
 from ai_core.pipeline.middleware import Call, Middleware, Next, StreamNext, compose, compose_stream, order_layers
 from ai_core.pipeline.providers import ProviderManager
 from ai_core.pipeline.store import TurnContext
+from ai_core.pipeline.tools import ToolBox
 from ai_core.shield import shielded
 from ai_core.types import ChatResponse, Cost, Message, StreamCompleted, StreamEvent
+from ai_core.types.construct import updated
 
 if TYPE_CHECKING:
     from ai_core.pipeline.builder import ConversationBuilder
-    from ai_core.pipeline.tools import ToolBox
     from ai_core.services import Services
 
 __all__ = ["TurnRunner", "sum_costs"]
@@ -73,6 +74,23 @@ def sum_costs(costs: list[Cost]) -> Cost:
     )
 
 
+class _Stack(NamedTuple):
+    """A composed middleware stack."""
+
+    send: Next
+    stream: StreamNext
+    rewriting: tuple[Middleware, ...]
+    """Its layers whose ``rewrite`` gives the stored form of a turn's new messages, in order."""
+
+
+def _stack(ordered: Sequence[Middleware], endpoint: RecordingEndpoint) -> _Stack:
+    return _Stack(
+        compose(ordered, endpoint.send),
+        compose_stream(ordered, endpoint.stream),
+        tuple(layer for layer in ordered if layer.stores_rewrite),
+    )
+
+
 class TurnRunner:
     def __init__(self, services: Services, providers: ProviderManager, layers: Sequence[Middleware] = ()) -> None:
         self.services = services
@@ -80,47 +98,48 @@ class TurnRunner:
         self.endpoint = RecordingEndpoint(services, providers)
         self.layers = list(layers)
         # Composed once per instance; a conversation with its own layers composes its own.
-        self.handler: Next = compose(self.layers, self.endpoint.send)
-        self.stream_handler: StreamNext = compose_stream(self.layers, self.endpoint.stream)
-        self._stacks: dict[Any, tuple[tuple[Middleware, ...], Next, StreamNext]] = {}
+        self._default = _stack(order_layers(self.layers), self.endpoint)
+        self._stacks: dict[Any, tuple[tuple[Middleware, ...], _Stack]] = {}
 
-    def handlers(self, conv: ConversationBuilder) -> tuple[Next, StreamNext]:
+    def stack(self, conv: ConversationBuilder) -> _Stack:
         """The middleware stack for ``conv``: the instance's, less the layers it
         skips, plus its own (its ``before_send`` callbacks innermost)."""
         if not (conv._layers or conv._skipped or conv._before_send):
-            return self.handler, self.stream_handler
+            return self._default
         # Conversations that add the same layer objects (``.cache(ttl)`` shares one per
-        # setting) reuse one composed stack instead of composing it on every call.
-        key = None if conv._before_send else (tuple(map(id, conv._layers)), frozenset(conv._skipped))
+        # setting) reuse one composed stack instead of composing it on every call. The
+        # ids name the layers: the entry keeps them alive, so no other object has them.
+        # (The same skipped names listed in another order only compose another entry.)
+        key = None if conv._before_send else (*map(id, conv._layers), None, *conv._skipped)
         found = self._stacks.get(key) if key is not None else None
-        if found is not None and all(a is b for a, b in zip(found[0], conv._layers, strict=True)):
-            return found[1], found[2]
+        if found is not None:
+            return found[1]
         layers = [layer for layer in self.layers if layer.name not in conv._skipped]
         layers += conv._layers
         if conv._before_send:
             layers.append(BeforeSend(conv._before_send))
-        ordered = order_layers(layers)
-        handlers = compose(ordered, self.endpoint.send), compose_stream(ordered, self.endpoint.stream)
+        stack = _stack(order_layers(layers), self.endpoint)
         if key is not None:
             if len(self._stacks) >= 64:
                 self._stacks.clear()
-            self._stacks[key] = (tuple(conv._layers), *handlers)
-        return handlers
+            self._stacks[key] = (tuple(conv._layers), stack)
+        return stack
 
     # -- one turn ----------------------------------------------------------
 
-    async def _begin(self, conv: ConversationBuilder) -> tuple[TurnContext, ToolBox]:
+    async def _begin(self, conv: ConversationBuilder, stack: _Stack) -> tuple[TurnContext, ToolBox]:
         _check_lengths(conv)
         created = not conv._loaded and not conv._resume
-        record = await conv._load(self.services.store)
+        record = await conv._load(self.services.store) if conv._resume else conv._loaded_record()
         provider, model = conv._resolve_model()
         _check_lengths(conv, provider, model)
         check_lifecycle(self.services.registry, provider, model)  # a shut-down model: refused before sending
-        await refuse_if_pending(conv)  # deferred tool calls await approve()/deny()
+        if has_unanswered_calls(conv):
+            await refuse_if_pending(conv)  # deferred tool calls await approve()/deny()
         new = conv._take_pending()
         if not new and not (conv._history and conv._history[-1].role in ("user", "tool")):
             raise errors.RequestValidationError("nothing to send: add a message with .user(...) first")
-        toolbox = await conv._toolbox()
+        toolbox = await conv._toolbox() if conv._offers_tools() else ToolBox()
         turn = TurnContext(
             conversation=record,
             new_messages=new,
@@ -131,7 +150,8 @@ class TurnRunner:
             tags=conv._tags,
         )
         if new:
-            turn.new_messages = new = await self._stored_form(conv, provider, model, new, toolbox)
+            if stack.rewriting:
+                turn.new_messages = new = await self._stored_form(conv, stack, provider, model, new, toolbox)
             await self.services.store.save_user_turn(turn)
         events = self.services.events
         if created and events.wants(ConversationCreated):
@@ -164,13 +184,9 @@ class TurnRunner:
         return turn, toolbox
 
     async def _stored_form(
-        self, conv: ConversationBuilder, provider: str, model: str, new: list[Message], toolbox: ToolBox
+        self, conv: ConversationBuilder, stack: _Stack, provider: str, model: str, new: list[Message], toolbox: ToolBox
     ) -> list[Message]:
-        """The turn's new messages as layers with ``stores_rewrite`` leave them."""
-        layers = [layer for layer in (*self.layers, *conv._layers) if layer.stores_rewrite]
-        layers = [layer for layer in order_layers(layers) if layer.name not in conv._skipped]
-        if not layers:
-            return new
+        """The turn's new messages as the stack's layers with ``stores_rewrite`` leave them."""
         call = Call(
             request=conv._request(provider, model, [*conv._history, *new], toolbox),
             services=self.services,
@@ -179,10 +195,10 @@ class TurnRunner:
             tenant=conv._tenant,
             tags=conv._tags,
         )
-        for layer in layers:
+        for layer in stack.rewriting:
             call = await layer.rewrite(call)
         rewritten = call.request.messages
-        return list(rewritten[len(rewritten) - len(new):]) if len(rewritten) >= len(new) else new
+        return list(rewritten[len(rewritten) - len(new) :]) if len(rewritten) >= len(new) else new
 
     def _call(self, conv: ConversationBuilder, turn: TurnContext, toolbox: ToolBox, streaming: bool) -> Call:
         request = conv._request(turn.provider, turn.model, list(conv._history), toolbox)
@@ -209,7 +225,7 @@ class TurnRunner:
         if response.message_id is None:
             ids = await self.services.store.save_messages(turn, [response.message])
             _messages_added(self.services, turn, [response.message], ids)
-            response = response.model_copy(update={"message_id": ids[0], "conversation_id": turn.conversation.id})
+            response = updated(response, message_id=ids[0], conversation_id=turn.conversation.id)
         conv._history.append(response.message)
         conv._last_model = (response.provider, response.model)
         return response
@@ -217,21 +233,27 @@ class TurnRunner:
     async def _run_requested_tools(
         self, conv: ConversationBuilder, turn: TurnContext, toolbox: ToolBox, response: ChatResponse, round_number: int
     ) -> bool:
-        """Run the tools ``response`` asks for and store their results; False when
-        the turn is complete (no tool calls, or only ones the caller must run)."""
-        if not toolbox.runnable(response.tool_calls):
-            return False
+        """Run the tools ``response`` asks for (all of them ``toolbox.runnable``) and store
+        their results; False when the turn ends here (a call was deferred)."""
         store = self.services.store
         if round_number == self.services.settings.tool_rounds:
             limit = self.services.settings.tool_rounds
             assert response.message_id is not None
             await shielded(store.set_outcome, turn, response.message_id, "tool_round_limit")
             # Answer every call, so the stored conversation stays valid to send again.
-            await self._append(conv, turn, [
-                Message.tool_result(call.id, f"not run: this turn reached its limit of {limit} tool rounds",
-                             name=call.name, is_error=True)
-                for call in response.tool_calls
-            ])
+            await self._append(
+                conv,
+                turn,
+                [
+                    Message.tool_result(
+                        call.id,
+                        f"not run: this turn reached its limit of {limit} tool rounds",
+                        name=call.name,
+                        is_error=True,
+                    )
+                    for call in response.tool_calls
+                ],
+            )
             raise errors.ToolLoopError(f"the model still wanted tools after {round_number} rounds")
         try:
             run = await toolbox.run(response.tool_calls, conv._run_context())
@@ -251,9 +273,9 @@ class TurnRunner:
         conv._history.extend(messages)
 
     async def send(self, conv: ConversationBuilder) -> ChatResponse:
-        handler, _ = self.handlers(conv)
+        stack = self.stack(conv)
         try:
-            turn, toolbox = await self._begin(conv)
+            turn, toolbox = await self._begin(conv, stack)
         except Exception as exc:
             await run_error_callbacks(conv._on_error, exc)
             raise
@@ -262,8 +284,10 @@ class TurnRunner:
         try:
             for round_number in range(self.services.settings.tool_rounds + 1):
                 call = self._call(conv, turn, toolbox, streaming=False)
-                response = await self._answered(conv, turn, await handler(call))
+                response = await self._answered(conv, turn, await stack.send(call))
                 responses.append(response)
+                if not (toolbox.runs_tools and toolbox.runnable(response.tool_calls)):
+                    break
                 if not await self._run_requested_tools(conv, turn, toolbox, response, round_number):
                     break
             final = await self._finish(conv, turn, responses, started, streamed=False)
@@ -272,13 +296,14 @@ class TurnRunner:
             if isinstance(exc, Exception):
                 await run_error_callbacks(conv._on_error, exc)
             raise
-        await run_callbacks(conv._on_success, final)
+        if conv._on_success:
+            await run_callbacks(conv._on_success, final)
         return final
 
     async def stream(self, conv: ConversationBuilder) -> AsyncIterator[StreamEvent]:
-        _, stream_handler = self.handlers(conv)
+        stack = self.stack(conv)
         try:
-            turn, toolbox = await self._begin(conv)
+            turn, toolbox = await self._begin(conv, stack)
         except Exception as exc:
             await run_error_callbacks(conv._on_error, exc)
             raise
@@ -291,7 +316,7 @@ class TurnRunner:
                 response: ChatResponse | None = None
                 # Closed here, not when collected: an abandoned stream's layers
                 # (the ledger's record of what was delivered) finish before we return.
-                events = cast(AsyncGenerator[StreamEvent, None], stream_handler(call))
+                events = cast(AsyncGenerator[StreamEvent, None], stack.stream(call))
                 async with aclosing(events):
                     async for event in events:
                         if isinstance(event, StreamCompleted):
@@ -302,6 +327,8 @@ class TurnRunner:
                     raise errors.StreamInterruptedError("stream ended without a final response", provider=turn.provider)
                 response = await self._answered(conv, turn, response)
                 responses.append(response)
+                if not (toolbox.runs_tools and toolbox.runnable(response.tool_calls)):
+                    break
                 if not await self._run_requested_tools(conv, turn, toolbox, response, round_number):
                     break
             final = await self._finish(conv, turn, responses, started, streamed=True)
@@ -310,7 +337,8 @@ class TurnRunner:
             if isinstance(exc, Exception):
                 await run_error_callbacks(conv._on_error, exc)
             raise
-        await run_callbacks(conv._on_success, final)
+        if conv._on_success:
+            await run_callbacks(conv._on_success, final)
         yield StreamCompleted(final)
 
     async def _failed(self, turn: TurnContext, exc: BaseException) -> None:
@@ -353,7 +381,7 @@ class TurnRunner:
                 if last.message_id is not None:
                     await shielded(self.services.store.set_outcome, turn, last.message_id, "parse_failed")
                 raise
-        final = last.model_copy(update=update)
+        final = updated(last, **update)
         events = self.services.events
         if events.wants(ResponseGenerated):
             events.emit(
@@ -395,16 +423,24 @@ def _messages_added(services: Services, turn: TurnContext, messages: Sequence[Me
 
 def _check_lengths(conv: ConversationBuilder, provider: str | None = None, model: str | None = None) -> None:
     """Names longer than their columns are refused before any call, not by the database after it."""
+    user, tenant, tags = conv._user_id, conv._tenant, conv._tags
+    if (
+        (provider is None or len(provider) <= _MAX_PROVIDER)
+        and (model is None or len(model) <= _MAX_NAME)
+        and (user is None or len(user) <= _MAX_NAME)
+        and (tenant is None or len(tenant) <= _MAX_NAME)
+        and not any(len(tag) > _MAX_NAME for tag in tags)
+    ):
+        return  # the rest names the field that is too long
     fields: list[tuple[str, str | None, int]] = [
         ("provider", provider, _MAX_PROVIDER),
         ("model", model, _MAX_NAME),
-        ("user", conv._user_id, _MAX_NAME),
-        ("tenant", conv._tenant, _MAX_NAME),
-        *(("tag", tag, _MAX_NAME) for tag in conv._tags),
+        ("user", user, _MAX_NAME),
+        ("tenant", tenant, _MAX_NAME),
+        *(("tag", tag, _MAX_NAME) for tag in tags),
     ]
     for label, value, limit in fields:
         if value is not None and len(value) > limit:
             raise errors.RequestValidationError(
                 f"{label} is {len(value)} characters long; at most {limit} are allowed: {value[:40]!r}..."
             )
-

@@ -158,6 +158,11 @@ class ToolBox:
     def _runs(self, name: str) -> bool:
         return name in self._functions or name in self._mcp
 
+    @property
+    def runs_tools(self) -> bool:
+        """Whether this conversation runs any tool itself (a function's, an MCP server's)."""
+        return bool(self._functions or self._mcp)
+
     def runnable(self, calls: list[ToolCallPart]) -> bool:
         """True when this conversation answers every call itself: each is a tool it
         runs, or a name nobody declared (answered with an error); a call to a

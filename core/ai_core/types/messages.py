@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
+from ai_core.types.construct import constructed
+
 __all__ = [
     "ImagePart",
     "Message",
@@ -46,6 +48,14 @@ def clean_text(value: str) -> str:
         # only lone halves become U+FFFD.
         return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return value
+
+
+def _text_part(text: str) -> TextPart:
+    """``TextPart(text=text)``: a plain ``str`` needs only :func:`clean_text`, anything
+    else goes through validation (which names what is wrong with it)."""
+    if type(text) is not str:
+        return TextPart(text=text)
+    return constructed(TextPart, {"type": "text", "text": clean_text(text)}, {"text"})
 
 
 class TextPart(BaseModel):
@@ -153,26 +163,30 @@ class Message(BaseModel):
 
     @classmethod
     def system(cls, text: str) -> Message:
-        return cls(role="system", parts=[TextPart(text=text)])
+        return cls._of_valid_part("system", _text_part(text))
 
     @classmethod
     def user(cls, text: str, *, images: list[ImagePart] | None = None) -> Message:
-        parts: list[Any] = [TextPart(text=text)]
-        parts.extend(images or [])
-        return cls(role="user", parts=parts)
+        if not images:
+            return cls._of_valid_part("user", _text_part(text))
+        return cls(role="user", parts=[TextPart(text=text), *images])
 
     @classmethod
     def assistant(cls, text: str) -> Message:
-        return cls(role="assistant", parts=[TextPart(text=text)])
+        return cls._of_valid_part("assistant", _text_part(text))
 
     @classmethod
     def tool_result(
         cls, tool_call_id: str, content: str, *, name: str | None = None, is_error: bool = False
     ) -> Message:
-        return cls(
-            role="tool",
-            parts=[ToolResultPart(tool_call_id=tool_call_id, content=content, name=name, is_error=is_error)],
-        )
+        part = ToolResultPart(tool_call_id=tool_call_id, content=content, name=name, is_error=is_error)
+        return cls._of_valid_part("tool", part)
+
+    @classmethod
+    def _of_valid_part(cls, role: Role, part: BaseModel) -> Message:
+        """``cls(role=role, parts=[part])`` for a part just validated, without validating
+        it again (the user's message of every turn: 1.0 us instead of 2.8)."""
+        return constructed(cls, {"role": role, "parts": [part], "name": None}, {"role", "parts"})
 
     @property
     def text(self) -> str:
