@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from decimal import Decimal
+from typing import Any
 
 import anyio
 import pytest
@@ -55,6 +56,28 @@ async def test_send_returns_text_usage_and_exact_cost() -> None:
     ) / Decimal(1_000_000)
     assert reply.cost.total == expected
     assert reply.latency_ms is not None and reply.latency_ms >= 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", ["user", "tenant", "tag", "model"])
+@pytest.mark.parametrize("resumed", [False, True])
+async def test_a_name_longer_than_its_column_is_refused_before_anything_is_stored_or_sent(
+    where: str, resumed: bool
+) -> None:
+    fake = FakeDriver()
+    long = "x" * 256
+    async with make_ai(fake=fake) as ai:
+        first = await ai.conversation("fake/echo").user("hi").asend()
+        names: dict[str, Any] = {"user": None, "tenant": None, "tags": ()}
+        if where in ("user", "tenant"):
+            names[where] = long
+        elif where == "tag":
+            names["tags"] = [long]
+        model = f"fake/{long}" if where == "model" else "fake/echo"
+        chat = ai.conversation(model, id=first.conversation_id if resumed else None, **names)
+        with pytest.raises(RequestValidationError, match=f"{where} is 256 characters long; at most 255"):
+            await chat.user("again").asend()
+    assert len(fake.calls) == 1
 
 
 @pytest.mark.anyio

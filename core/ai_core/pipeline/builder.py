@@ -48,6 +48,7 @@ class ConversationBuilder(MCPConversation):
     ) -> None:
         self._ai = ai
         self._model = model
+        self._model_parts: tuple[str, str] | None = None
         self._id = id
         self._resume = id is not None
         self._loaded = False
@@ -133,7 +134,7 @@ class ConversationBuilder(MCPConversation):
 
     def model(self, model: str) -> ConversationBuilder:
         """``"provider/model"``, e.g. ``"openai/gpt-4o-mini"``."""
-        split_model(model)
+        self._model_parts = split_model(model)
         self._model = model
         return self
 
@@ -233,8 +234,10 @@ class ConversationBuilder(MCPConversation):
         entry when every provider of the call is down. See docs/scale.md."""
         if ttl is not None and not ttl > 0:
             raise errors.RequestValidationError(f"cache ttl must be a positive number of seconds, got {ttl!r}")
-        self._layers = [layer for layer in self._layers if layer.name != "response_cache"]
-        self._layers.append(self._ai.providers.scale.response_layer(ttl, fallback))
+        cache_layer = self._ai.providers.scale.response_layer(ttl, fallback)
+        if self._layers:
+            self._layers = [layer for layer in self._layers if layer.name != "response_cache"]
+        self._layers.append(cache_layer)
         self._skipped.add("response_cache")  # the instance's configured cache, if any, gives way to this one
         return self
 
@@ -400,9 +403,11 @@ class ConversationBuilder(MCPConversation):
     def _resolve_model(self) -> tuple[str, str]:
         """The model set on this builder, else the one a resumed conversation last
         used, else the configured default."""
-        if self._model is None and self._record is not None and self._record.provider and self._record.model:
+        if self._model:
+            return self._model_parts or split_model(self._model)
+        if self._record is not None and self._record.provider and self._record.model:
             return self._record.provider, self._record.model
-        return split_model(self._model or self._ai.services.settings.default_model)
+        return split_model(self._ai.services.settings.default_model)
 
     def _offers_tools(self) -> bool:
         """Whether :meth:`_toolbox` has anything to do (usually not: the runner then skips it)."""

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Call", "Middleware", "Next", "StreamNext", "check_layer", "compose", "compose_stream"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
     """One provider call as it passes through the middleware stack."""
 
@@ -126,8 +126,8 @@ def compose(layers: Sequence[Middleware], endpoint: Next) -> Next:
 
 
 def _bind(layer: Middleware, inner: Next) -> Next:
-    async def handle(call: Call) -> ChatResponse:
-        return await layer(call, inner)
+    def handle(call: Call) -> Awaitable[ChatResponse]:
+        return layer(call, inner)  # the layer's own coroutine: no frame of ours around it
 
     return handle
 

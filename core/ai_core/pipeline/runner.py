@@ -51,6 +51,8 @@ __all__ = ["TurnRunner", "sum_costs"]
 
 _MAX_NAME = 255
 _MAX_PROVIDER = 64
+_NO_TOOLS = ToolBox()
+"""The toolbox of every turn without tools (none is ever added to it: a turn with tools makes its own)."""
 
 
 def sum_costs(costs: list[Cost]) -> Cost:
@@ -128,9 +130,12 @@ class TurnRunner:
     # -- one turn ----------------------------------------------------------
 
     async def _begin(self, conv: ConversationBuilder, stack: _Stack) -> tuple[TurnContext, ToolBox]:
-        _check_lengths(conv)
         created = not conv._loaded and not conv._resume
-        record = await conv._load(self.services.store) if conv._resume else conv._loaded_record()
+        if conv._resume:
+            _check_lengths(conv)  # before the user and tenant go into the store's query
+            record = await conv._load(self.services.store)
+        else:
+            record = conv._loaded_record()
         provider, model = conv._resolve_model()
         _check_lengths(conv, provider, model)
         check_lifecycle(self.services.registry, provider, model)  # a shut-down model: refused before sending
@@ -139,7 +144,7 @@ class TurnRunner:
         new = conv._take_pending()
         if not new and not (conv._history and conv._history[-1].role in ("user", "tool")):
             raise errors.RequestValidationError("nothing to send: add a message with .user(...) first")
-        toolbox = await conv._toolbox() if conv._offers_tools() else ToolBox()
+        toolbox = await conv._toolbox() if conv._offers_tools() else _NO_TOOLS
         turn = TurnContext(
             conversation=record,
             new_messages=new,

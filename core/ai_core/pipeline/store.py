@@ -40,7 +40,7 @@ OUTCOMES = ("answered", "parse_failed", "tool_round_limit", "interrupted", "cach
 """What became of a recorded model call."""
 
 
-@dataclass
+@dataclass(slots=True)
 class ConversationRecord:
     """A conversation's identity, who it belongs to, and its history."""
 
@@ -67,7 +67,7 @@ def in_scope(owner_tenant: str | None, owner_user: str | None, tenant: str | Non
     return owner_tenant == tenant and (owner_user is None or owner_user == user)
 
 
-@dataclass
+@dataclass(slots=True)
 class TurnContext:
     """One send: the conversation, the new messages, and who asked."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ai_core.types.messages import Message
 
@@ -76,16 +76,18 @@ class ChatRequest(BaseModel):
     user: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _tool_choice_names_a_tool(self) -> ChatRequest:
-        choice = self.tool_choice
-        if choice and choice not in ("auto", "none", "required"):
-            names = {t.name for t in self.tools or []}
-            if choice not in names:
-                raise ValueError(f"tool_choice {choice!r} names no tool of this request")
-        if self.tool_choice in ("required",) and not self.tools:
+    @field_validator("tool_choice")
+    @classmethod
+    def _tool_choice_names_a_tool(cls, choice: ToolChoice | None, info: ValidationInfo) -> ToolChoice | None:
+        # A field's validator, not the model's: it runs only for a request that has a tool_choice.
+        if "tools" not in info.data:  # the tools were invalid: their error says so
+            return choice
+        tools: list[ToolSpec] | None = info.data["tools"]
+        if choice and choice not in ("auto", "none", "required") and choice not in {t.name for t in tools or []}:
+            raise ValueError(f"tool_choice {choice!r} names no tool of this request")
+        if choice == "required" and not tools:
             raise ValueError("tool_choice 'required' needs at least one tool")
-        return self
+        return choice
 
     @property
     def qualified_model(self) -> str:
