@@ -477,6 +477,6 @@ def test_any_bad_builder_input_is_a_typed_error(**params: object) -> None:
     except RequestValidationError as exc:
         assert exc.errors
     except ContextLengthExceededError as exc:
-        assert exc.context_window == 128_000 and isinstance(params["max_tokens"], int)
+        assert exc.context_window == 128_000 and params["max_tokens"] is not None
     finally:
         ai.close()

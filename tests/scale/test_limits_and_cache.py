@@ -177,6 +177,28 @@ def test_two_requests_share_a_cache_key_exactly_when_what_changes_the_answer_is_
     assert (request_digest(first, tenant_a) == request_digest(second, tenant_b)) == same_answer
 
 
+async def test_the_last_word_on_caching_a_conversation_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``.cache()`` and ``.without_middleware("response_cache")``: whichever comes last."""
+    monkeypatch.setenv("AI_RESPONSE_CACHE_TTL", "60")
+    async with fake_ai() as ai:
+        await ai.conversation("fake/echo").user("Hi").asend()
+        skipped_last = ai.conversation("fake/echo").cache(60).without_middleware("response_cache").user("Hi")
+        cached_last = ai.conversation("fake/echo").without_middleware("response_cache").cache(60).user("Hi")
+        assert not (await skipped_last.asend()).cached
+        assert (await cached_last.asend()).cached
+
+
+async def test_a_conversations_own_ttl_and_fallback_apply_to_its_calls_only() -> None:
+    async with fake_ai() as ai:
+        await ai.conversation("fake/echo").cache(0.05).user("short").asend()
+        await ai.conversation("fake/echo").cache(60).user("long").asend()
+        await anyio.sleep(0.2)
+        short = await ai.conversation("fake/echo").cache(60).user("short").asend()
+        long = await ai.conversation("fake/echo").cache(0.05).user("long").asend()
+        other = await ai.conversation("fake/echo").user("long").asend()
+    assert (short.cached, long.cached, other.cached) == (False, True, False)
+
+
 async def test_memory_cache_is_bounded_and_expires() -> None:
     cache = MemoryCache(maxsize=2)
     await cache.set("a", 1, 60)

@@ -36,6 +36,13 @@ __all__ = ["ConversationBuilder"]
 
 
 class ConversationBuilder(MCPConversation):
+    __slots__ = (  # every conversation's attributes (its and MCPConversation's): no per-instance dict to grow
+        "_ai", "_approvers", "_before_send", "_cache", "_fallbacks", "_functions", "_history", "_id", "_last_model",
+        "_layers", "_loaded", "_max_cost", "_mcp_allow", "_mcp_names", "_metadata", "_model", "_model_parts",
+        "_on_error", "_on_success", "_output_model", "_overrides", "_params", "_pending", "_provider_options",
+        "_record", "_resume", "_skipped", "_system", "_tags", "_tenant", "_tool_specs", "_user_id",
+    )  # fmt: skip
+
     def __init__(
         self,
         ai: AI,
@@ -72,6 +79,7 @@ class ConversationBuilder(MCPConversation):
         self._last_model: tuple[str, str] | None = None
         self._layers: list[Middleware] = []
         self._skipped: set[str] = set()
+        self._cache: tuple[float | None, bool | None] | None = None
         self._before_send: list[Callable[..., Any]] = []
         self._on_success: list[Callable[..., Any]] = []
         self._on_error: list[Callable[..., Any]] = []
@@ -234,11 +242,8 @@ class ConversationBuilder(MCPConversation):
         entry when every provider of the call is down. See docs/scale.md."""
         if ttl is not None and not ttl > 0:
             raise errors.RequestValidationError(f"cache ttl must be a positive number of seconds, got {ttl!r}")
-        cache_layer = self._ai.providers.scale.response_layer(ttl, fallback)
-        if self._layers:
-            self._layers = [layer for layer in self._layers if layer.name != "response_cache"]
-        self._layers.append(cache_layer)
-        self._skipped.add("response_cache")  # the instance's configured cache, if any, gives way to this one
+        self._cache = (ttl, fallback)  # the runner adds the response-cache layer if the instance has none
+        self._skipped.discard("response_cache")
         return self
 
     def option(self, name: str, value: Any) -> ConversationBuilder:
@@ -305,6 +310,8 @@ class ConversationBuilder(MCPConversation):
                 f"no middleware named {', '.join(map(repr, unknown))} (installed: {', '.join(sorted(known)) or 'none'})"
             )
         self._skipped.update(names)
+        if "response_cache" in names:
+            self._cache = None
         return self
 
     def before_send(self, callback: Callable[..., Any]) -> ConversationBuilder:

@@ -101,23 +101,37 @@ class TurnRunner:
         self.layers = list(layers)
         # Composed once per instance; a conversation with its own layers composes its own.
         self._default = _stack(order_layers(self.layers), self.endpoint)
+        self._cached: _Stack | None = None
         self._stacks: dict[Any, tuple[tuple[Middleware, ...], _Stack]] = {}
+
+    def _with_cache(self, layers: list[Middleware]) -> list[Middleware]:
+        """``layers`` and the response-cache layer, for a conversation that asked ``.cache()``."""
+        if any(layer.name == "response_cache" for layer in layers):
+            return layers
+        return [*layers, self.providers.scale.response_layer()]
 
     def stack(self, conv: ConversationBuilder) -> _Stack:
         """The middleware stack for ``conv``: the instance's, less the layers it
-        skips, plus its own (its ``before_send`` callbacks innermost)."""
+        skips, plus its own (its ``before_send`` callbacks innermost), plus the
+        response cache when it asked for it."""
         if not (conv._layers or conv._skipped or conv._before_send):
-            return self._default
-        # Conversations that add the same layer objects (``.cache(ttl)`` shares one per
-        # setting) reuse one composed stack instead of composing it on every call. The
-        # ids name the layers: the entry keeps them alive, so no other object has them.
-        # (The same skipped names listed in another order only compose another entry.)
-        key = None if conv._before_send else (*map(id, conv._layers), None, *conv._skipped)
+            if conv._cache is None:
+                return self._default
+            if self._cached is None:
+                self._cached = _stack(order_layers(self._with_cache(self.layers)), self.endpoint)
+            return self._cached
+        # Conversations that add the same layer objects reuse one composed stack instead
+        # of composing it on every call. The ids name the layers: the entry keeps them
+        # alive, so no other object has them. (The same skipped names listed in another
+        # order only compose another entry.)
+        key = None if conv._before_send else (conv._cache is None, *map(id, conv._layers), None, *conv._skipped)
         found = self._stacks.get(key) if key is not None else None
         if found is not None:
             return found[1]
         layers = [layer for layer in self.layers if layer.name not in conv._skipped]
         layers += conv._layers
+        if conv._cache is not None:
+            layers = self._with_cache(layers)
         if conv._before_send:
             layers.append(BeforeSend(conv._before_send))
         stack = _stack(order_layers(layers), self.endpoint)
@@ -206,7 +220,7 @@ class TurnRunner:
         return list(rewritten[len(rewritten) - len(new) :]) if len(rewritten) >= len(new) else new
 
     def _call(self, conv: ConversationBuilder, turn: TurnContext, toolbox: ToolBox, streaming: bool) -> Call:
-        request = conv._request(turn.provider, turn.model, list(conv._history), toolbox)
+        request = conv._request(turn.provider, turn.model, conv._history, toolbox)  # validation copies the list
         return Call(
             request=request,
             services=self.services,
@@ -216,6 +230,7 @@ class TurnRunner:
             tags=conv._tags,
             streaming=streaming,
             state={
+                "cache": conv._cache,
                 "overrides": conv._overrides,
                 "fallbacks": conv._fallbacks,
                 "max_cost": conv._max_cost,

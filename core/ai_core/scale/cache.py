@@ -253,16 +253,23 @@ _FALLBACK_ERRORS = (errors.ProviderUnavailableError, errors.ProviderTimeoutError
 
 
 class ResponseCacheLayer(Middleware):
-    """Answer repeated requests from the cache (see the module docstring)."""
+    """Answer repeated requests from the cache (see the module docstring).
+
+    One per ``AI`` instance. It caches a call the conversation asked to cache
+    (``.cache(ttl, fallback=...)``: the runner puts ``(ttl, fallback)`` in
+    ``call.state["cache"]``, either part None for this layer's own), else every call
+    when the instance has a ``ttl`` (``AI_RESPONSE_CACHE_TTL``), else none."""
 
     name = "response_cache"
     order = 50  # outside the budget layer (100): a hit holds and charges nothing
+    DEFAULT_TTL = 3600.0
+    """Seconds a conversation's ``.cache()`` keeps an answer when neither it nor the instance says."""
 
     def __init__(
         self,
         cache: ResponseCache,
         *,
-        ttl: float,
+        ttl: float | None,
         fallback: bool = False,
         lookup: Callable[[str, ChatRequest, str | None, str | None], Awaitable[bytes | None]] | None = None,
     ) -> None:
@@ -273,6 +280,17 @@ class ResponseCacheLayer(Middleware):
         """With Redis, :meth:`ai_core.scale.runtime.Scale.lookup`: the lookup and, on a miss,
         the call's breaker and rate limits, in one round trip."""
 
+    def _setting(self, call: Call) -> tuple[float, bool] | None:
+        """(ttl, fallback) for this call, or None when it is not cached."""
+        asked: tuple[float | None, bool | None] | None = call.state.get("cache")
+        if asked is None:
+            return None if self.ttl is None else (self.ttl, self.fallback)
+        ttl, fallback = asked
+        return (
+            ttl if ttl is not None else self.ttl or self.DEFAULT_TTL,
+            fallback if fallback is not None else self.fallback,
+        )
+
     async def _find(self, key: str, call: Call) -> ChatResponse | None:
         if self.lookup is None:
             return await self.cache.get(key)
@@ -280,6 +298,10 @@ class ResponseCacheLayer(Middleware):
         return self.cache.decode(await self.lookup(key, call.request, call.user, call.tenant), now)
 
     async def __call__(self, call: Call, call_next: Next) -> ChatResponse:
+        setting = self._setting(call)
+        if setting is None:
+            return await call_next(call)
+        ttl, fallback = setting
         key = response_key(request_digest(call.request, call.tenant))
         hit = await self._find(key, call)
         if hit is not None:
@@ -287,14 +309,20 @@ class ResponseCacheLayer(Middleware):
         try:
             response = await call_next(call)
         except _FALLBACK_ERRORS:
-            stale = await self.cache.get(key, stale_ok=True) if self.fallback else None
+            stale = await self.cache.get(key, stale_ok=True) if fallback else None
             if stale is None:
                 raise
             return await self._serve(call, stale)
-        await self._keep(key, response)
+        await self._keep(key, response, ttl, fallback)
         return response
 
-    async def stream(self, call: Call, call_next: StreamNext) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
+    def stream(self, call: Call, call_next: StreamNext) -> AsyncIterator[StreamEvent]:
+        setting = self._setting(call)
+        return call_next(call) if setting is None else self._cached_stream(call, call_next, *setting)
+
+    async def _cached_stream(
+        self, call: Call, call_next: StreamNext, ttl: float, fallback: bool
+    ) -> AsyncIterator[StreamEvent]:
         key = response_key(request_digest(call.request, call.tenant))
         hit = await self._find(key, call)
         if hit is None:
@@ -302,12 +330,12 @@ class ResponseCacheLayer(Middleware):
             try:
                 async for event in call_next(call):
                     if isinstance(event, StreamCompleted):
-                        await self._keep(key, event.response)
+                        await self._keep(key, event.response, ttl, fallback)
                     delivered = True
                     yield event
                 return
             except _FALLBACK_ERRORS:
-                hit = await self.cache.get(key, stale_ok=True) if self.fallback and not delivered else None
+                hit = await self.cache.get(key, stale_ok=True) if fallback and not delivered else None
                 if hit is None:
                     raise
         served = await self._serve(call, hit)
@@ -317,9 +345,9 @@ class ResponseCacheLayer(Middleware):
             yield TextDelta(served.text)
         yield StreamCompleted(served)
 
-    async def _keep(self, key: str, response: ChatResponse) -> None:
+    async def _keep(self, key: str, response: ChatResponse, ttl: float, fallback: bool) -> None:
         if response.finish_reason in ("stop", "tool_calls") and not response.cached:
-            await self.cache.put(key, response, self.ttl, keep_stale=self.fallback)
+            await self.cache.put(key, response, ttl, keep_stale=fallback)
 
     async def _serve(self, call: Call, hit: ChatResponse) -> ChatResponse:
         """The cached answer (kept as served: ``as_served``), on the ledger as a cache hit."""

@@ -74,8 +74,7 @@ class Scale:
         """When each model's prices are looked up again (:meth:`lookup_prices`)."""
         self._price_store: Any = None
         self._table_read_at: float | None = None
-        self._layers: dict[tuple[float, bool], ResponseCacheLayer] = {}
-        self._asked: dict[tuple[float | None, bool | None], ResponseCacheLayer] = {}
+        self._response_layer: ResponseCacheLayer | None = None
 
     # -- caches ------------------------------------------------------------
 
@@ -98,26 +97,20 @@ class Scale:
             self._responses = ResponseCache(self.store)
         return self._responses
 
-    def response_layer(self, ttl: float | None = None, fallback: bool | None = None) -> ResponseCacheLayer:
-        asked = self._asked.get((ttl, fallback))  # every .cache(ttl) call of a conversation comes here
-        if asked is not None:
-            return asked
-        from ai_core.scale.cache import ResponseCacheLayer
+    def response_layer(self) -> ResponseCacheLayer:
+        """This instance's response-cache layer: it caches every call when
+        ``AI_RESPONSE_CACHE_TTL`` is set, else only those of conversations that ask
+        (``.cache(ttl)``, which the runner passes on the call)."""
+        if self._response_layer is None:
+            from ai_core.scale.cache import ResponseCacheLayer
 
-        given = (ttl, fallback)
-        ttl = ttl if ttl is not None else self.settings.response_cache_ttl or 3600.0
-        fallback = fallback if fallback is not None else self.settings.response_cache_fallback
-        layer = self._layers.get((ttl, fallback))
-        if layer is None:  # one per setting, not one per conversation
-            if len(self._layers) > 64:
-                self._layers.clear()
-            lookup = self.lookup if self.redis is not None else None
-            layer = ResponseCacheLayer(self.responses, ttl=ttl, fallback=fallback, lookup=lookup)
-            self._layers[(ttl, fallback)] = layer
-        if len(self._asked) > 64:
-            self._asked.clear()
-        self._asked[given] = layer
-        return layer
+            self._response_layer = ResponseCacheLayer(
+                self.responses,
+                ttl=self.settings.response_cache_ttl,
+                fallback=self.settings.response_cache_fallback,
+                lookup=self.lookup if self.redis is not None else None,
+            )
+        return self._response_layer
 
     # -- one provider attempt ----------------------------------------------
 
