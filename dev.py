@@ -62,6 +62,12 @@ DEV_TOOLS = [
 ]
 
 
+BENCH_TOOLS = ["httpx>=0.27"]
+"""What only the benchmarks compare against (``import httpx`` in bench_startup; openai 3 no
+longer brings it), installed by ``dev.py bench`` and not by setup: CI's test environment stays
+without a library ai-core does not depend on."""
+
+
 def _fingerprint() -> str:
     digest = hashlib.sha256()
     for name in [*PACKAGES, "."]:
@@ -118,6 +124,7 @@ def main(argv: list[str]) -> int:
         return run(PY, "-m", "mypy", *TYPECHECKED, *rest)
     if command == "bench":
         setup()
+        subprocess.run([BIN / "uv", "pip", "install", "--quiet", "--python", PY, *BENCH_TOOLS], check=True)
         if not rest:
             print("benchmarks:", ", ".join(p.stem for p in sorted((ROOT / "benchmarks").glob("bench_*.py"))))
             return 2

@@ -99,14 +99,15 @@ async def make_client(
         return unary, streamed, client.aclose
 
     if contender == "openai-sdk":
-        import httpx
         import openai
+        from openai import _base_client
 
+        http = getattr(_base_client, "httpx2", None) or _base_client.httpx  # openai 3 moved to httpx2
         sdk = openai.AsyncOpenAI(
             api_key=KEY,
             base_url=url,
             max_retries=0,
-            http_client=httpx.AsyncClient(limits=httpx.Limits(max_connections=100, max_keepalive_connections=100)),
+            http_client=http.AsyncClient(limits=http.Limits(max_connections=100, max_keepalive_connections=100)),
         )
 
         async def unary() -> Any:

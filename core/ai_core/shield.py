@@ -70,18 +70,22 @@ async def _run(fn: Callable[..., Coroutine[Any, Any, T]], args: Any, kwargs: Any
     return await fn(*args, **kwargs)
 
 
-def _trio_protection(run: Any) -> Any:
+_ki_protected_run: Any = None
+
+
+def _ki_protected(fn: Callable[..., Coroutine[Any, Any, T]], args: Any, kwargs: Any) -> Coroutine[Any, Any, T]:
     """On trio, Ctrl-C raises ``KeyboardInterrupt`` in whatever code runs at that instant,
     any task, shield or not, unless that code is protected: then trio hands it to the main
-    task at its next wait instead (which cancels the rest, shields respected)."""
-    try:
+    task at its next wait instead (which cancels the rest, shields respected). trio is
+    imported here, on trio, never at import: an asyncio program does not load it."""
+    global _ki_protected_run
+    if _ki_protected_run is None:
         import trio.lowlevel
-    except ImportError:  # trio is optional: nothing runs on it then
-        return run
-    return trio.lowlevel.enable_ki_protection(run)
 
+        _ki_protected_run = trio.lowlevel.enable_ki_protection(_run)
+    result: Coroutine[Any, Any, T] = _ki_protected_run(fn, args, kwargs)
+    return result
 
-_ki_protected = _trio_protection(_run)
 
 # Python 3.12+ runs the work in the caller's turn of the loop until it first waits.
 _EAGER: dict[str, Any] = {"eager_start": True} if sys.version_info >= (3, 12) else {}

@@ -50,3 +50,25 @@ def test_import_starts_no_thread_and_imports_no_http_library() -> None:
     threads, modules = result.stdout.splitlines()
     assert threads == "1"
     assert modules == "[]"
+
+
+def test_an_asyncio_program_never_imports_trio() -> None:
+    """trio is an optional backend: importing it costs an asyncio program 50 ms and megabytes."""
+    code = textwrap.dedent(
+        """
+        import asyncio, sys
+        from ai_core import AI
+
+        async def main():
+            async with AI(persistence=False) as ai:
+                await ai.conversation("fake/echo").user("hi").asend()
+                async for _ in ai.conversation("fake/echo").user("hi").astream():
+                    pass
+
+        asyncio.run(main())
+        print("trio" in sys.modules)
+        """
+    )
+    result = run(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
