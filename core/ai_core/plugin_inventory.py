@@ -90,5 +90,12 @@ def _provider_entry(spec: ProviderSpec) -> ProviderEntry:
 
 
 def _listener_entry(listener: Listener) -> ListenerEntry:
+    from ai_core.integrations.base import BindableHandler
+
     events = listener.events if isinstance(listener.events, tuple) else (listener.events,)
-    return ListenerEntry(name=listener.name, events=[e.__name__ for e in events], is_async=listener.is_async)
+    return ListenerEntry(
+        name=listener.name,
+        events=[e.__name__ for e in events],
+        is_async=listener.is_async,
+        per_instance=isinstance(listener.handler, BindableHandler),
+    )

@@ -62,6 +62,9 @@ class ListenerEntry(BaseModel):
     name: str
     events: list[str]
     is_async: bool
+    per_instance: bool = False
+    """Made for each ``AI`` instance whose settings enable it, which also choose its events
+    (``events`` is then every event: what it registered with)."""
 
 
 class PluginInfo(BaseModel):

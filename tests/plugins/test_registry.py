@@ -282,12 +282,17 @@ def test_inventory_lists_what_each_plugin_provides() -> None:
     assert acme.priced_models == ["acme/rocket-1"]
     assert [(s.name, s.tools) for s in acme.mcp_servers] == [("acme-tools", ["lookup", "search"])]
     assert [(m.name, m.order) for m in acme.middleware] == [("tagging", 700), ("outer", 50)]
-    assert [(lst.name, lst.events, lst.is_async) for lst in acme.listeners] == [("acme-audit", ["MessageSent"], False)]
+    assert [(lst.name, lst.events, lst.is_async, lst.per_instance) for lst in acme.listeners] == [
+        ("acme-audit", ["MessageSent"], False, False)
+    ]
     assert acme.cost_calculators == [f"{__name__}:AcmePlugin.calculate_cost"]
     assert acme.cli_commands == ["acme-hello"]
     assert acme.distribution is None  # not from an entry point
 
     assert by_name["core"].cost_calculators == ["ai_core.builtin:calculate_cost"]
+    # Core's listeners are made per AI instance, their events chosen by its settings.
+    assert {lst.name for lst in by_name["core"].listeners} >= {"webhooks", "analytics", "otel"}
+    assert all(lst.per_instance for lst in by_name["core"].listeners)
     assert by_name["core"].module == "ai_core.builtin"
     assert by_name["fake"].models == ["fake/echo"]
     assert by_name["fake"].providers[0].capabilities  # the fake lists its features

@@ -111,7 +111,9 @@ def _provides(info: PluginInfo, local: dict[str, list[str]] | None = None) -> li
         lines.append(f"prices: {', '.join(info.priced_models)}")
     lines += [f"MCP server {s.name} [{s.transport}] tools: {', '.join(s.tools) or '-'}" for s in info.mcp_servers]
     lines += [f"middleware {m.name} (order {m.order})" for m in info.middleware]
-    lines += [f"listener {lst.name} on {', '.join(lst.events)}" for lst in info.listeners]
+    for lst in info.listeners:
+        listens = "(per AI instance, as its settings say)" if lst.per_instance else f"on {', '.join(lst.events)}"
+        lines.append(f"listener {lst.name} {listens}")
     lines += [f"cost calculator {c}" for c in info.cost_calculators]
     if info.cli_commands:
         lines.append(f"commands: {', '.join(info.cli_commands)}")
