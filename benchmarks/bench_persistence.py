@@ -43,9 +43,7 @@ def _verify(database: Any) -> int:
 
     with database.read() as conn:
         conversations = conn.execute(select(Conversation.__table__)).mappings().all()
-        messages = conn.execute(
-            select(StoredMessage.__table__.c.conversation_id, StoredMessage.__table__.c.cost)
-        ).all()
+        messages = conn.execute(select(StoredMessage.__table__.c.conversation_id, StoredMessage.__table__.c.cost)).all()
     count: dict[str, int] = defaultdict(int)
     money: dict[str, Decimal] = defaultdict(Decimal)
     for conversation_id, cost in messages:
@@ -68,13 +66,21 @@ async def _store_run(url: str, conversations: int, turns: int) -> tuple[int, flo
     async def talk(index: int) -> None:
         record = ConversationRecord(id=new_id(), user=f"user-{index % 10}")
         for turn_number in range(turns):
-            turn = TurnContext(conversation=record, new_messages=[Message.user(f"question {turn_number}")],
-                               provider="fake", model="echo", user=record.user)
+            turn = TurnContext(
+                conversation=record,
+                new_messages=[Message.user(f"question {turn_number}")],
+                provider="fake",
+                model="echo",
+                user=record.user,
+            )
             await store.save_user_turn(turn)
             response = ChatResponse(
-                provider="fake", model="echo", message=Message.assistant(f"answer {turn_number}"),
+                provider="fake",
+                model="echo",
+                message=Message.assistant(f"answer {turn_number}"),
                 usage=TokenUsage(input_tokens=12, output_tokens=7),
-                cost=Cost(total=Decimal("0.0000165") + Decimal(index) / Decimal(10**12)), latency_ms=1.0,
+                cost=Cost(total=Decimal("0.0000165") + Decimal(index) / Decimal(10**12)),
+                latency_ms=1.0,
             )
             await store.record_call(turn, response)
 
@@ -92,6 +98,7 @@ async def _facade_run(url: str, conversations: int, turns: int) -> tuple[int, fl
     from ai_core.app import AI
 
     async with AI(database_url=url, persistence=True) as ai:
+
         async def talk(index: int) -> None:
             conversation = ai.conversation("fake/echo", user=f"user-{index % 10}")
             for turn_number in range(turns):

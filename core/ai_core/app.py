@@ -102,10 +102,13 @@ class AI:
             settings = settings.model_copy(update={"rate_limits": [*settings.rate_limits, *added]})
         registry = registry or default_registry()
         # A layer with ``enabled(settings)`` returning False (security layers left unconfigured) is left out: zero cost.
-        layers = order_layers([
-            layer for layer in [*registry.middleware(), *middleware]
-            if (enabled := getattr(layer, "enabled", None)) is None or enabled(settings)
-        ])
+        layers = order_layers(
+            [
+                layer
+                for layer in [*registry.middleware(), *middleware]
+                if (enabled := getattr(layer, "enabled", None)) is None or enabled(settings)
+            ]
+        )
         for layer in layers:  # a broken layer fails here, not on the first call
             check_layer(layer)
         prices = PriceBook(registry.prices())

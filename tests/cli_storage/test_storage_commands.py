@@ -127,14 +127,29 @@ def test_db_upgrade_creates_a_server_schema(postgres_server, monkeypatch: pytest
 
 class TestCost:
     def test_json_has_decimal_strings_parts_and_price_row(self, env) -> None:
-        result = _run("cost", "fake/echo", "--input-tokens", "1000", "--output-tokens", "500",
-                      "--cached-tokens", "200", "--reasoning-tokens", "100", "--json")
+        result = _run(
+            "cost",
+            "fake/echo",
+            "--input-tokens",
+            "1000",
+            "--output-tokens",
+            "500",
+            "--cached-tokens",
+            "200",
+            "--reasoning-tokens",
+            "100",
+            "--json",
+        )
         assert result.exit_code == 0, result.output
         payload = json.loads(result.output)
         # 800 x 0.50 + 200 x 0.05 + 500 x 1.50 (reasoning at the output rate), per million.
         assert payload["total_cost"] == "0.00116"
-        assert payload["parts"] == {"input": "0.0004", "cached_input": "0.00001", "output": "0.0006",
-                                    "reasoning": "0.00015"}
+        assert payload["parts"] == {
+            "input": "0.0004",
+            "cached_input": "0.00001",
+            "output": "0.0006",
+            "reasoning": "0.00015",
+        }
         assert payload["price"]["effective_from"] == "2024-01-01" and payload["price"]["input_per_mtok"] == "0.50"
 
     def test_price_before_the_first_row_is_unknown(self, env) -> None:

@@ -43,8 +43,13 @@ class Scrub(Middleware):
 
     async def rewrite(self, call: Call) -> Call:
         messages = [
-            m.model_copy(update={"parts": [p.model_copy(update={"text": p.text.replace("hunter2", "[secret]")})
-                                           for p in m.parts]}) if m.role == "user" else m
+            m.model_copy(
+                update={
+                    "parts": [p.model_copy(update={"text": p.text.replace("hunter2", "[secret]")}) for p in m.parts]
+                }
+            )
+            if m.role == "user"
+            else m
             for m in call.request.messages
         ]
         return call.with_request(call.request.model_copy(update={"messages": messages}))

@@ -58,7 +58,9 @@ async def test_mcp_tools_are_called_and_results_sent_back() -> None:
     called: list[ToolCalled] = []
     ai = make_ai([Listener(ToolCalled, called.append)])
     chat = (
-        ai.conversation("fake/echo").mcp("adder").tool_choice("adder__add")
+        ai.conversation("fake/echo")
+        .mcp("adder")
+        .tool_choice("adder__add")
         .option("fake_tool_arguments", {"a": 2, "b": 40})
     )
     reply = await chat.user("what is 2+40?").asend()

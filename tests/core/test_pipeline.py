@@ -129,6 +129,7 @@ def test_sync_send_and_stream_work_inside_a_running_loop() -> None:
 
 class Recorder(Middleware):
     unary_only = True  # a test layer for unstreamed calls
+
     def __init__(self, name: str, order: int, log: list[str]) -> None:
         self.name, self.order, self.log = name, order, log
 

@@ -239,8 +239,11 @@ def test_conversations_deleted_by_cleanup_leave_the_rollup_at_once(ledger) -> No
     _assert_equals_ledger(database, since)
     with database.write() as conn:
         (extra,) = set(conn.execute(anns).scalars()) - seeded
-        conn.execute(update(conversations).where(conversations.c.id == extra)
-                     .values(updated_at=datetime.now(UTC) - timedelta(days=400)))
+        conn.execute(
+            update(conversations)
+            .where(conversations.c.id == extra)
+            .values(updated_at=datetime.now(UTC) - timedelta(days=400))
+        )
     assert cleanup_conversations(database, older_than_days=365, action="delete") == 1
     _assert_equals_ledger(database, since)
     shown = spend_report(database, Filters(since=DAYS[1], until=DAYS[1], tenant="acme"), by="user")

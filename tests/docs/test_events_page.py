@@ -18,6 +18,9 @@ def test_every_event_and_field_is_documented() -> None:
         if row is None or f"`{event.name}`" not in row:
             missing.append(event.__name__)
             continue
-        missing += [f"{event.__name__}.{field}" for field in event.model_fields
-                    if field not in ("id", "occurred_at") and f"`{field}`" not in row]
+        missing += [
+            f"{event.__name__}.{field}"
+            for field in event.model_fields
+            if field not in ("id", "occurred_at") and f"`{field}`" not in row
+        ]
     assert missing == []

@@ -50,8 +50,13 @@ async def _run(database_url: str, *, streamed: bool, tools: bool, batched: bool 
     ai.on(Event)(seen.append)
     try:
         if batched:  # a batch item goes through the same pipeline as a conversation's send
-            item = {"id": "1", "model": "fake/echo", "prompt": "What is the weather in Oslo?",
-                    "user": "ann", "tenant": "acme"}
+            item = {
+                "id": "1",
+                "model": "fake/echo",
+                "prompt": "What is the weather in Oslo?",
+                "user": "ann",
+                "tenant": "acme",
+            }
             (result,) = await ai.abatch([item])
             assert result.error is None, result.error
             assert await ai.events.adrain()

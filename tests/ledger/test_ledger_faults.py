@@ -36,9 +36,11 @@ def make_ai(server: OpenAICompatServer, database_url: str, provider: str = "open
 
 def ledger(ai: AI, conversation_id: str) -> list[Any]:
     with ai.services.database.read() as conn:
-        return list(conn.execute(
-            select(MESSAGES).where(MESSAGES.c.conversation_id == conversation_id).order_by(MESSAGES.c.position)
-        ))
+        return list(
+            conn.execute(
+                select(MESSAGES).where(MESSAGES.c.conversation_id == conversation_id).order_by(MESSAGES.c.position)
+            )
+        )
 
 
 def assert_books_agree(ai: AI) -> None:
@@ -127,8 +129,14 @@ async def test_a_stream_cut_without_usage_is_charged_an_estimate(openai_server, 
 
 async def test_a_stream_cut_after_usage_is_charged_what_the_provider_reported(xai_server, database_url) -> None:
     # xAI reports the running usage on every chunk.
-    xai_server.reply(Completion(text="y" * 200, chunk_size=20, usage=Usage(prompt_tokens=40, completion_tokens=60),
-                                fault=Fault.cut_off(after=4)))
+    xai_server.reply(
+        Completion(
+            text="y" * 200,
+            chunk_size=20,
+            usage=Usage(prompt_tokens=40, completion_tokens=60),
+            fault=Fault.cut_off(after=4),
+        )
+    )
     async with make_ai(xai_server, database_url, provider="xai") as ai:
         chat = ai.conversation("xai/grok-4.3").user("Go")
         with pytest.raises(StreamInterruptedError):
@@ -177,17 +185,36 @@ async def test_an_empty_answer_is_an_error_never_a_free_success(openai_server, d
 @pytest.mark.parametrize("stream", [False, True])
 async def test_usage_never_sent_is_estimated_not_zero(openai_server, database_url, stream) -> None:
     chunks = [
-        {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
-         "choices": [{"index": 0, "delta": {"role": "assistant", "content": "a fine answer"}, "finish_reason": None}]},
-        {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
-         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "content": "a fine answer"}, "finish_reason": None}
+            ],
+        },
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        },
     ]
     if stream:
         body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
         openai_server.reply(RawReply(body=body.encode(), content_type="text/event-stream"))
     else:
-        whole = {"id": "c", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini", "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "a fine answer"}, "finish_reason": "stop"}]}
+        whole = {
+            "id": "c",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "a fine answer"}, "finish_reason": "stop"}
+            ],
+        }
         openai_server.reply(RawReply(body=json.dumps(whole).encode(), content_type="application/json"))
     async with make_ai(openai_server, database_url) as ai:
         chat = ai.conversation("openai/gpt-4o-mini").user("hi")
@@ -306,8 +333,14 @@ async def test_a_stream_cut_after_only_the_prompt_was_reported_still_charges_the
 ) -> None:
     # Usage so far covers the prompt but (almost) none of the delivered text: the
     # delivered output is charged at least its estimate, marked estimated.
-    xai_server.reply(Completion(text="w" * 300, chunk_size=30, usage=Usage(prompt_tokens=40, completion_tokens=1),
-                                fault=Fault.cut_off(after=6)))
+    xai_server.reply(
+        Completion(
+            text="w" * 300,
+            chunk_size=30,
+            usage=Usage(prompt_tokens=40, completion_tokens=1),
+            fault=Fault.cut_off(after=6),
+        )
+    )
     async with make_ai(xai_server, database_url, provider="xai") as ai:
         chat = ai.conversation("xai/grok-4.3").user("Go")
         delivered = ""

@@ -71,8 +71,11 @@ async def test_calls_cancelled_natively_at_any_point_leave_consistent_books(
     assert outcomes["answered"] > 0 and outcomes["cancelled"] > 0
     messages, holds = StoredMessage.__table__, BudgetReservation.__table__
     with database.read() as conn:
-        recorded = [(r.call_id, r.cost) for r in conn.execute(select(messages.c.call_id, messages.c.cost))
-                    if r.call_id is not None]
+        recorded = [
+            (r.call_id, r.cost)
+            for r in conn.execute(select(messages.c.call_id, messages.c.cost))
+            if r.call_id is not None
+        ]
         closed = list(conn.execute(select(holds.c.call_id, holds.c.status, holds.c.actual)))
     assert len(recorded) == len(dict(recorded)) >= outcomes["answered"]  # every answer once (some the caller never saw)
     assert [status for _, status, _ in closed if status not in ("settled", "released")] == []

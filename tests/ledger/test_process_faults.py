@@ -94,10 +94,16 @@ def _holds(database: Database) -> list[object]:
         return list(conn.execute(select(BudgetReservation.__table__)))
 
 
-def test_sigkill_after_the_answer_keeps_the_paid_call(openai_server: OpenAICompatServer, opened: Database,
-                                                      database_url: str) -> None:
-    openai_server.reply(Completion(text="", tool_calls=[ToolCall("block", {"reason": "x"}, id="c1")],
-                                   usage=Usage(prompt_tokens=500, completion_tokens=20)))
+def test_sigkill_after_the_answer_keeps_the_paid_call(
+    openai_server: OpenAICompatServer, opened: Database, database_url: str
+) -> None:
+    openai_server.reply(
+        Completion(
+            text="",
+            tool_calls=[ToolCall("block", {"reason": "x"}, id="c1")],
+            usage=Usage(prompt_tokens=500, completion_tokens=20),
+        )
+    )
     child = _start("tool", openai_server, database_url, lease=1.0)
     try:
         _wait_for(child, "IN_TOOL")
@@ -135,8 +141,11 @@ def test_a_signal_mid_stream_leaves_a_consistent_database_and_no_lasting_hold(
     openai_server.reply(Completion(text="next"))
     from ai_core import AI
 
-    with AI(database_url=database_url, budgets=[{"limit": "5", "scope": "user", "period": "monthly"}],
-            providers={"openai": {"api_key": TEST_API_KEY, "base_url": openai_server.base_url}}) as ai:
+    with AI(
+        database_url=database_url,
+        budgets=[{"limit": "5", "scope": "user", "period": "monthly"}],
+        providers={"openai": {"api_key": TEST_API_KEY, "base_url": openai_server.base_url}},
+    ) as ai:
         assert ai.conversation("openai/gpt-4o-mini", user="ann", tenant="acme").user("again").send().text == "next"
     assert [h.status for h in _holds(opened)].count("held") == 0
 
@@ -146,8 +155,11 @@ def _check_holds_match_the_ledger(database: Database) -> None:
     released one for a call the provider never answered."""
     messages = StoredMessage.__table__
     with database.read() as conn:
-        recorded = {r.call_id: r.cost for r in conn.execute(select(messages.c.call_id, messages.c.cost))
-                    if r.call_id is not None}
+        recorded = {
+            r.call_id: r.cost
+            for r in conn.execute(select(messages.c.call_id, messages.c.cost))
+            if r.call_id is not None
+        }
         calls = [r.call_id for r in conn.execute(select(messages.c.call_id)) if r.call_id is not None]
     assert len(calls) == len(set(calls))  # each call once
     holds = _holds(database)

@@ -62,9 +62,7 @@ def children() -> set[int]:
     found: set[int] = set()
     frontier = {os.getpid()}
     while frontier:
-        frontier = {
-            pid for pid, parent in parents.items() if parent in frontier and not _session_process(pid)
-        } - found
+        frontier = {pid for pid, parent in parents.items() if parent in frontier and not _session_process(pid)} - found
         found |= frontier
     return found
 

@@ -55,8 +55,20 @@ async def test_usage_report_groups_the_ledger(ai) -> None:
 
 
 def _tracking_rows(database) -> list[dict]:
-    keep = ("day", "user_key", "tenant_key", "tags_key", "provider", "model", "currency", "requests",
-            "unknown_cost_requests", "input_tokens", "output_tokens", "cost")
+    keep = (
+        "day",
+        "user_key",
+        "tenant_key",
+        "tags_key",
+        "provider",
+        "model",
+        "currency",
+        "requests",
+        "unknown_cost_requests",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+    )
     with database.read() as conn:
         rows = conn.execute(select(CostTracking.__table__)).mappings().all()
     return sorted(({k: row[k] for k in keep} for row in rows), key=lambda r: (r["user_key"], r["tags_key"]))
@@ -69,7 +81,9 @@ async def test_cost_tracking_is_written_with_the_ledger_by_tenant_and_tags(ai) -
         # No event needs to run: the tracking rows are part of each call's ledger transaction.
         live = _tracking_rows(database)
         assert [(r["user_key"], r["tenant_key"], r["tags_key"]) for r in live] == [
-            ("ann", "acme", ",blue,red,"), ("ann", "acme", ",red,"), ("bob", "acme", ""),
+            ("ann", "acme", ",blue,red,"),
+            ("ann", "acme", ",red,"),
+            ("bob", "acme", ""),
         ]
         total = sum((r.cost.total for r in replies), Decimal(0))
         assert sum((row["cost"] for row in live), Decimal(0)) == total
@@ -90,8 +104,13 @@ async def test_failures_count_in_model_performance(ai) -> None:
     async with ai:
         await ai.conversation("fake/echo").user("ok").asend()
         with pytest.raises(ProviderUnavailableError):
-            await ai.conversation("fake/echo").user("no").option("fake_error", "unavailable").option(
-                "retry_attempts", 0).asend()
+            await (
+                ai.conversation("fake/echo")
+                .user("no")
+                .option("fake_error", "unavailable")
+                .option("retry_attempts", 0)
+                .asend()
+            )
         generate_analytics(ai.services.database)
         with ai.services.database.read() as conn:
             row = conn.execute(select(ModelPerformance.__table__)).mappings().one()
@@ -127,8 +146,15 @@ async def test_calculate_costs_prices_unknown_rows_later(ai) -> None:
     async with ai:
         reply = await ai.conversation("fake/later-model").user("hello").asend()
         assert reply.cost.total is None
-        ai.services.prices.add(ModelPrice(provider="fake", model="later-model", effective_from=utcnow().date(),
-                                          input_per_mtok=Decimal("1"), output_per_mtok=Decimal("2")))
+        ai.services.prices.add(
+            ModelPrice(
+                provider="fake",
+                model="later-model",
+                effective_from=utcnow().date(),
+                input_per_mtok=Decimal("1"),
+                output_per_mtok=Decimal("2"),
+            )
+        )
         assert calculate_costs(ai.services) == 1
         totals = await ai.services.store.totals(reply.conversation_id)
         expected = (Decimal(reply.usage.input_tokens) * 1 + Decimal(reply.usage.output_tokens) * 2) / Decimal(10**6)
@@ -150,8 +176,11 @@ async def test_cleanup_archives_or_deletes_old_conversations(ai) -> None:
         new = await ai.conversation("fake/echo").user("new").asend()
         database = ai.services.database
         with database.write() as conn:
-            conn.execute(update(Conversation.__table__).where(Conversation.__table__.c.id == old.conversation_id)
-                         .values(updated_at=utcnow() - timedelta(days=40)))
+            conn.execute(
+                update(Conversation.__table__)
+                .where(Conversation.__table__.c.id == old.conversation_id)
+                .values(updated_at=utcnow() - timedelta(days=40))
+            )
         assert cleanup_conversations(database, older_than_days=30) == 1
         assert cleanup_conversations(database, older_than_days=30) == 0  # already archived
         assert (await ai.services.store.totals(old.conversation_id))["status"] == "archived"
@@ -185,9 +214,11 @@ async def test_deleting_old_conversations_keeps_every_derived_table_equal_to_the
         await ai.conversation("fake/echo", user="a", tags=["t"]).user("new").asend()
         database = ai.services.database
         with database.write() as conn:
-            conn.execute(update(Conversation.__table__)
-                         .where(Conversation.__table__.c.id.in_([r.conversation_id for r in old]))
-                         .values(updated_at=utcnow() - timedelta(days=40)))
+            conn.execute(
+                update(Conversation.__table__)
+                .where(Conversation.__table__.c.id.in_([r.conversation_id for r in old]))
+                .values(updated_at=utcnow() - timedelta(days=40))
+            )
         ai.events.drain()
         assert cleanup_conversations(database, older_than_days=30, action="delete") == 2
         after_cleanup = derived(database)

@@ -23,6 +23,7 @@ async def test_200_conversations_at_once_through_the_facade(database_url: str) -
     replies: dict[str, list[str]] = defaultdict(list)
 
     async with AI(database_url=database_url, persistence=True) as ai:
+
         async def talk(index: int) -> None:
             conversation = ai.conversation("fake/echo", user=f"user-{index % 7}", tags=(f"t{index % 3}",))
             for turn in range(TURNS):

@@ -19,18 +19,27 @@ MESSAGES = StoredMessage.__table__
 
 def _turn(conversation_id: str | None = None, text: str = "hi", **kwargs: object) -> TurnContext:
     record = ConversationRecord(
-        id=conversation_id or new_id(), user=kwargs.get("user"), tenant=kwargs.get("tenant"),  # type: ignore[arg-type]
+        id=conversation_id or new_id(),
+        user=kwargs.get("user"),
+        tenant=kwargs.get("tenant"),  # type: ignore[arg-type]
         tags=kwargs.get("tags", ()),  # type: ignore[arg-type]
     )
     return TurnContext(
-        conversation=record, new_messages=[Message.user(text)], provider="fake", model="echo",
-        user=kwargs.get("user"), tenant=kwargs.get("tenant"), tags=kwargs.get("tags", ()),  # type: ignore[arg-type]
+        conversation=record,
+        new_messages=[Message.user(text)],
+        provider="fake",
+        model="echo",
+        user=kwargs.get("user"),
+        tenant=kwargs.get("tenant"),
+        tags=kwargs.get("tags", ()),  # type: ignore[arg-type]
     )
 
 
 def _response(text: str = "Echo: hi", cost: str | None = "0.0000075", **usage: int) -> ChatResponse:
     return ChatResponse(
-        provider="fake", model="echo", message=Message.assistant(text),
+        provider="fake",
+        model="echo",
+        message=Message.assistant(text),
         usage=TokenUsage(input_tokens=usage.get("input", 3), output_tokens=usage.get("output", 4)),
         cost=Cost(total=Decimal(cost)) if cost is not None else Cost.unknown("fake", "echo"),
         latency_ms=12.5,
@@ -55,7 +64,10 @@ async def test_user_turn_then_response_round_trip(database) -> None:
     assert record.user == "alice" and record.tenant == "acme" and set(record.tags) == {"support", "beta"}
 
     call = ChatResponse(
-        provider="fake", model="echo", usage=TokenUsage(input_tokens=2, output_tokens=1), cost=Cost(total=Decimal(1)),
+        provider="fake",
+        model="echo",
+        usage=TokenUsage(input_tokens=2, output_tokens=1),
+        cost=Cost(total=Decimal(1)),
         message=Message(role="assistant", parts=[ToolCallPart(id="c1", name="add", arguments={"a": 1})]),
     )
     first_id = await store.record_call(turn, call, call_id="hold1")
@@ -175,9 +187,11 @@ async def test_the_staged_user_turn_and_the_call_are_one_transaction(database) -
     record = await store.load(turn.conversation.id)
     assert record is not None and [m.text for m in record.messages] == ["question", "answer"]
     with database.read() as conn:
-        rows = conn.execute(select(MESSAGES.c.id, MESSAGES.c.turn_id, MESSAGES.c.position)
-                            .where(MESSAGES.c.conversation_id == turn.conversation.id)
-                            .order_by(MESSAGES.c.position)).all()
+        rows = conn.execute(
+            select(MESSAGES.c.id, MESSAGES.c.turn_id, MESSAGES.c.position)
+            .where(MESSAGES.c.conversation_id == turn.conversation.id)
+            .order_by(MESSAGES.c.position)
+        ).all()
     assert [r.id for r in rows] == [turn.message_ids[0], message_id]  # the ids given out before the write
     assert {r.turn_id for r in rows} == {turn.message_ids[0]}
 

@@ -21,14 +21,27 @@ async def test_a_failing_job_rolls_back_alone(database) -> None:
         def run(tx) -> int:
             from ai_core.storage.fastsql import Prepared
 
-            tx.execute(Prepared(insert(_c)), {c.name: None for c in _c.columns} | {
-                "id": f"c{index}", "tags": [], "metadata": {}, "status": "active", "message_count": 0,
-                "total_cost": 0, "unknown_cost_count": 0, "total_input_tokens": 0, "total_output_tokens": 0,
-                "created_at": utcnow(), "updated_at": utcnow(),
-            })
+            tx.execute(
+                Prepared(insert(_c)),
+                {c.name: None for c in _c.columns}
+                | {
+                    "id": f"c{index}",
+                    "tags": [],
+                    "metadata": {},
+                    "status": "active",
+                    "message_count": 0,
+                    "total_cost": 0,
+                    "unknown_cost_count": 0,
+                    "total_input_tokens": 0,
+                    "total_output_tokens": 0,
+                    "created_at": utcnow(),
+                    "updated_at": utcnow(),
+                },
+            )
             if index % 5 == 0:
                 raise RuntimeError(f"job {index} fails")
             return index
+
         return run
 
     async def one(index: int) -> None:
@@ -55,8 +68,12 @@ async def test_cancelled_writer_is_all_or_nothing(database) -> None:
 
     store = database.conversation_store(owns_database=False)
     turns = [
-        TurnContext(conversation=ConversationRecord(id=new_id()), new_messages=[Message.user("hi")],
-                    provider="fake", model="echo")
+        TurnContext(
+            conversation=ConversationRecord(id=new_id()),
+            new_messages=[Message.user("hi")],
+            provider="fake",
+            model="echo",
+        )
         for _ in range(30)
     ]
     with anyio.move_on_after(0.005):
@@ -85,6 +102,7 @@ async def test_a_burst_after_a_quiet_spell_still_shares_transactions(tmp_path, m
     monkeypatch.setattr(group_commit, "_run_batch", counted)
     database = Database.open(f"sqlite:///{tmp_path / 'burst.db'}")
     try:
+
         def job(tx) -> None:
             tx.cursor.execute("SELECT 1")
 

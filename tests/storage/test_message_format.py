@@ -14,8 +14,9 @@ text = st.text(max_size=200)
 
 @given(text, st.dictionaries(st.text(min_size=1, max_size=10), st.integers() | st.text(max_size=20), max_size=4))
 def test_round_trip(content: str, arguments: dict) -> None:
-    message = Message(role="assistant", parts=[{"type": "text", "text": content},
-                                               ToolCallPart(id="c", name="f", arguments=arguments)])
+    message = Message(
+        role="assistant", parts=[{"type": "text", "text": content}, ToolCallPart(id="c", name="f", arguments=arguments)]
+    )
     version, parts = encode_message(message)
     assert version == CURRENT_FORMAT
     assert decode_message("assistant", None, version, parts) == message

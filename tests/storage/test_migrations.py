@@ -29,9 +29,17 @@ def test_migrated_schema_matches_the_models(database: Database) -> None:
 def test_every_design_table_exists(database: Database) -> None:
     names = set(inspect(database.engine).get_table_names())
     design = {
-        "ai_providers", "ai_accounts", "ai_provider_models", "ai_provider_model_costs", "ai_conversations",
-        "ai_messages", "ai_conversation_participants", "ai_usage_analytics", "ai_cost_tracking",
-        "ai_model_performance", "ai_audit_log",
+        "ai_providers",
+        "ai_accounts",
+        "ai_provider_models",
+        "ai_provider_model_costs",
+        "ai_conversations",
+        "ai_messages",
+        "ai_conversation_participants",
+        "ai_usage_analytics",
+        "ai_cost_tracking",
+        "ai_model_performance",
+        "ai_audit_log",
     }
     assert design <= names
 

@@ -28,12 +28,18 @@ async def test_secrets_stay_out_of_the_sqlite_files_and_logs(tmp_path: Path, cap
     caplog.set_level(logging.DEBUG)
     folder = tmp_path / "db"
     folder.mkdir()
-    driver = FakeDriver.scripted([
-        "fine",
-        AuthenticationError(f"invalid API key {SECRET}", provider="fake", status_code=401),
-    ])
-    async with AI(database_url=f"sqlite:///{folder / 'ai.db'}", persistence=True, drivers={"fake": driver},
-                  providers={"fake": {"api_key": SECRET}}) as ai:
+    driver = FakeDriver.scripted(
+        [
+            "fine",
+            AuthenticationError(f"invalid API key {SECRET}", provider="fake", status_code=401),
+        ]
+    )
+    async with AI(
+        database_url=f"sqlite:///{folder / 'ai.db'}",
+        persistence=True,
+        drivers={"fake": driver},
+        providers={"fake": {"api_key": SECRET}},
+    ) as ai:
         conversation = ai.conversation("fake/echo", user="ann").option("retry_attempts", 0)
         await conversation.user("hello").asend()
         with pytest.raises(AuthenticationError) as info:
@@ -42,11 +48,22 @@ async def test_secrets_stay_out_of_the_sqlite_files_and_logs(tmp_path: Path, cap
         # A credential row as the credentials store writes it: only ciphertext and a masked hint.
         keyring = Keyring([generate_key()], source="test")
         with ai.services.database.write() as conn:
-            conn.execute(Account.__table__.insert(), {
-                "provider": "fake", "name": "default", "tenant": "", "label": None,
-                "encrypted_credential": keyring.encrypt(SECRET), "key_fingerprint": keyring.primary_fingerprint,
-                "key_version": 1, "hint": "****42", "active": True, "created_at": utcnow(), "updated_at": utcnow(),
-            })
+            conn.execute(
+                Account.__table__.insert(),
+                {
+                    "provider": "fake",
+                    "name": "default",
+                    "tenant": "",
+                    "label": None,
+                    "encrypted_credential": keyring.encrypt(SECRET),
+                    "key_fingerprint": keyring.primary_fingerprint,
+                    "key_version": 1,
+                    "hint": "****42",
+                    "active": True,
+                    "created_at": utcnow(),
+                    "updated_at": utcnow(),
+                },
+            )
         stored = _all_bytes(folder)  # while open: the WAL holds the newest pages
     stored += _all_bytes(folder)
     assert b"invalid API key" in stored  # the failure was recorded...

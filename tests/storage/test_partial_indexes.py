@@ -15,11 +15,13 @@ _PARTIAL = {
 }
 
 _QUERIES = {
-    "ix_ai_messages_tenant_created_on":
-        "SELECT id FROM ai_messages WHERE tenant = 'acme' AND created_on >= '2026-01-01'",
+    "ix_ai_messages_tenant_created_on": (
+        "SELECT id FROM ai_messages WHERE tenant = 'acme' AND created_on >= '2026-01-01'"
+    ),
     "ix_ai_messages_call_id": "SELECT id FROM ai_messages WHERE call_id = 'c1'",
-    "ix_ai_conversations_user_id_updated_at":
-        "SELECT id FROM ai_conversations WHERE user_id = 'ann' ORDER BY updated_at DESC LIMIT 20",
+    "ix_ai_conversations_user_id_updated_at": (
+        "SELECT id FROM ai_conversations WHERE user_id = 'ann' ORDER BY updated_at DESC LIMIT 20"
+    ),
 }
 
 

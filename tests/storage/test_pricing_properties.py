@@ -24,16 +24,22 @@ MILLION = Decimal(1_000_000)
 def usages(draw: st.DrawFn) -> TokenUsage:
     input_tokens, output_tokens = draw(counts), draw(counts)
     return TokenUsage(
-        input_tokens=input_tokens, output_tokens=output_tokens,
-        cached_input_tokens=draw(st.integers(0, input_tokens)), reasoning_tokens=draw(st.integers(0, output_tokens)),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_input_tokens=draw(st.integers(0, input_tokens)),
+        reasoning_tokens=draw(st.integers(0, output_tokens)),
     )
 
 
 @st.composite
 def prices(draw: st.DrawFn, effective_from: date = date(2024, 1, 1)) -> ModelPrice:
     return ModelPrice(
-        provider="p", model="m", effective_from=effective_from, input_per_mtok=draw(rates),
-        output_per_mtok=draw(rates), cached_input_per_mtok=draw(st.none() | rates),
+        provider="p",
+        model="m",
+        effective_from=effective_from,
+        input_per_mtok=draw(rates),
+        output_per_mtok=draw(rates),
+        cached_input_per_mtok=draw(st.none() | rates),
         reasoning_per_mtok=draw(st.none() | rates),
     )
 

@@ -44,8 +44,13 @@ def list_command(limit: int, user: str | None, tenant: str | None, include_archi
         if row["unknown_cost_count"]:
             cost += f" (+{row['unknown_cost_count']} unpriced)"
         table.add_row(
-            row["id"], row["updated_at"].strftime("%Y-%m-%d %H:%M"), row["user_id"] or "", row["tenant"] or "",
-            ", ".join(row["tags"] or []), f"{row['provider'] or ''}/{row['model'] or ''}", str(row["message_count"]),
+            row["id"],
+            row["updated_at"].strftime("%Y-%m-%d %H:%M"),
+            row["user_id"] or "",
+            row["tenant"] or "",
+            ", ".join(row["tags"] or []),
+            f"{row['provider'] or ''}/{row['model'] or ''}",
+            str(row["message_count"]),
             cost,
         )
     Console().print(table)
@@ -125,8 +130,10 @@ def show(conversation_id: str, tenant: str | None, user: str | None) -> None:
                 f"{row['output_tokens']} out, {priced}{latency}[/]"
             )
     for failure in detail["failures"]:
-        console.print(f"[red]failed attempt[/] {failure['provider']}/{failure['model']}: "
-                      f"{failure['error_type']}: {escape(failure['message'])}")
+        console.print(
+            f"[red]failed attempt[/] {failure['provider']}/{failure['model']}: "
+            f"{failure['error_type']}: {escape(failure['message'])}"
+        )
 
 
 def _render(message: Any) -> str:
@@ -192,9 +199,13 @@ def _jsonl(detail: dict[str, Any], money_text: Any) -> str:
         }
         if row["billable"]:
             record.update(
-                provider=row["provider"], model=row["model"], finish_reason=row["finish_reason"],
+                provider=row["provider"],
+                model=row["model"],
+                finish_reason=row["finish_reason"],
                 usage={k: row[k] for k in ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens")},
-                cost=money_text(row["cost"]), currency=row["currency"], latency_ms=row["latency_ms"],
+                cost=money_text(row["cost"]),
+                currency=row["currency"],
+                latency_ms=row["latency_ms"],
             )
         lines.append(json.dumps(record, ensure_ascii=False))
     return "".join(line + "\n" for line in lines)
@@ -202,9 +213,13 @@ def _jsonl(detail: dict[str, Any], money_text: Any) -> str:
 
 def _markdown(detail: dict[str, Any], money_text: Any) -> str:
     out = [f"# Conversation {detail['id']}", ""]
-    meta = [f"- user: {detail['user_id'] or '-'}", f"- tenant: {detail['tenant'] or '-'}",
-            f"- tags: {', '.join(detail['tags'] or []) or '-'}",
-            f"- messages: {detail['message_count']}", f"- total cost: {money_text(detail['total_cost'])} USD"]
+    meta = [
+        f"- user: {detail['user_id'] or '-'}",
+        f"- tenant: {detail['tenant'] or '-'}",
+        f"- tags: {', '.join(detail['tags'] or []) or '-'}",
+        f"- messages: {detail['message_count']}",
+        f"- total cost: {money_text(detail['total_cost'])} USD",
+    ]
     out += [*meta, ""]
     for row in detail["messages"]:
         heading = f"## {row['role']}"

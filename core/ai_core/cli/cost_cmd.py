@@ -38,7 +38,12 @@ _COUNT = click.IntRange(min=0)
 @click.option("--at", "at", callback=_parse_date, metavar="YYYY-MM-DD", help="Price in force on this day (today).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON; money as decimal strings.")
 def cost(
-    model: str, input_tokens: int, output_tokens: int, cached_tokens: int, reasoning_tokens: int, at: date,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cached_tokens: int,
+    reasoning_tokens: int,
+    at: date,
     as_json: bool,
 ) -> None:
     """Price a call of MODEL (provider/model) without making it."""
@@ -46,11 +51,13 @@ def cost(
     if not provider or not name:
         raise click.BadParameter(f"{model!r} is not provider/model (e.g. openai/gpt-4o-mini)", param_hint="MODEL")
     if cached_tokens > input_tokens:
-        raise click.BadParameter("cannot exceed --input-tokens (cached tokens are part of the input)",
-                                 param_hint="--cached-tokens")
+        raise click.BadParameter(
+            "cannot exceed --input-tokens (cached tokens are part of the input)", param_hint="--cached-tokens"
+        )
     if reasoning_tokens > output_tokens:
-        raise click.BadParameter("cannot exceed --output-tokens (reasoning tokens are part of the output)",
-                                 param_hint="--reasoning-tokens")
+        raise click.BadParameter(
+            "cannot exceed --output-tokens (reasoning tokens are part of the output)", param_hint="--reasoning-tokens"
+        )
 
     from ai_core.costs import PriceBook
     from ai_core.plugins import default_registry
@@ -62,12 +69,15 @@ def cost(
     _add_stored_prices(book)
     price = book.price_at(provider, name, at)
     usage = TokenUsage(
-        input_tokens=input_tokens, output_tokens=output_tokens, cached_input_tokens=cached_tokens,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_input_tokens=cached_tokens,
         reasoning_tokens=reasoning_tokens,
     )
     priced_at = datetime.combine(at, time(12), tzinfo=UTC)
-    result: Any = registry.hook.calculate_cost(provider=provider, model=name, usage=usage, priced_at=priced_at,
-                                               price=price)
+    result: Any = registry.hook.calculate_cost(
+        provider=provider, model=name, usage=usage, priced_at=priced_at, price=price
+    )
     if result is None or result.total is None:
         history = book.history(provider, name)
         if history:
@@ -104,9 +114,11 @@ def cost(
     for label, value in parts.items():
         click.echo(f"  {label:<13}{value}")
     if price is not None:
-        click.echo(f"  price row {price.row_label} ({price.provenance}): "
-                   f"input {price.input_per_mtok}/M, output {price.output_per_mtok}/M"
-                   + (f", cached {price.cached_input_per_mtok}/M" if price.cached_input_per_mtok is not None else ""))
+        click.echo(
+            f"  price row {price.row_label} ({price.provenance}): "
+            f"input {price.input_per_mtok}/M, output {price.output_per_mtok}/M"
+            + (f", cached {price.cached_input_per_mtok}/M" if price.cached_input_per_mtok is not None else "")
+        )
 
 
 def _add_stored_prices(book: Any) -> None:

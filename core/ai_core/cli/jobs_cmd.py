@@ -40,14 +40,16 @@ def list_jobs() -> None:
 @click.option("--remote", is_flag=True, help="sync-models: also ask each provider's API for its models.")
 @click.option("--older-than-days", type=click.IntRange(min=0), help="cleanup-conversations: age (default 90).")
 @click.option("--delete", "delete", is_flag=True, help="cleanup-conversations: delete instead of archiving.")
-def run(name: str, since: date | None, provider: str | None, remote: bool, older_than_days: int | None,
-        delete: bool) -> None:
+def run(
+    name: str, since: date | None, provider: str | None, remote: bool, older_than_days: int | None, delete: bool
+) -> None:
     """Run job NAME once."""
     _run(name, since=since, provider=provider, remote=remote, older_than_days=older_than_days, delete=delete)
 
 
-def _run(name: str, *, since: date | None, provider: str | None, remote: bool, older_than_days: int | None,
-         delete: bool) -> None:
+def _run(
+    name: str, *, since: date | None, provider: str | None, remote: bool, older_than_days: int | None, delete: bool
+) -> None:
     if name in ("generate-analytics", "cleanup-conversations"):
         from ai_core.cli.storage_support import open_database
 
@@ -62,8 +64,11 @@ def _run(name: str, *, since: date | None, provider: str | None, remote: bool, o
                 from ai_core.jobs.cleanup_conversations import cleanup_conversations
 
                 settings = load_settings()
-                days = older_than_days if older_than_days is not None else getattr(
-                    settings, "conversation_retention_days", None) or 90
+                days = (
+                    older_than_days
+                    if older_than_days is not None
+                    else getattr(settings, "conversation_retention_days", None) or 90
+                )
                 # An unchecked setting: cleanup_conversations rejects any other value with a ValueError.
                 action = cast(
                     Literal["archive", "delete"],

@@ -33,6 +33,7 @@ __all__ = ["calculate_costs"]
 _m = table_of(StoredMessage)
 _c = table_of(Conversation)
 
+
 def calculate_costs(services: Services, *, database: Database | None = None, since: date | None = None) -> int:
     """Price every unpriced response (from ``since`` on); return how many were priced."""
     db = database or services.database
@@ -46,8 +47,10 @@ def calculate_costs(services: Services, *, database: Database | None = None, sin
     with db.write() as conn:
         for row in conn.execute(query).mappings().all():
             usage = TokenUsage(
-                input_tokens=row["input_tokens"], output_tokens=row["output_tokens"],
-                cached_input_tokens=row["cached_input_tokens"], cache_write_tokens=row["cache_write_tokens"],
+                input_tokens=row["input_tokens"],
+                output_tokens=row["output_tokens"],
+                cached_input_tokens=row["cached_input_tokens"],
+                cache_write_tokens=row["cache_write_tokens"],
                 reasoning_tokens=row["reasoning_tokens"],
             )
             made_at = as_utc(row["created_at"])
@@ -56,8 +59,11 @@ def calculate_costs(services: Services, *, database: Database | None = None, sin
                 continue
             amount = quantize_money(cost.total)
             priced_row = {
-                "cost": amount, "cost_known": True, "currency": cost.currency,
-                "price_effective_from": cost.price_effective_from, "priced_by": f"{cost.priced_by[:56]} (later)",
+                "cost": amount,
+                "cost_known": True,
+                "currency": cost.currency,
+                "price_effective_from": cost.price_effective_from,
+                "priced_by": f"{cost.priced_by[:56]} (later)",
             }
             changed = conn.execute(
                 update(_m).where(_m.c.id == row["id"], _m.c.cost_known.is_(False)).values(**priced_row)
@@ -65,10 +71,14 @@ def calculate_costs(services: Services, *, database: Database | None = None, sin
             if not changed:  # priced meanwhile by another run
                 continue
             reprice_in_cost_tracking(conn, dict(row), priced_row, now=utcnow())
-            conn.execute(update(_c).where(_c.c.id == row["conversation_id"]).values(
-                total_cost=money_add(_c.c.total_cost, amount),
-                unknown_cost_count=_c.c.unknown_cost_count - 1,
-            ))
+            conn.execute(
+                update(_c)
+                .where(_c.c.id == row["conversation_id"])
+                .values(
+                    total_cost=money_add(_c.c.total_cost, amount),
+                    unknown_cost_count=_c.c.unknown_cost_count - 1,
+                )
+            )
             priced += 1
             touched.add((row["created_on"], row["provider"], row["model"]))
     if touched:  # the usage rows of those days and models now count the cost

@@ -39,8 +39,19 @@ __all__ = ["cleanup_conversations"]
 _c = table_of(Conversation)
 _m = table_of(StoredMessage)
 _f = table_of(FailedAttempt)
-_TRACKED = ("created_on", "user_id", "tenant", "tags", "provider", "model", "currency", "cost_known",
-            "input_tokens", "output_tokens", "cost")
+_TRACKED = (
+    "created_on",
+    "user_id",
+    "tenant",
+    "tags",
+    "provider",
+    "model",
+    "currency",
+    "cost_known",
+    "input_tokens",
+    "output_tokens",
+    "cost",
+)
 
 
 def cleanup_conversations(
@@ -59,15 +70,17 @@ def cleanup_conversations(
     with database.write() as conn:
         if action == "archive":
             result = conn.execute(
-                update(_c).where(_c.c.updated_at < cutoff, _c.c.status == "active")
-                .values(status="archived", archived_at=utcnow()).returning(_c.c.id)
+                update(_c)
+                .where(_c.c.updated_at < cutoff, _c.c.status == "active")
+                .values(status="archived", archived_at=utcnow())
+                .returning(_c.c.id)
             )
             return len(result.all())
         ids = list(conn.execute(select(_c.c.id).where(_c.c.updated_at < cutoff)).scalars())
         days: set[date] = set()
         touched: set[tuple[date, str, str]] = set()
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+            chunk = ids[start : start + 500]
             billable: list[Any] = list(conn.execute(
                 select(*(_m.c[name] for name in _TRACKED)).where(_m.c.conversation_id.in_(chunk), _m.c.billable)
             ).mappings())  # fmt: skip

@@ -89,7 +89,11 @@ async def sync_models(
 
 
 def _store(
-    database: Database, spec: Any, models: list[ModelInfo], remote: list[ModelInfo], prices: list[ModelPrice],
+    database: Database,
+    spec: Any,
+    models: list[ModelInfo],
+    remote: list[ModelInfo],
+    prices: list[ModelPrice],
     result: ProviderSync,
 ) -> None:
     from ai_core.storage.catalog import upsert_model, upsert_price, upsert_provider
@@ -99,9 +103,12 @@ def _store(
     capabilities = spec.capabilities.names() if getattr(spec, "capabilities", None) else []
     with database.write() as conn:
         provider_id = upsert_provider(
-            conn, spec.name, description=getattr(spec, "description", None),
+            conn,
+            spec.name,
+            description=getattr(spec, "description", None),
             driver=spec.driver if isinstance(getattr(spec, "driver", None), str) else None,
-            base_url=getattr(spec, "base_url", None), capabilities=capabilities,
+            base_url=getattr(spec, "base_url", None),
+            capabilities=capabilities,
         )
         ids: dict[str, int] = {}
         for info in models:

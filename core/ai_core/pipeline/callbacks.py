@@ -44,8 +44,11 @@ async def run_error_callbacks(callbacks: Sequence[Callable[..., Any]], error: Ba
         try:
             await _invoke(callback, error)
         except Exception as exc:
-            log.error("on_error_callback_failed", callback=getattr(callback, "__name__", repr(callback)),
-                      error=f"{type(exc).__name__}: {exc}")
+            log.error(
+                "on_error_callback_failed",
+                callback=getattr(callback, "__name__", repr(callback)),
+                error=f"{type(exc).__name__}: {exc}",
+            )
 
 
 class BeforeSend(Middleware):

@@ -122,13 +122,14 @@ class RecordingEndpoint:
             if isinstance(store, MemoryStore):  # no I/O: nothing a cancellation could cut in half
                 update["message_id"] = await store.record_call(turn, stored, outcome=outcome, call_id=call_id)
             else:
-                update["message_id"] = await shielded(
-                    store.record_call, turn, stored, outcome=outcome, call_id=call_id
-                )
+                update["message_id"] = await shielded(store.record_call, turn, stored, outcome=outcome, call_id=call_id)
         except Exception as exc:
             log.error(
-                "ledger_write_failed", provider=response.provider, model=response.model,
-                cost=str(response.cost.total) if response.cost else None, error=f"{type(exc).__name__}: {exc}",
+                "ledger_write_failed",
+                provider=response.provider,
+                model=response.model,
+                cost=str(response.cost.total) if response.cost else None,
+                error=f"{type(exc).__name__}: {exc}",
             )
             raise errors.LedgerWriteError(
                 f"the provider answered but the call could not be recorded: {type(exc).__name__}: {exc}",
@@ -175,8 +176,11 @@ class RecordingEndpoint:
         except errors.LedgerWriteError:
             pass  # logged; the stream's own error is what the caller must see
         log.warning(
-            "stream_interrupted_recorded", provider=priced.provider, model=priced.model,
-            estimated=priced.usage.estimated, cost=str(priced.cost.total) if priced.cost else None,
+            "stream_interrupted_recorded",
+            provider=priced.provider,
+            model=priced.model,
+            estimated=priced.usage.estimated,
+            cost=str(priced.cost.total) if priced.cost else None,
         )
 
     async def _save_attempts(self, call: Call, attempts: Sequence[tuple[str, str, BaseException]]) -> None:

@@ -126,9 +126,7 @@ class ConversationStore(Protocol):
     async def save_failure(self, turn: TurnContext, error: BaseException) -> None:
         """Record that the turn failed (never a half-written response)."""
 
-    async def save_failed_attempts(
-        self, turn: TurnContext, attempts: Sequence[tuple[str, str, BaseException]]
-    ) -> None:
+    async def save_failed_attempts(self, turn: TurnContext, attempts: Sequence[tuple[str, str, BaseException]]) -> None:
         """Record provider attempts (``provider``, ``model``, error) that failed
         before a retry or a fallback took over."""
 
@@ -195,9 +193,7 @@ class MemoryStore:
     async def save_failure(self, turn: TurnContext, error: BaseException) -> None:
         self.failures.append((turn.conversation.id, type(error).__name__))
 
-    async def save_failed_attempts(
-        self, turn: TurnContext, attempts: Sequence[tuple[str, str, BaseException]]
-    ) -> None:
+    async def save_failed_attempts(self, turn: TurnContext, attempts: Sequence[tuple[str, str, BaseException]]) -> None:
         self.failures.extend((turn.conversation.id, type(error).__name__) for _, _, error in attempts)
 
     async def aclose(self) -> None:

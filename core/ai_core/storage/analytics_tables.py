@@ -52,9 +52,7 @@ class CostTracking(Base):
     """
 
     __tablename__ = "ai_cost_tracking"
-    __table_args__ = (
-        UniqueConstraint("day", "user_key", "tenant_key", "tags_key", "provider", "model", "currency"),
-    )
+    __table_args__ = (UniqueConstraint("day", "user_key", "tenant_key", "tags_key", "provider", "model", "currency"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     day: Mapped[date] = mapped_column(Date, index=True)

@@ -40,7 +40,11 @@ def _conversation(row: Any) -> dict[str, Any]:
 
 
 def list_conversations(
-    database: Database, *, limit: int = 20, user: str | None = None, tenant: str | None = None,
+    database: Database,
+    *,
+    limit: int = 20,
+    user: str | None = None,
+    tenant: str | None = None,
     include_archived: bool = False,
 ) -> list[dict[str, Any]]:
     """The most recently updated conversations first."""
@@ -67,12 +71,14 @@ def conversation_detail(
         row = conn.execute(select(_c).where(_c.c.id == conversation_id)).mappings().first()
         if row is None or not in_scope(row["tenant"], row["user_id"], tenant, user):
             return None
-        messages = conn.execute(
-            select(_m).where(_m.c.conversation_id == conversation_id).order_by(_m.c.position)
-        ).mappings().all()
-        failures = conn.execute(
-            select(_f).where(_f.c.conversation_id == conversation_id).order_by(_f.c.id)
-        ).mappings().all()
+        messages = (
+            conn.execute(select(_m).where(_m.c.conversation_id == conversation_id).order_by(_m.c.position))
+            .mappings()
+            .all()
+        )
+        failures = (
+            conn.execute(select(_f).where(_f.c.conversation_id == conversation_id).order_by(_f.c.id)).mappings().all()
+        )
     detail = _conversation(row)
     detail["messages"] = []
     for message in messages:

@@ -64,9 +64,11 @@ def upsert_model(conn: Connection, provider_id: int, info: ModelInfo, *, source:
     statement = dialect_insert(conn, _models).values(values)
     statement = statement.on_conflict_do_update(index_elements=["provider_id", "model_id"], set_=update)
     conn.execute(statement.returning(_models.c.id))
-    return int(conn.execute(
-        select(_models.c.id).where(_models.c.provider_id == provider_id, _models.c.model_id == info.id)
-    ).scalar_one())
+    return int(
+        conn.execute(
+            select(_models.c.id).where(_models.c.provider_id == provider_id, _models.c.model_id == info.id)
+        ).scalar_one()
+    )
 
 
 def upsert_price(conn: Connection, model_pk: int, price: ModelPrice, *, now: datetime) -> None:
@@ -96,8 +98,11 @@ def read_prices(database: Database) -> list[ModelPrice]:
     """Every stored price row as a :class:`ModelPrice`."""
     query = (
         select(_providers.c.name.label("provider"), _models.c.model_id.label("model"), _costs)
-        .select_from(_costs.join(_models, _costs.c.model_id == _models.c.id).join(
-            _providers, _models.c.provider_id == _providers.c.id))
+        .select_from(
+            _costs.join(_models, _costs.c.model_id == _models.c.id).join(
+                _providers, _models.c.provider_id == _providers.c.id
+            )
+        )
         .order_by(_providers.c.name, _models.c.model_id, _costs.c.effective_from)
     )
     with database.read() as conn:

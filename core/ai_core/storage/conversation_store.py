@@ -62,12 +62,10 @@ _CREATE_CONVERSATION = _insert_ignore(_conversations, returning=_conversations.c
 _ADD_TAG = _insert_ignore(_tags)
 _ADD_PARTICIPANT = _insert_ignore(_participants)
 _INSERT_MESSAGE = Prepared(insert(_messages))
-_INSERT_FAILURE = Prepared(insert(_failures).values({
-    c.name: bindparam(c.name, type_=c.type) for c in _failures.columns if c.name != "id"
-}))
-_SET_OUTCOME = Prepared(
-    update(_messages).where(_messages.c.id == bindparam("id")).values(outcome=bindparam("outcome"))
+_INSERT_FAILURE = Prepared(
+    insert(_failures).values({c.name: bindparam(c.name, type_=c.type) for c in _failures.columns if c.name != "id"})
 )
+_SET_OUTCOME = Prepared(update(_messages).where(_messages.c.id == bindparam("id")).values(outcome=bindparam("outcome")))
 _ADVANCE_BASE = (
     update(_conversations)
     .where(_conversations.c.id == bindparam("conversation_id"))
@@ -127,7 +125,9 @@ class SQLConversationStore:
         # (on PostgreSQL, one statement in all).
         now = utcnow()
         result: str = await self._write(
-            turn, lambda tx: self._record_call(tx, turn, response, outcome, call_id, now), takes_staged=True,
+            turn,
+            lambda tx: self._record_call(tx, turn, response, outcome, call_id, now),
+            takes_staged=True,
             one_statement=self.database.dialect == "postgresql",
         )
         if self.written and outcome != "cache_hit":
@@ -146,9 +146,7 @@ class SQLConversationStore:
     async def save_failure(self, turn: TurnContext, error: BaseException) -> None:
         await self.save_failed_attempts(turn, [(turn.provider, turn.model, error)])
 
-    async def save_failed_attempts(
-        self, turn: TurnContext, attempts: Sequence[tuple[str, str, BaseException]]
-    ) -> None:
+    async def save_failed_attempts(self, turn: TurnContext, attempts: Sequence[tuple[str, str, BaseException]]) -> None:
         rows = [{"provider": provider, "model": model, **_error_row(error)} for provider, model, error in attempts]
         if not rows:
             return
@@ -162,7 +160,11 @@ class SQLConversationStore:
             written(key)
 
     async def _write(
-        self, turn: TurnContext, job: Callable[[RawTransaction], Any], *, takes_staged: bool = False,
+        self,
+        turn: TurnContext,
+        job: Callable[[RawTransaction], Any],
+        *,
+        takes_staged: bool = False,
         one_statement: bool = False,
     ) -> Any:
         """Run ``job`` in a write transaction, after the turn's staged user messages
@@ -320,8 +322,13 @@ class SQLConversationStore:
         now = utcnow()
         count = len(turn.new_messages)
         self._tag_resumed(tx, turn)
-        values = {"conversation_id": turn.conversation.id, "count": count, "now": now, "provider": turn.provider,
-                  "model": turn.model}
+        values = {
+            "conversation_id": turn.conversation.id,
+            "count": count,
+            "now": now,
+            "provider": turn.provider,
+            "model": turn.model,
+        }
         rows = self._staged_rows(turn, self._advance(tx, turn, values, totals=False) - count + 1, now)
         if rows:
             tx.executemany(_INSERT_MESSAGE, rows)
@@ -353,16 +360,28 @@ class SQLConversationStore:
     def _user_participant(turn: TurnContext, now: Any) -> list[dict[str, Any]]:
         participant = turn.user or turn.conversation.user
         if participant and any(m.role == "user" for m in turn.new_messages):
-            return [{"conversation_id": turn.conversation.id, "kind": "user", "participant": participant,
-                     "joined_at": now, "role": None}]
+            return [
+                {
+                    "conversation_id": turn.conversation.id,
+                    "kind": "user",
+                    "participant": participant,
+                    "joined_at": now,
+                    "role": None,
+                }
+            ]
         return []
 
     def _save_messages(self, tx: RawTransaction, turn: TurnContext, messages: list[Message]) -> list[str]:
         now = utcnow()
         cid = turn.conversation.id
         turn_id = turn.message_ids[0] if turn.message_ids else None
-        values = {"conversation_id": cid, "count": len(messages), "now": now, "provider": turn.provider,
-                  "model": turn.model}
+        values = {
+            "conversation_id": cid,
+            "count": len(messages),
+            "now": now,
+            "provider": turn.provider,
+            "model": turn.model,
+        }
         first = self._advance(tx, turn, values, totals=False) - len(messages) + 1
         rows = [
             self._message_row(m, conversation_id=cid, position=first + i, turn=turn, now=now, turn_id=turn_id)
@@ -372,7 +391,12 @@ class SQLConversationStore:
         return [row["id"] for row in rows]
 
     def _record_call(
-        self, tx: RawTransaction, turn: TurnContext, response: ChatResponse, outcome: str, call_id: str | None,
+        self,
+        tx: RawTransaction,
+        turn: TurnContext,
+        response: ChatResponse,
+        outcome: str,
+        call_id: str | None,
         now: Any,
     ) -> str:
         """One model call: its message, usage and money, the conversation totals and
@@ -398,7 +422,12 @@ class SQLConversationStore:
         return str(row["id"])
 
     def _record_call_in_one_statement(
-        self, tx: RawTransaction, turn: TurnContext, response: ChatResponse, outcome: str, call_id: str | None,
+        self,
+        tx: RawTransaction,
+        turn: TurnContext,
+        response: ChatResponse,
+        outcome: str,
+        call_id: str | None,
         now: Any,
     ) -> str:
         """The same write as :meth:`_record_call`, as one PostgreSQL statement (:mod:`ai_core.storage.pg_ledger`)."""
@@ -414,11 +443,17 @@ class SQLConversationStore:
             message["back"] = back
         tracking = [tracking_values(row, tags=tags_key(call.tags), now=call.now)] if call.billable else []
         record.stored = True
-        tx.cursor.execute(record_sql(), {
-            "conversation": as_json(conversation), "messages": as_json(rows),
-            "participants": as_json(call.participants(turn)), "id": record.id,
-            "tags": json.dumps(list(call.tags)), "tracking": as_json(tracking),
-        })
+        tx.cursor.execute(
+            record_sql(),
+            {
+                "conversation": as_json(conversation),
+                "messages": as_json(rows),
+                "participants": as_json(call.participants(turn)),
+                "id": record.id,
+                "tags": json.dumps(list(call.tags)),
+                "tracking": as_json(tracking),
+            },
+        )
         return str(row["id"])
 
     def _call_rows(self, turn: TurnContext, response: ChatResponse, outcome: str, now: Any) -> _CallRows:
@@ -428,9 +463,13 @@ class SQLConversationStore:
         billable = outcome != "cache_hit"  # a cache hit: the usage it saved, on its row only, never in totals
         staged = len(turn.new_messages) if turn.staged else 0
         totals = {
-            "conversation_id": turn.conversation.id, "count": staged + 1, "now": now,
-            "provider": response.provider, "model": response.model,
-            "cost": amount if amount is not None else Decimal(0), "unknown": 0 if amount is not None else 1,
+            "conversation_id": turn.conversation.id,
+            "count": staged + 1,
+            "now": now,
+            "provider": response.provider,
+            "model": response.model,
+            "cost": amount if amount is not None else Decimal(0),
+            "unknown": 0 if amount is not None else 1,
             "input_tokens": usage.input_tokens if billable else 0,
             "output_tokens": usage.output_tokens if billable else 0,
         }
@@ -468,8 +507,16 @@ class _CallRows:
     """What one model call writes, whichever database it goes to."""
 
     def __init__(
-        self, store: SQLConversationStore, response: ChatResponse, outcome: str, amount: Decimal | None,
-        billable: bool, staged: int, now: Any, tags: tuple[str, ...], totals: dict[str, Any],
+        self,
+        store: SQLConversationStore,
+        response: ChatResponse,
+        outcome: str,
+        amount: Decimal | None,
+        billable: bool,
+        staged: int,
+        now: Any,
+        tags: tuple[str, ...],
+        totals: dict[str, Any],
     ) -> None:
         self.store, self.response, self.outcome, self.amount = store, response, outcome, amount
         self.billable, self.staged, self.now, self.tags, self.totals = billable, staged, now, tags, totals
@@ -477,7 +524,11 @@ class _CallRows:
     def answer(self, turn: TurnContext, position: int, call_id: str | None) -> dict[str, Any]:
         response, usage, cost = self.response, self.response.usage, self.response.cost
         row = self.store._message_row(
-            response.message, conversation_id=turn.conversation.id, position=position, turn=turn, now=self.now,
+            response.message,
+            conversation_id=turn.conversation.id,
+            position=position,
+            turn=turn,
+            now=self.now,
             turn_id=turn.message_ids[0] if turn.message_ids else None,
         )
         row.update(
@@ -508,10 +559,15 @@ class _CallRows:
 
     def participants(self, turn: TurnContext) -> list[dict[str, Any]]:
         response = self.response
-        rows = [{
-            "conversation_id": turn.conversation.id, "kind": "model",
-            "participant": f"{response.provider}/{response.model}", "joined_at": self.now, "role": None,
-        }]
+        rows = [
+            {
+                "conversation_id": turn.conversation.id,
+                "kind": "model",
+                "participant": f"{response.provider}/{response.model}",
+                "joined_at": self.now,
+                "role": None,
+            }
+        ]
         if self.staged:
             rows += self.store._user_participant(turn, self.now)
         return rows

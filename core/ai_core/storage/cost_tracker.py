@@ -96,10 +96,17 @@ def reprice_in_cost_tracking(
     statement = _upsert(conn.dialect.name)
     tags = tags_key(row["tags"] or ())
     before = tracking_values(dict(row), tags=tags, now=now)
-    conn.execute(statement, {
-        **before, "requests": -1, "unknown_cost_requests": -1,
-        "input_tokens": -before["input_tokens"], "output_tokens": -before["output_tokens"], "cost": Decimal(0),
-    })
+    conn.execute(
+        statement,
+        {
+            **before,
+            "requests": -1,
+            "unknown_cost_requests": -1,
+            "input_tokens": -before["input_tokens"],
+            "output_tokens": -before["output_tokens"],
+            "cost": Decimal(0),
+        },
+    )
     conn.execute(statement, tracking_values({**row, **priced}, tags=tags, now=now))
 
 

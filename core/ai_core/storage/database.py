@@ -72,9 +72,7 @@ _DEFAULT_BUSY_TIMEOUT = 30.0
 class Database:
     """An open database. Create with :meth:`open`; close with :meth:`close`/:meth:`aclose`."""
 
-    def __init__(
-        self, engine: Engine, url: URL, *, threads: int, busy_timeout: float = _DEFAULT_BUSY_TIMEOUT
-    ) -> None:
+    def __init__(self, engine: Engine, url: URL, *, threads: int, busy_timeout: float = _DEFAULT_BUSY_TIMEOUT) -> None:
         self.engine = engine
         self.url = url
         self.dialect: str = engine.dialect.name
