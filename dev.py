@@ -4,6 +4,7 @@
     python3 dev.py demo        # the main job: a conversation through the whole pipeline
     python3 dev.py test [ARGS] # the whole test suite, on 2 workers (ARGS go to pytest; -n 0: serial)
     python3 dev.py typecheck   # mypy over core and the typed plugins (config in pyproject.toml)
+    python3 dev.py lint        # ruff check and ruff format --check over all the Python
     python3 dev.py bench NAME  # a benchmark from benchmarks/
     python3 dev.py setup       # just (re)build .venv
 
@@ -35,6 +36,8 @@ TYPECHECKED = [
     "plugins/gemini/ai_gemini",
     "plugins/mcp_sequential/ai_mcp_sequential",
 ]
+# What `dev.py lint` holds to ruff's rules and format (CI runs it).
+LINTED = ["core", "plugins", "tests", "benchmarks", "examples", "dev.py"]
 PACKAGES = ["core", *sorted(str(p.parent.relative_to(ROOT)) for p in (ROOT / "plugins").glob("*/pyproject.toml"))]
 DEV_TOOLS = [
     "pytest>=8.2",
@@ -122,6 +125,9 @@ def main(argv: list[str]) -> int:
     if command == "typecheck":
         setup()
         return run(PY, "-m", "mypy", *TYPECHECKED, *rest)
+    if command == "lint":
+        setup()
+        return run(BIN / "ruff", "check", *LINTED) or run(BIN / "ruff", "format", "--check", *LINTED)
     if command == "bench":
         setup()
         subprocess.run([BIN / "uv", "pip", "install", "--quiet", "--python", PY, *BENCH_TOOLS], check=True)
