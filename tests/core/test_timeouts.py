@@ -107,7 +107,7 @@ async def test_provider_timeout_variable_bounds_the_start_of_a_stream_through_ai
         with anyio.fail_after(HANG), pytest.raises(errors.ProviderTimeoutError, match="no response within 1 s"):
             async for _ in ai.conversation("openai/gpt-4o-mini").user("hi").astream():
                 pass
-    assert len(openai_server.chat_bodies) == 2  # the first try and one retry, each ended by the 1 s timeout
+    assert len(openai_server.received(2)) == 2  # the first try and one retry, each ended by the 1 s timeout
 
 
 async def test_the_total_deadline_bounds_retries_against_a_silent_server(
@@ -129,7 +129,7 @@ async def test_the_total_deadline_bounds_retries_against_a_silent_server(
             # cut by the deadline in a third try, or no retry started that the deadline could not fit
             message = str(info.value)
             assert "call exceeded its total deadline of 2.5 s" in message or "no response within 1 s" in message
-            assert 2 <= len(openai_server.chat_bodies) <= 3
+            assert 2 <= len(openai_server.received(2)) <= 3
 
 
 # ------------------------------------------------------------ gaps between chunks

@@ -537,6 +537,17 @@ class OpenAICompatServer:
         """The JSON bodies of every ``POST /chat/completions`` received."""
         return [r.json for r in self.requests if r.method == "POST" and r.path.endswith("/chat/completions")]
 
+    def received(self, count: int, within: float = 10.0) -> list[dict[str, Any]]:
+        """``chat_bodies`` once there are ``count`` (or ``within`` seconds have passed).
+
+        A client that times out after sending has sent its request, but this server's
+        thread may read it only later on a busy machine: wait for it rather than
+        count too early (blocks the calling thread; call it after the client is done)."""
+        deadline = time.monotonic() + within
+        while len(bodies := self.chat_bodies) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return bodies
+
     @property
     def last_body(self) -> dict[str, Any]:
         return self.chat_bodies[-1]
