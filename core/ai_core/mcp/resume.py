@@ -40,8 +40,8 @@ def _unanswered(messages: Iterable[Message]) -> list[str]:
 def has_unanswered_calls(conv: ConversationBuilder) -> bool:
     """Whether a tool call of the conversation has no result yet (usually not: then
     :func:`refuse_if_pending` need not look in the store). Only the model asks for
-    tools: a conversation the model has not answered yet has none."""
-    if not any(message.role == "assistant" for message in conv._history):
+    tools: a conversation with no assistant message has none."""
+    if not any(message.role == "assistant" for message in chain(conv._history, conv._pending)):
         return False
     return bool(_unanswered(chain(conv._history, conv._pending)))
 
