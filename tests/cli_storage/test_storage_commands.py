@@ -104,6 +104,36 @@ def test_jobs_run(seeded) -> None:
     assert cleaned.exit_code == 0 and "archived 2 conversation(s)" in cleaned.output
 
 
+def test_jobs_run_expire_holds_closes_what_a_dead_process_left(env) -> None:
+    """A hold whose lease ran out (its process was killed mid-call) is closed by the job,
+    once; a live one is left alone."""
+    from datetime import UTC, datetime
+
+    from ai_core.app import AI
+    from ai_core.budgets import Budget
+    from ai_core.budgets.ledger import Hold, HoldLine, SQLBudgetLedger
+    from ai_core.ids import new_id
+
+    # Two budgets: an admission on a counter would close that counter's stale holds itself.
+    dead_budget, live_budget = Budget(limit=Decimal(1), name="dead"), Budget(limit=Decimal(1), name="live")
+    period = dead_budget.period_start(datetime.now(UTC))
+
+    def hold(budget: Budget) -> Hold:
+        line = HoldLine(budget, budget.key("*"), period, Decimal("0.1"), Decimal("0.1"))
+        return Hold(call_id=new_id(), lines=[line])
+
+    with AI(persistence=True) as ai:
+        ledger = SQLBudgetLedger(ai.services.database)
+        ledger.reserve(hold(dead_budget), lease=-1)  # as if its process died: the lease has run out
+        ledger.reserve(hold(live_budget), lease=600)
+        assert "expire-holds" in _run("jobs", "list").output
+        first, second = _run("jobs", "run", "expire-holds"), _run("jobs", "run", "expire-holds")
+        assert ledger.usage(dead_budget.key("*"), period) == (0, 0)
+        assert ledger.usage(live_budget.key("*"), period) == (0, Decimal("0.1"))
+    assert first.exit_code == 0 and "closed 1 budget hold(s) whose lease ran out" in first.output
+    assert second.exit_code == 0 and "closed 0 budget hold(s)" in second.output
+
+
 def test_db_current_and_upgrade(env) -> None:
     from ai_core.migrations import HEAD
 

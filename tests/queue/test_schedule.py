@@ -12,6 +12,7 @@ import pytest
 from queue_harness import Stack, make_stack, wait_until
 
 from ai_core.config import Settings
+from ai_core.jobs import JOBS
 from ai_core.queue.schedule import claim_slots, run_scheduler
 from ai_core.queue.settings import DEFAULT_SCHEDULE, schedule_of
 
@@ -31,12 +32,14 @@ def test_scheduler_sends_the_jobs_and_workers_run_them(fast_stack: Stack) -> Non
 
     def jobs() -> dict:
         found = stack.status()["jobs"]
-        return found if found.get("generate-analytics", {}).get("runs", 0) >= 3 and "sync-models" in found else {}
+        ran = found.get("generate-analytics", {}).get("runs", 0) >= 3 and {"sync-models", "expire-holds"} <= set(found)
+        return found if ran else {}
 
     found = wait_until(jobs, "the scheduled jobs to run")
     assert "usage_analytics" in found["generate-analytics"]["summary"] or found["generate-analytics"]["summary"]
     assert "fake" in found["sync-models"]["summary"]
-    assert set(found) == {"generate-analytics", "sync-models"}  # the others are off in this schedule
+    assert found["expire-holds"]["summary"] == "closed 0 budget hold(s) whose lease ran out"
+    assert set(found) == {"generate-analytics", "sync-models", "expire-holds"}  # the others are off in this schedule
     # sync-models emitted ModelSynced in the worker; the async listener ran there, on trio as configured.
     synced = wait_until(lambda: [row for row in stack.effects() if row[2].startswith("synced")], "ModelSynced")
     assert {kind for _, _, kind in synced} == {"synced:trio"}
@@ -64,13 +67,15 @@ def test_the_design_schedule_and_overrides() -> None:
         "calculate-costs": 900.0,
         "generate-analytics": 86400.0,
         "cleanup-conversations": 86400.0,
+        "expire-holds": 600.0,
     }
     assert schedule_of(Settings(queue={"schedule": {"sync-models": 0, "calculate-costs": 60}})) == {
         "calculate-costs": 60.0,
         "generate-analytics": 86400.0,
         "cleanup-conversations": 86400.0,
+        "expire-holds": 600.0,
     }
-    assert set(DEFAULT_SCHEDULE) == {"sync-models", "calculate-costs", "generate-analytics", "cleanup-conversations"}
+    assert set(DEFAULT_SCHEDULE) == set(JOBS)  # every job is on the schedule
 
 
 def test_in_process_scheduler_runs_the_jobs_itself() -> None:

@@ -7,7 +7,7 @@ from typing import Literal, cast
 
 import click
 
-_NAMES = ("sync-models", "calculate-costs", "generate-analytics", "cleanup-conversations")
+_NAMES = ("sync-models", "calculate-costs", "generate-analytics", "cleanup-conversations", "expire-holds")
 
 
 def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
@@ -21,7 +21,7 @@ def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None)
 
 @click.group()
 def jobs() -> None:
-    """Run maintenance jobs (sync models, analytics, cleanup)."""
+    """Run maintenance jobs (sync models, analytics, cleanup, stale budget holds)."""
 
 
 @jobs.command("list")
@@ -50,11 +50,17 @@ def run(
 def _run(
     name: str, *, since: date | None, provider: str | None, remote: bool, older_than_days: int | None, delete: bool
 ) -> None:
-    if name in ("generate-analytics", "cleanup-conversations"):
+    if name in ("generate-analytics", "cleanup-conversations", "expire-holds"):
         from ai_core.cli.storage_support import open_database
 
         with open_database() as database:
-            if name == "generate-analytics":
+            if name == "expire-holds":
+                from ai_core.budgets.ledger import expire_stale_holds
+                from ai_core.config import load_settings
+
+                closed = expire_stale_holds(database, lease=load_settings().budget_hold_lease)
+                click.echo(f"closed {closed} budget hold(s) whose lease ran out")
+            elif name == "generate-analytics":
                 from ai_core.jobs.generate_analytics import generate_analytics
 
                 for table, count in generate_analytics(database, since=since).items():

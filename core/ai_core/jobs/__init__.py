@@ -4,6 +4,7 @@
 * ``calculate-costs``: :func:`ai_core.jobs.calculate_costs.calculate_costs`
 * ``generate-analytics``: :func:`ai_core.jobs.generate_analytics.generate_analytics`
 * ``cleanup-conversations``: :func:`ai_core.jobs.cleanup_conversations.cleanup_conversations`
+* ``expire-holds``: :func:`ai_core.budgets.ledger.expire_stale_holds`
 
 Each is safe to run at any time and from cron; none keeps state of its own.
 """
@@ -19,5 +20,9 @@ JOBS: dict[str, tuple[str, str]] = {
     "cleanup-conversations": (
         "ai_core.jobs.cleanup_conversations:cleanup_conversations",
         "Archive (or delete) conversations older than an age.",
+    ),
+    "expire-holds": (
+        "ai_core.budgets.ledger:expire_stale_holds",
+        "Close budget holds whose lease ran out (a process died mid-call).",
     ),
 }

@@ -52,4 +52,11 @@ def run_job(ai: AI, name: str) -> str:
         action = cast("Literal['archive', 'delete']", services.settings.cleanup_action)
         count = cleanup_conversations(services.database, older_than_days=days, action=action)
         return f"{action}d {count} conversation(s) older than {days} days"
+    if name == "expire-holds":
+        from ai_core.budgets.ledger import expire_stale_holds
+
+        if services.database is None:
+            return "skipped: no database (budgets are per process)"
+        closed = expire_stale_holds(services.database, lease=services.settings.budget_hold_lease)
+        return f"closed {closed} budget hold(s) whose lease ran out"
     raise LookupError(f"unknown job {name!r}")

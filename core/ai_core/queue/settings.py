@@ -44,8 +44,10 @@ DEFAULT_SCHEDULE: dict[str, float] = {
     "calculate-costs": 900.0,
     "generate-analytics": 86400.0,
     "cleanup-conversations": 86400.0,
+    "expire-holds": 600.0,
 }
-"""Seconds between runs of each job, as the design schedules them."""
+"""Seconds between runs of each job, as the design schedules them (``expire-holds``: ours;
+admission closes a counter's stale holds anyway, this closes the rest)."""
 
 
 class QueueSettings(BaseModel):
