@@ -7,7 +7,9 @@ from typing import Literal, cast
 
 import click
 
-_NAMES = ("sync-models", "calculate-costs", "generate-analytics", "cleanup-conversations", "expire-holds")
+from ai_core.jobs import JOBS
+
+_NAMES = tuple(JOBS)
 
 
 def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
@@ -27,8 +29,6 @@ def jobs() -> None:
 @jobs.command("list")
 def list_jobs() -> None:
     """The jobs and what each does."""
-    from ai_core.jobs import JOBS
-
     for name, (_, description) in JOBS.items():
         click.echo(f"{name:<24}{description}")
 
